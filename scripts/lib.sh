@@ -1,0 +1,12 @@
+# Shared by the scripts: where the cache lives and how the tools find what setup installed.
+# Source it; it only sets variables.
+VEIL_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+VEIL_CACHE=${VEIL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/veil}
+export VEIL_ROOT VEIL_CACHE
+export VEIL_ASSETS=${VEIL_ASSETS:-$VEIL_CACHE/assets}
+# The cargo target directory lives outside the clone so a fresh clone reuses earlier builds.
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$VEIL_CACHE/target}
+ORT_VERSION=1.32.0
+export ORT_DYLIB_PATH=${ORT_DYLIB_PATH:-$VEIL_CACHE/onnxruntime-$ORT_VERSION/libonnxruntime.so.$ORT_VERSION}
+# Our plugins, as built by cargo (the dev profile used by the tests; meson reuses this output).
+export GST_PLUGIN_PATH=$CARGO_TARGET_DIR/debug${GST_PLUGIN_PATH:+:$GST_PLUGIN_PATH}

