@@ -1,0 +1,600 @@
+use std::path::PathBuf;
+use std::sync::{LazyLock, Mutex};
+
+use gst::glib;
+use gst::prelude::*;
+use gst::subclass::prelude::*;
+use gst_base::subclass::prelude::*;
+use gst_video::VideoFormat;
+use gst_video::prelude::*;
+
+use veil_meta::roi::FACE_LANDMARK_NAMES;
+use veil_meta::{Detection, InferenceStatus, Landmarks, NormalizedBox, StatusMeta};
+
+use super::Decoder;
+use crate::decoders::{DecoderKind, RawDetection, labels, nms};
+use crate::model::Model;
+use crate::preprocess::{
+    FrameView, Letterbox, Normalization, PackedFormat, Preprocessor, YuvColor,
+};
+
+static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+    gst::DebugCategory::new("inferfilter", gst::DebugColorFlags::empty(), Some("Veil ONNX inference filter"))
+});
+
+const DEFAULT_THRESHOLD: f64 = 0.5;
+const DEFAULT_NMS_IOU: f64 = -1.0;
+const DEFAULT_INTERVAL: u32 = 1;
+const DEFAULT_THREADS: u32 = 1;
+
+const SUPPORTED_FORMATS: [VideoFormat; 6] = [
+    VideoFormat::Rgb,
+    VideoFormat::Rgba,
+    VideoFormat::Bgrx,
+    VideoFormat::Bgra,
+    VideoFormat::I420,
+    VideoFormat::Nv12,
+];
+
+#[derive(Debug, Clone)]
+struct Settings {
+    model: Option<PathBuf>,
+    decoder: Decoder,
+    labels_file: Option<PathBuf>,
+    labels: Option<String>,
+    keep_labels: Option<String>,
+    threshold: f64,
+    nms_iou: f64,
+    inference_size: Option<String>,
+    interval: u32,
+    threads: u32,
+    mean: Option<String>,
+    std: Option<String>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            model: None,
+            decoder: Decoder::default(),
+            labels_file: None,
+            labels: None,
+            keep_labels: None,
+            threshold: DEFAULT_THRESHOLD,
+            nms_iou: DEFAULT_NMS_IOU,
+            inference_size: None,
+            interval: DEFAULT_INTERVAL,
+            threads: DEFAULT_THREADS,
+            mean: None,
+            std: None,
+        }
+    }
+}
+
+/// Everything needed to run, prepared at `start` from the settings.
+struct State {
+    model: Model,
+    model_name: String,
+    decoder: DecoderKind,
+    labels: Vec<String>,
+    /// Per class id: whether detections of it are kept.
+    keep: Vec<bool>,
+    /// Labels this instance can attach (reported in the status meta).
+    produced_labels: Vec<String>,
+    threshold: f32,
+    nms_iou: f32,
+    interval: u32,
+    norm: Normalization,
+    requested_size: Option<(u32, u32)>,
+    preprocessor: Preprocessor,
+    tensor: Vec<f32>,
+    /// Set by `set_caps`.
+    video: Option<VideoSetup>,
+    frames: u64,
+    frames_since_run: u32,
+}
+
+struct VideoSetup {
+    info: gst_video::VideoInfo,
+    letterbox: Letterbox,
+    color: YuvColor,
+}
+
+#[derive(Default)]
+pub struct InferFilter {
+    settings: Mutex<Settings>,
+    state: Mutex<Option<State>>,
+}
+
+fn parse_size(text: &str) -> Option<(u32, u32)> {
+    let (w, h) = text.trim().split_once(['x', 'X'])?;
+    let (w, h) = (w.trim().parse::<u32>().ok()?, h.trim().parse::<u32>().ok()?);
+    (w > 0 && h > 0 && w <= 8192 && h <= 8192).then_some((w, h))
+}
+
+fn parse_triplet(text: &str) -> Option<[f32; 3]> {
+    let v: Vec<f32> = text.split(',').map(|s| s.trim().parse::<f32>()).collect::<Result<_, _>>().ok()?;
+    <[f32; 3]>::try_from(v).ok()
+}
+
+impl InferFilter {
+    /// Builds the run-time state from the settings; every configuration error surfaces here,
+    /// at the READY→PAUSED state change, with a message naming the cause.
+    fn prepare(&self, settings: &Settings) -> Result<State, gst::ErrorMessage> {
+        let path = settings.model.clone().ok_or_else(|| {
+            gst::error_msg!(gst::ResourceError::NotFound, ["No model set: set the 'model' property to an ONNX file"])
+        })?;
+        let decoder = match settings.decoder {
+            Decoder::CenterFace => DecoderKind::CenterFace,
+            Decoder::NanoDet => DecoderKind::NanoDet,
+            Decoder::Ssd => DecoderKind::Ssd,
+        };
+        let model = Model::load(&path, settings.threads as usize).map_err(|e| match e {
+            crate::model::ModelError::Unreadable { .. } => {
+                gst::error_msg!(gst::ResourceError::OpenRead, ["{}", e])
+            }
+            _ => gst::error_msg!(gst::LibraryError::Init, ["{}", e]),
+        })?;
+        decoder.check_outputs(model.outputs()).map_err(|e| {
+            gst::error_msg!(gst::LibraryError::Settings, ["Model '{}': {}", path.display(), e])
+        })?;
+
+        let labels = if let Some(list) = &settings.labels {
+            labels::parse_list(list)
+        } else if let Some(file) = &settings.labels_file {
+            let text = std::fs::read_to_string(file).map_err(|e| {
+                gst::error_msg!(gst::ResourceError::OpenRead, ["Cannot read labels file '{}': {}", file.display(), e])
+            })?;
+            labels::parse_labels(&text)
+        } else {
+            decoder.default_labels()
+        };
+        if labels.is_empty() {
+            return Err(gst::error_msg!(gst::LibraryError::Settings, ["The label list is empty"]));
+        }
+        let keep: Vec<bool> = match &settings.keep_labels {
+            None => vec![true; labels.len()],
+            Some(list) => {
+                let wanted = labels::parse_list(list);
+                if let Some(unknown) = wanted.iter().find(|w| !labels.contains(w)) {
+                    return Err(gst::error_msg!(
+                        gst::LibraryError::Settings,
+                        ["keep-labels names '{}', which is not one of the model's labels", unknown]
+                    ));
+                }
+                labels.iter().map(|l| wanted.contains(l)).collect()
+            }
+        };
+        let produced_labels =
+            labels.iter().zip(&keep).filter(|(_, k)| **k).map(|(l, _)| l.clone()).collect();
+
+        let requested_size = match &settings.inference_size {
+            None => None,
+            Some(text) => Some(parse_size(text).ok_or_else(|| {
+                gst::error_msg!(gst::LibraryError::Settings, ["Invalid inference-size '{}': expected WIDTHxHEIGHT, e.g. 640x384", text])
+            })?),
+        };
+        if let (Some(req), Some(fixed)) = (requested_size, model.fixed_input_size())
+            && req != fixed
+        {
+            return Err(gst::error_msg!(
+                gst::LibraryError::Settings,
+                ["inference-size {}x{} requested, but the model's input is fixed at {}x{}", req.0, req.1, fixed.0, fixed.1]
+            ));
+        }
+        let mut norm = decoder.default_normalization();
+        for (name, text, target) in [("mean", &settings.mean, &mut norm.mean), ("std", &settings.std, &mut norm.std)] {
+            if let Some(text) = text {
+                *target = parse_triplet(text).ok_or_else(|| {
+                    gst::error_msg!(gst::LibraryError::Settings, ["Invalid {} '{}': expected three numbers, e.g. 0,0,0", name, text])
+                })?;
+            }
+        }
+        if norm.std.contains(&0.0) {
+            return Err(gst::error_msg!(gst::LibraryError::Settings, ["std must not contain 0"]));
+        }
+        let nms_iou = if settings.nms_iou < 0.0 { decoder.default_nms_iou() } else { settings.nms_iou as f32 };
+        Ok(State {
+            model_name: path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+            model,
+            decoder,
+            labels,
+            keep,
+            produced_labels,
+            threshold: settings.threshold as f32,
+            nms_iou,
+            interval: settings.interval.max(1),
+            norm,
+            requested_size,
+            preprocessor: Preprocessor::new(),
+            tensor: Vec::new(),
+            video: None,
+            frames: 0,
+            frames_since_run: 0,
+        })
+    }
+
+    fn status(&self, state: &State, status: InferenceStatus, age: u32) -> StatusMeta {
+        StatusMeta {
+            status,
+            model: state.model_name.clone(),
+            element: self.obj().name().to_string(),
+            labels: state.produced_labels.clone(),
+            age,
+        }
+    }
+
+    /// Pre-processes the frame and runs the model; returns the detections in frame coordinates.
+    fn infer(&self, state: &mut State, buf: &gst::BufferRef) -> Result<Vec<Detection>, InferError> {
+        let video = state.video.as_ref().ok_or(InferError::Fatal("no caps set before the first buffer".into()))?;
+        let lb = video.letterbox;
+        state.tensor.resize((3 * lb.model_w * lb.model_h) as usize, 0.0);
+        {
+            let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buf, &video.info)
+                .map_err(|_| InferError::Fatal("cannot map the video frame for reading".into()))?;
+            let plane = |i: u32| -> Result<(&[u8], usize), InferError> {
+                let data = frame
+                    .plane_data(i)
+                    .map_err(|_| InferError::Fatal(format!("frame has no plane {i}")))?;
+                Ok((data, frame.plane_stride()[i as usize] as usize))
+            };
+            let view = match video.info.format() {
+                VideoFormat::I420 => FrameView::I420 { y: plane(0)?, u: plane(1)?, v: plane(2)?, color: video.color },
+                VideoFormat::Nv12 => FrameView::Nv12 { y: plane(0)?, uv: plane(1)?, color: video.color },
+                other => {
+                    let format = match other {
+                        VideoFormat::Rgb => PackedFormat::Rgb,
+                        VideoFormat::Rgba => PackedFormat::Rgba,
+                        VideoFormat::Bgrx => PackedFormat::Bgrx,
+                        _ => PackedFormat::Bgra,
+                    };
+                    let (data, stride) = plane(0)?;
+                    FrameView::Packed { format, data, stride }
+                }
+            };
+            state
+                .preprocessor
+                .run(&view, &lb, &state.norm, &mut state.tensor)
+                .map_err(|e| InferError::Fatal(e.to_string()))?;
+        }
+        let (decoder, threshold, keep) = (state.decoder, state.threshold, &state.keep);
+        let keep_fn = |c: usize| keep.get(c).copied().unwrap_or(false);
+        let raw = state
+            .model
+            .run(&state.tensor, lb.model_w, lb.model_h, |outputs| {
+                decoder.decode(outputs, lb.model_w, lb.model_h, threshold, &keep_fn)
+            })
+            .map_err(|e| InferError::Run(e.to_string()))?
+            .map_err(|e| InferError::Fatal(e.to_string()))?;
+        let raw = nms::nms(raw, state.nms_iou);
+        Ok(raw.into_iter().map(|d| to_detection(d, &lb, state)).collect())
+    }
+}
+
+enum InferError {
+    /// This frame's inference failed (marked `failed`); the stream goes on.
+    Run(String),
+    /// The configuration cannot work (outputs do not fit the decoder, unmappable frames).
+    Fatal(String),
+}
+
+fn to_detection(d: RawDetection, lb: &Letterbox, state: &State) -> Detection {
+    let (x_min, y_min) = lb.to_frame(d.x0, d.y0);
+    let (x_max, y_max) = lb.to_frame(d.x1, d.y1);
+    let landmarks = (!d.landmarks.is_empty()).then(|| Landmarks {
+        names: if d.landmarks.len() == FACE_LANDMARK_NAMES.len() {
+            FACE_LANDMARK_NAMES.iter().map(|s| s.to_string()).collect()
+        } else {
+            Vec::new()
+        },
+        points: d.landmarks.iter().map(|&(x, y)| lb.to_frame(x, y)).collect(),
+    });
+    Detection {
+        label: state.labels.get(d.class).cloned().unwrap_or_else(|| format!("class-{}", d.class)),
+        label_id: d.class as i32,
+        confidence: d.score as f64,
+        bbox: NormalizedBox { x_min, y_min, x_max, y_max }.clamped(),
+        landmarks,
+        object_id: None,
+    }
+}
+
+#[glib::object_subclass]
+impl ObjectSubclass for InferFilter {
+    const NAME: &'static str = "GstVeilInferFilter";
+    type Type = super::InferFilter;
+    type ParentType = gst_base::BaseTransform;
+}
+
+impl ObjectImpl for InferFilter {
+    fn properties() -> &'static [glib::ParamSpec] {
+        static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
+            vec![
+                glib::ParamSpecString::builder("model")
+                    .nick("Model")
+                    .blurb("Path of the ONNX model file")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecEnum::builder_with_default("decoder", Decoder::default())
+                    .nick("Decoder")
+                    .blurb("How to read the model's outputs (also selects the default pre-processing)")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("labels-file")
+                    .nick("Labels file")
+                    .blurb("File with one label per line (line N names class N); default: the decoder's built-in labels")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("labels")
+                    .nick("Labels")
+                    .blurb("Comma-separated labels, class 0 first (overrides labels-file)")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("keep-labels")
+                    .nick("Labels to keep")
+                    .blurb("Comma-separated labels to attach, e.g. 'person,face'; default: all")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecDouble::builder("threshold")
+                    .nick("Score threshold")
+                    .blurb("Minimum confidence of a detection")
+                    .minimum(0.0)
+                    .maximum(1.0)
+                    .default_value(DEFAULT_THRESHOLD)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecDouble::builder("nms-iou")
+                    .nick("NMS IoU")
+                    .blurb("IoU above which overlapping boxes of a class are merged; -1: the decoder's default (0.3 centerface, 0.5 others)")
+                    .minimum(-1.0)
+                    .maximum(1.0)
+                    .default_value(DEFAULT_NMS_IOU)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("inference-size")
+                    .nick("Inference size")
+                    .blurb("Model input size WIDTHxHEIGHT, independent of the frame size (letterboxed); default: the model's fixed size, else the decoder's default width (centerface 640, nanodet 416) with the frame's aspect, rounded up to multiples of 32")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("inference-interval")
+                    .nick("Inference interval")
+                    .blurb("Run inference on every Nth frame; the others are marked 'skipped'")
+                    .minimum(1)
+                    .default_value(DEFAULT_INTERVAL)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt::builder("threads")
+                    .nick("Intra-op threads")
+                    .blurb("ONNX Runtime intra-op threads (0: ONNX Runtime's default, one per core)")
+                    .maximum(256)
+                    .default_value(DEFAULT_THREADS)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("mean")
+                    .nick("Mean")
+                    .blurb("Per-channel mean subtracted from 0-255 pixel values, in the model's channel order, e.g. '103.53,116.28,123.675'; default: the decoder's")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("std")
+                    .nick("Std")
+                    .blurb("Per-channel divisor applied after the mean, e.g. '57.375,57.12,58.395'; default: the decoder's")
+                    .mutable_ready()
+                    .build(),
+            ]
+        });
+        PROPERTIES.as_ref()
+    }
+
+    fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        let mut s = self.settings.lock().unwrap();
+        let opt_string = |v: &glib::Value| v.get::<Option<String>>().expect("type checked upstream").filter(|s| !s.is_empty());
+        match pspec.name() {
+            "model" => s.model = opt_string(value).map(PathBuf::from),
+            "decoder" => s.decoder = value.get().expect("type checked upstream"),
+            "labels-file" => s.labels_file = opt_string(value).map(PathBuf::from),
+            "labels" => s.labels = opt_string(value),
+            "keep-labels" => s.keep_labels = opt_string(value),
+            "threshold" => s.threshold = value.get().expect("type checked upstream"),
+            "nms-iou" => s.nms_iou = value.get().expect("type checked upstream"),
+            "inference-size" => s.inference_size = opt_string(value),
+            "inference-interval" => {
+                s.interval = value.get().expect("type checked upstream");
+                if let Some(state) = self.state.lock().unwrap().as_mut() {
+                    state.interval = s.interval.max(1);
+                }
+            }
+            "threads" => s.threads = value.get().expect("type checked upstream"),
+            "mean" => s.mean = opt_string(value),
+            "std" => s.std = opt_string(value),
+            other => unreachable!("unknown property {other}"),
+        }
+    }
+
+    fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
+        let s = self.settings.lock().unwrap();
+        let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
+        match pspec.name() {
+            "model" => path(&s.model).to_value(),
+            "decoder" => s.decoder.to_value(),
+            "labels-file" => path(&s.labels_file).to_value(),
+            "labels" => s.labels.to_value(),
+            "keep-labels" => s.keep_labels.to_value(),
+            "threshold" => s.threshold.to_value(),
+            "nms-iou" => s.nms_iou.to_value(),
+            "inference-size" => s.inference_size.to_value(),
+            "inference-interval" => s.interval.to_value(),
+            "threads" => s.threads.to_value(),
+            "mean" => s.mean.to_value(),
+            "std" => s.std.to_value(),
+            other => unreachable!("unknown property {other}"),
+        }
+    }
+}
+
+impl GstObjectImpl for InferFilter {}
+
+impl ElementImpl for InferFilter {
+    fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
+        static METADATA: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
+            gst::subclass::ElementMetadata::new(
+                "Veil ONNX inference filter",
+                "Filter/Analyzer/Video",
+                "Runs an ONNX detector (ONNX Runtime) and attaches detections as region-of-interest metas, \
+                 plus an inference-status meta on every frame; pixels pass through untouched",
+                "Veil developers",
+            )
+        });
+        Some(&*METADATA)
+    }
+
+    fn pad_templates() -> &'static [gst::PadTemplate] {
+        static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
+            // The templates accept any raw video so that an unsupported format reaches
+            // `set_caps` and fails with a message naming it; `transform_caps` advertises only
+            // the supported formats upstream, so converters in front pick one of those.
+            let caps = gst::Caps::builder("video/x-raw").build();
+            vec![
+                gst::PadTemplate::new("src", gst::PadDirection::Src, gst::PadPresence::Always, &caps).unwrap(),
+                gst::PadTemplate::new("sink", gst::PadDirection::Sink, gst::PadPresence::Always, &caps).unwrap(),
+            ]
+        });
+        PAD_TEMPLATES.as_ref()
+    }
+}
+
+fn supported_caps() -> gst::Caps {
+    gst_video::VideoCapsBuilder::new().format_list(SUPPORTED_FORMATS).build()
+}
+
+impl BaseTransformImpl for InferFilter {
+    const MODE: gst_base::subclass::BaseTransformMode = gst_base::subclass::BaseTransformMode::AlwaysInPlace;
+    const PASSTHROUGH_ON_SAME_CAPS: bool = false;
+    const TRANSFORM_IP_ON_PASSTHROUGH: bool = false;
+
+    fn start(&self) -> Result<(), gst::ErrorMessage> {
+        let settings = self.settings.lock().unwrap().clone();
+        let state = self.prepare(&settings)?;
+        gst::info!(
+            CAT, imp = self,
+            "loaded {} ({} decoder, fixed input {:?})",
+            state.model_name, state.decoder.name(), state.model.fixed_input_size()
+        );
+        *self.state.lock().unwrap() = Some(state);
+        Ok(())
+    }
+
+    fn stop(&self) -> Result<(), gst::ErrorMessage> {
+        *self.state.lock().unwrap() = None;
+        Ok(())
+    }
+
+    fn transform_caps(
+        &self,
+        direction: gst::PadDirection,
+        caps: &gst::Caps,
+        filter: Option<&gst::Caps>,
+    ) -> Option<gst::Caps> {
+        // In place: the same caps on both sides. Towards upstream, only what we can read.
+        let caps = if direction == gst::PadDirection::Src {
+            caps.intersect_with_mode(&supported_caps(), gst::CapsIntersectMode::First)
+        } else {
+            caps.clone()
+        };
+        Some(match filter {
+            Some(f) => f.intersect_with_mode(&caps, gst::CapsIntersectMode::First),
+            None => caps,
+        })
+    }
+
+    fn set_caps(&self, incaps: &gst::Caps, _outcaps: &gst::Caps) -> Result<(), gst::LoggableError> {
+        let info = gst_video::VideoInfo::from_caps(incaps)
+            .map_err(|_| gst::loggable_error!(CAT, "invalid video caps {}", incaps))?;
+        if !SUPPORTED_FORMATS.contains(&info.format()) {
+            gst::element_imp_error!(
+                self,
+                gst::CoreError::Negotiation,
+                ["Unsupported video format {}: inferfilter reads RGB, RGBA, BGRx, BGRA, I420 and NV12 (put videoconvert in front)", info.format().to_str()]
+            );
+            return Err(gst::loggable_error!(CAT, "unsupported format {}", info.format().to_str()));
+        }
+        let mut guard = self.state.lock().unwrap();
+        let Some(state) = guard.as_mut() else {
+            return Err(gst::loggable_error!(CAT, "caps set before start"));
+        };
+        let (model_w, model_h) = match (state.requested_size, state.model.fixed_input_size()) {
+            (Some(size), _) | (None, Some(size)) => size,
+            (None, None) => state.decoder.default_input_size(info.width(), info.height()),
+        };
+        let colorimetry = info.colorimetry();
+        let color = YuvColor {
+            bt709: colorimetry.matrix() == gst_video::VideoColorMatrix::Bt709,
+            full_range: colorimetry.range() == gst_video::VideoColorRange::Range0_255,
+        };
+        gst::debug!(CAT, imp = self, "{}x{} {} → model input {}x{}", info.width(), info.height(), info.format().to_str(), model_w, model_h);
+        state.video = Some(VideoSetup {
+            letterbox: Letterbox::new(info.width(), info.height(), model_w, model_h),
+            info,
+            color,
+        });
+        Ok(())
+    }
+
+    fn transform_ip(&self, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let mut guard = self.state.lock().unwrap();
+        let Some(state) = guard.as_mut() else {
+            gst::element_imp_error!(self, gst::CoreError::Negotiation, ["Not started"]);
+            return Err(gst::FlowError::NotNegotiated);
+        };
+        let run_now = state.frames % state.interval as u64 == 0;
+        state.frames += 1;
+        if !run_now {
+            state.frames_since_run += 1;
+            let status = self.status(state, InferenceStatus::Skipped, state.frames_since_run);
+            attach_status(buf, &status);
+            return Ok(gst::FlowSuccess::Ok);
+        }
+        state.frames_since_run = 0;
+        match self.infer(state, buf) {
+            Ok(detections) => {
+                let (w, h) = state.video.as_ref().map(|v| (v.info.width(), v.info.height())).unwrap_or((1, 1));
+                for det in &detections {
+                    det.attach(buf, w, h);
+                }
+                gst::trace!(CAT, imp = self, "{} detections", detections.len());
+                attach_status(buf, &self.status(state, InferenceStatus::Ran, 0));
+                Ok(gst::FlowSuccess::Ok)
+            }
+            Err(InferError::Run(reason)) => {
+                // Marked `failed` so that downstream (the anonymizer) knows nobody looked.
+                gst::element_imp_warning!(self, gst::LibraryError::Failed, ["Inference failed: {}", reason]);
+                attach_status(buf, &self.status(state, InferenceStatus::Failed, 0));
+                Ok(gst::FlowSuccess::Ok)
+            }
+            Err(InferError::Fatal(reason)) => {
+                gst::element_imp_error!(self, gst::StreamError::Failed, ["{}", reason]);
+                Err(gst::FlowError::Error)
+            }
+        }
+    }
+}
+
+fn attach_status(buf: &mut gst::BufferRef, status: &StatusMeta) {
+    if let Err(e) = status.attach(buf) {
+        gst::warning!(CAT, "cannot attach the inference-status meta: {}", e);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_and_triplets_parse_strictly() {
+        assert_eq!(parse_size("640x384"), Some((640, 384)));
+        assert_eq!(parse_size(" 512 X 512 "), Some((512, 512)));
+        assert_eq!(parse_size("640"), None);
+        assert_eq!(parse_size("0x10"), None);
+        assert_eq!(parse_triplet("1, 2.5,3"), Some([1.0, 2.5, 3.0]));
+        assert_eq!(parse_triplet("1,2"), None);
+    }
+}

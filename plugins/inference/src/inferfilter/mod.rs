@@ -1,0 +1,31 @@
+//! `inferfilter`: runs an ONNX detector on video frames and attaches the results as
+//! `GstVideoRegionOfInterestMeta`, plus an inference-status meta on every frame.
+
+use gst::glib;
+use gst::prelude::*;
+
+mod imp;
+
+/// Which decoder reads the model's outputs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, glib::Enum, Default)]
+#[repr(u32)]
+#[enum_type(name = "GstVeilInferDecoder")]
+pub enum Decoder {
+    #[default]
+    #[enum_value(name = "CenterFace: faces with 5 landmarks", nick = "centerface")]
+    CenterFace = 0,
+    #[enum_value(name = "NanoDet: GFL head score maps and box distributions", nick = "nanodet")]
+    NanoDet = 1,
+    #[enum_value(name = "SSD-style boxes/scores/classes outputs", nick = "ssd")]
+    Ssd = 2,
+}
+
+glib::wrapper! {
+    pub struct InferFilter(ObjectSubclass<imp::InferFilter>)
+        @extends gst_base::BaseTransform, gst::Element, gst::Object;
+}
+
+pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    Decoder::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
+    gst::Element::register(Some(plugin), "inferfilter", gst::Rank::NONE, InferFilter::static_type())
+}

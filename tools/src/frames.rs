@@ -1,0 +1,106 @@
+//! Reading what the Veil elements attached to frames coming out of a pipeline.
+
+use gst::prelude::*;
+use veil_meta::{Detection, StatusMeta};
+
+/// One frame's metadata, as seen at the end of a pipeline.
+#[derive(Debug, Clone)]
+pub struct FrameRecord {
+    pub index: u64,
+    pub pts: Option<gst::ClockTime>,
+    pub width: u32,
+    pub height: u32,
+    pub statuses: Vec<StatusMeta>,
+    pub detections: Vec<Detection>,
+}
+
+impl FrameRecord {
+    pub fn from_sample(index: u64, sample: &gst::Sample) -> anyhow::Result<Self> {
+        let buffer = sample.buffer().ok_or_else(|| anyhow::anyhow!("sample without buffer"))?;
+        let caps = sample.caps().ok_or_else(|| anyhow::anyhow!("sample without caps"))?;
+        let info = gst_video::VideoInfo::from_caps(caps)?;
+        Ok(FrameRecord {
+            index,
+            pts: buffer.pts(),
+            width: info.width(),
+            height: info.height(),
+            statuses: StatusMeta::all(buffer),
+            detections: Detection::all(buffer, info.width(), info.height()),
+        })
+    }
+
+    pub fn to_json(&self) -> serde_json::Value {
+        let dets: Vec<serde_json::Value> = self
+            .detections
+            .iter()
+            .map(|d| {
+                let b = d.bbox;
+                let mut v = serde_json::json!({
+                    "label": d.label,
+                    "confidence": (d.confidence * 1000.0).round() / 1000.0,
+                    "box_px": [
+                        (b.x_min * self.width as f64).round(), (b.y_min * self.height as f64).round(),
+                        (b.x_max * self.width as f64).round(), (b.y_max * self.height as f64).round(),
+                    ],
+                });
+                if let Some(lm) = &d.landmarks {
+                    v["landmarks_px"] = lm
+                        .points
+                        .iter()
+                        .map(|&(x, y)| serde_json::json!([(x * self.width as f64).round(), (y * self.height as f64).round()]))
+                        .collect();
+                }
+                v
+            })
+            .collect();
+        serde_json::json!({
+            "frame": self.index,
+            "pts_ms": self.pts.map(|p| p.mseconds()),
+            "inference": self.statuses.iter().map(|s| serde_json::json!({
+                "element": s.element, "model": s.model, "status": s.status.as_str()
+            })).collect::<Vec<_>>(),
+            "detections": dets,
+        })
+    }
+}
+
+/// Runs `description` (a `gst-launch-1.0` style description without a sink) to EOS into an
+/// appsink and returns every frame's metadata, calling `each` as frames arrive.
+pub fn run_pipeline(
+    description: &str,
+    mut each: impl FnMut(&FrameRecord),
+) -> anyhow::Result<Vec<FrameRecord>> {
+    gst::init()?;
+    veil_meta::status::register();
+    let pipeline = gst::parse::launch(&format!("{description} ! appsink name=veil_out sync=false"))?
+        .downcast::<gst::Pipeline>()
+        .map_err(|_| anyhow::anyhow!("not a pipeline"))?;
+    let sink = pipeline
+        .by_name("veil_out")
+        .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
+        .ok_or_else(|| anyhow::anyhow!("no appsink"))?;
+    pipeline.set_state(gst::State::Playing)?;
+    let mut frames = Vec::new();
+    let result = (|| {
+        while let Ok(sample) = sink.pull_sample() {
+            let rec = FrameRecord::from_sample(frames.len() as u64, &sample)?;
+            each(&rec);
+            frames.push(rec);
+        }
+        // pull_sample fails at EOS or on error; the bus says which.
+        let bus = pipeline.bus().ok_or_else(|| anyhow::anyhow!("no bus"))?;
+        while let Some(msg) = bus.pop() {
+            if let gst::MessageView::Error(err) = msg.view() {
+                anyhow::bail!(
+                    "{}: {}{}",
+                    err.src().map(|s| s.path_string().to_string()).unwrap_or_default(),
+                    err.error(),
+                    err.debug().map(|d| format!(" ({d})")).unwrap_or_default()
+                );
+            }
+        }
+        Ok(())
+    })();
+    pipeline.set_state(gst::State::Null)?;
+    result.map(|_| frames)
+}

@@ -1,0 +1,4 @@
+//! Shared helpers for Veil's command-line tools and end-to-end tests.
+
+pub mod assets;
+pub mod frames;
