@@ -122,7 +122,7 @@ impl InferFilter {
     /// at the READY→PAUSED state change, with a message naming the cause.
     fn prepare(&self, settings: &Settings) -> Result<State, gst::ErrorMessage> {
         let path = settings.model.clone().ok_or_else(|| {
-            gst::error_msg!(gst::ResourceError::NotFound, ["No model set: set the 'model' property to an ONNX file"])
+            gst::error_msg!(gst::ResourceError::NotFound, ("No model set: set the 'model' property to an ONNX file"))
         })?;
         let decoder = match settings.decoder {
             Decoder::CenterFace => DecoderKind::CenterFace,
@@ -131,26 +131,26 @@ impl InferFilter {
         };
         let model = Model::load(&path, settings.threads as usize).map_err(|e| match e {
             crate::model::ModelError::Unreadable { .. } => {
-                gst::error_msg!(gst::ResourceError::OpenRead, ["{}", e])
+                gst::error_msg!(gst::ResourceError::OpenRead, ("{}", e))
             }
-            _ => gst::error_msg!(gst::LibraryError::Init, ["{}", e]),
+            _ => gst::error_msg!(gst::LibraryError::Init, ("{}", e)),
         })?;
         decoder.check_outputs(model.outputs()).map_err(|e| {
-            gst::error_msg!(gst::LibraryError::Settings, ["Model '{}': {}", path.display(), e])
+            gst::error_msg!(gst::LibraryError::Settings, ("Model '{}': {}", path.display(), e))
         })?;
 
         let labels = if let Some(list) = &settings.labels {
             labels::parse_list(list)
         } else if let Some(file) = &settings.labels_file {
             let text = std::fs::read_to_string(file).map_err(|e| {
-                gst::error_msg!(gst::ResourceError::OpenRead, ["Cannot read labels file '{}': {}", file.display(), e])
+                gst::error_msg!(gst::ResourceError::OpenRead, ("Cannot read labels file '{}': {}", file.display(), e))
             })?;
             labels::parse_labels(&text)
         } else {
             decoder.default_labels()
         };
         if labels.is_empty() {
-            return Err(gst::error_msg!(gst::LibraryError::Settings, ["The label list is empty"]));
+            return Err(gst::error_msg!(gst::LibraryError::Settings, ("The label list is empty")));
         }
         let keep: Vec<bool> = match &settings.keep_labels {
             None => vec![true; labels.len()],
@@ -159,7 +159,7 @@ impl InferFilter {
                 if let Some(unknown) = wanted.iter().find(|w| !labels.contains(w)) {
                     return Err(gst::error_msg!(
                         gst::LibraryError::Settings,
-                        ["keep-labels names '{}', which is not one of the model's labels", unknown]
+                        ("keep-labels names '{}', which is not one of the model's labels", unknown)
                     ));
                 }
                 labels.iter().map(|l| wanted.contains(l)).collect()
@@ -171,7 +171,7 @@ impl InferFilter {
         let requested_size = match &settings.inference_size {
             None => None,
             Some(text) => Some(parse_size(text).ok_or_else(|| {
-                gst::error_msg!(gst::LibraryError::Settings, ["Invalid inference-size '{}': expected WIDTHxHEIGHT, e.g. 640x384", text])
+                gst::error_msg!(gst::LibraryError::Settings, ("Invalid inference-size '{}': expected WIDTHxHEIGHT, e.g. 640x384", text))
             })?),
         };
         if let (Some(req), Some(fixed)) = (requested_size, model.fixed_input_size())
@@ -179,19 +179,19 @@ impl InferFilter {
         {
             return Err(gst::error_msg!(
                 gst::LibraryError::Settings,
-                ["inference-size {}x{} requested, but the model's input is fixed at {}x{}", req.0, req.1, fixed.0, fixed.1]
+                ("inference-size {}x{} requested, but the model's input is fixed at {}x{}", req.0, req.1, fixed.0, fixed.1)
             ));
         }
         let mut norm = decoder.default_normalization();
         for (name, text, target) in [("mean", &settings.mean, &mut norm.mean), ("std", &settings.std, &mut norm.std)] {
             if let Some(text) = text {
                 *target = parse_triplet(text).ok_or_else(|| {
-                    gst::error_msg!(gst::LibraryError::Settings, ["Invalid {} '{}': expected three numbers, e.g. 0,0,0", name, text])
+                    gst::error_msg!(gst::LibraryError::Settings, ("Invalid {} '{}': expected three numbers, e.g. 0,0,0", name, text))
                 })?;
             }
         }
         if norm.std.contains(&0.0) {
-            return Err(gst::error_msg!(gst::LibraryError::Settings, ["std must not contain 0"]));
+            return Err(gst::error_msg!(gst::LibraryError::Settings, ("std must not contain 0")));
         }
         let nms_iou = if settings.nms_iou < 0.0 { decoder.default_nms_iou() } else { settings.nms_iou as f32 };
         Ok(State {
@@ -513,7 +513,7 @@ impl BaseTransformImpl for InferFilter {
             gst::element_imp_error!(
                 self,
                 gst::CoreError::Negotiation,
-                ["Unsupported video format {}: inferfilter reads RGB, RGBA, BGRx, BGRA, I420 and NV12 (put videoconvert in front)", info.format().to_str()]
+                ("Unsupported video format {}: inferfilter reads RGB, RGBA, BGRx, BGRA, I420 and NV12 (put videoconvert in front)", info.format().to_str())
             );
             return Err(gst::loggable_error!(CAT, "unsupported format {}", info.format().to_str()));
         }
@@ -542,7 +542,7 @@ impl BaseTransformImpl for InferFilter {
     fn transform_ip(&self, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
         let mut guard = self.state.lock().unwrap();
         let Some(state) = guard.as_mut() else {
-            gst::element_imp_error!(self, gst::CoreError::Negotiation, ["Not started"]);
+            gst::element_imp_error!(self, gst::CoreError::Negotiation, ("Not started"));
             return Err(gst::FlowError::NotNegotiated);
         };
         let run_now = state.frames % state.interval as u64 == 0;
@@ -566,12 +566,12 @@ impl BaseTransformImpl for InferFilter {
             }
             Err(InferError::Run(reason)) => {
                 // Marked `failed` so that downstream (the anonymizer) knows nobody looked.
-                gst::element_imp_warning!(self, gst::LibraryError::Failed, ["Inference failed: {}", reason]);
+                gst::element_imp_warning!(self, gst::LibraryError::Failed, ("Inference failed: {}", reason));
                 attach_status(buf, &self.status(state, InferenceStatus::Failed, 0));
                 Ok(gst::FlowSuccess::Ok)
             }
             Err(InferError::Fatal(reason)) => {
-                gst::element_imp_error!(self, gst::StreamError::Failed, ["{}", reason]);
+                gst::element_imp_error!(self, gst::StreamError::Failed, ("{}", reason));
                 Err(gst::FlowError::Error)
             }
         }

@@ -1,0 +1,152 @@
+//! `inferfilter` under `gst_check::Harness`: status metas, intervals and every error case.
+
+use gst::prelude::*;
+use veil_meta::{InferenceStatus, StatusMeta};
+use veil_tools::assets;
+
+fn init() {
+    let _ = gst::init();
+    gstveilinference::plugin_register_static().expect("register the plugin");
+}
+
+fn filter(props: &[(&str, &str)]) -> gst::Element {
+    init();
+    let mut b = gst::ElementFactory::make("inferfilter");
+    for (k, v) in props {
+        b = b.property_from_str(k, v);
+    }
+    b.build().expect("inferfilter")
+}
+
+fn centerface() -> String {
+    assets::require("models/centerface.onnx").display().to_string()
+}
+
+/// Starts `element` and returns the error it posts, if any.
+fn start_error(element: &gst::Element) -> Option<glib::Error> {
+    let bus = gst::Bus::new();
+    element.set_bus(Some(&bus));
+    let result = element.set_state(gst::State::Paused);
+    let error = bus.iter().find_map(|m| match m.view() {
+        gst::MessageView::Error(e) => Some(e.error()),
+        _ => None,
+    });
+    let _ = element.set_state(gst::State::Null);
+    assert_eq!(result.is_err(), error.is_some(), "a failed state change must come with an error");
+    error
+}
+
+use gst::glib;
+
+#[test]
+fn missing_model_fails_at_state_change_naming_the_file() {
+    let e = start_error(&filter(&[("model", "/nonexistent/face.onnx")])).expect("error");
+    assert!(e.matches(gst::ResourceError::OpenRead), "{e}");
+    assert!(e.message().contains("/nonexistent/face.onnx"), "{e}");
+}
+
+#[test]
+fn no_model_set_fails_clearly() {
+    let e = start_error(&filter(&[])).expect("error");
+    assert!(e.message().contains("'model'"), "{e}");
+}
+
+#[test]
+fn a_file_that_is_not_onnx_fails_clearly() {
+    let dir = std::env::temp_dir().join(format!("veil-notonnx-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("garbage.onnx");
+    std::fs::write(&path, b"this is not a model").unwrap();
+    let e = start_error(&filter(&[("model", path.to_str().unwrap())])).expect("error");
+    assert!(e.matches(gst::LibraryError::Init), "{e}");
+    assert!(e.message().contains("garbage.onnx") && e.message().contains("not usable"), "{e}");
+}
+
+#[test]
+fn a_model_that_does_not_fit_the_decoder_fails_naming_the_decoder() {
+    let e = start_error(&filter(&[("model", &centerface()), ("decoder", "nanodet")])).expect("error");
+    assert!(e.matches(gst::LibraryError::Settings), "{e}");
+    assert!(e.message().contains("nanodet decoder"), "{e}");
+    let nanodet = assets::require("models/nanodet-m.onnx").display().to_string();
+    let e = start_error(&filter(&[("model", &nanodet), ("decoder", "centerface")])).expect("error");
+    assert!(e.message().contains("centerface decoder"), "{e}");
+}
+
+#[test]
+fn bad_settings_fail_naming_the_setting() {
+    for (props, needle) in [
+        (vec![("inference-size", "big")], "inference-size"),
+        (vec![("keep-labels", "person")], "keep-labels names 'person'"),
+        (vec![("mean", "1,2")], "mean"),
+        (vec![("labels-file", "/nonexistent/labels.txt")], "labels file"),
+    ] {
+        let mut all = vec![("model", centerface())];
+        all.extend(props.into_iter().map(|(k, v)| (k, v.to_owned())));
+        let refs: Vec<(&str, &str)> = all.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let e = start_error(&filter(&refs)).expect("error");
+        assert!(e.message().contains(needle), "expected '{needle}' in: {e}");
+    }
+    let nanodet = assets::require("models/nanodet-m.onnx").display().to_string();
+    let e = start_error(&filter(&[("model", &nanodet), ("decoder", "nanodet"), ("inference-size", "640x640")]))
+        .expect("error");
+    assert!(e.message().contains("fixed at 416x416"), "{e}");
+}
+
+#[test]
+fn an_unsupported_format_is_refused_with_a_clear_error() {
+    let element = filter(&[("model", &centerface())]);
+    let bus = gst::Bus::new();
+    element.set_bus(Some(&bus));
+    let mut h = gst_check::Harness::with_element(&element, Some("sink"), Some("src"));
+    h.play();
+    h.set_src_caps_str("video/x-raw,format=GRAY8,width=64,height=64,framerate=10/1");
+    let flow = h.push(gst::Buffer::with_size(64 * 64).unwrap());
+    assert_eq!(flow, Err(gst::FlowError::NotNegotiated));
+    let error = bus
+        .iter()
+        .find_map(|m| match m.view() {
+            gst::MessageView::Error(e) => Some(e.error()),
+            _ => None,
+        })
+        .expect("an element error");
+    assert!(error.message().contains("GRAY8"), "{error}");
+    assert_eq!(h.buffers_in_queue(), 0, "nothing passes unanalysed");
+}
+
+fn grey_frame(width: u32, height: u32) -> gst::Buffer {
+    gst::Buffer::from_mut_slice(vec![128u8; (width * height * 3) as usize])
+}
+
+#[test]
+fn every_frame_carries_a_status_also_when_nothing_was_found() {
+    let element = filter(&[("model", &centerface()), ("inference-interval", "3")]);
+    let mut h = gst_check::Harness::with_element(&element, Some("sink"), Some("src"));
+    h.play();
+    h.set_src_caps_str("video/x-raw,format=RGB,width=320,height=240,framerate=10/1");
+    let mut seen = Vec::new();
+    for _ in 0..7 {
+        h.push(grey_frame(320, 240)).unwrap();
+        let out = h.pull().unwrap();
+        let statuses = StatusMeta::all(&out);
+        assert_eq!(statuses.len(), 1);
+        assert_eq!(out.iter_meta::<gst_video::VideoRegionOfInterestMeta>().count(), 0);
+        seen.push((statuses[0].status, statuses[0].age));
+    }
+    use InferenceStatus::*;
+    assert_eq!(
+        seen,
+        vec![(Ran, 0), (Skipped, 1), (Skipped, 2), (Ran, 0), (Skipped, 1), (Skipped, 2), (Ran, 0)]
+    );
+}
+
+#[test]
+fn pixels_pass_through_untouched() {
+    let element = filter(&[("model", &centerface())]);
+    let mut h = gst_check::Harness::with_element(&element, Some("sink"), Some("src"));
+    h.play();
+    h.set_src_caps_str("video/x-raw,format=RGB,width=64,height=48,framerate=10/1");
+    let data: Vec<u8> = (0..64 * 48 * 3).map(|i| (i * 7 % 251) as u8).collect();
+    h.push(gst::Buffer::from_slice(data.clone())).unwrap();
+    let out = h.pull().unwrap();
+    assert_eq!(out.map_readable().unwrap().as_slice(), &data[..]);
+}
