@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The main job: face detection (CenterFace via inferfilter) on the synthesized 1280x720 clip and
+# on astronaut.png, then persons + faces (NanoDet chained with CenterFace) on messi5.jpg,
+# printing the detections of every frame as JSON lines.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$VEIL_ROOT"
+scripts/setup.sh
+scripts/synth-media.sh
+cargo build --locked -q -p veil-tools -p gst-plugin-veilinference
+detect=$CARGO_TARGET_DIR/debug/veil-detect
+models=$VEIL_ASSETS/models media=$VEIL_ASSETS/media
+
+run() { # title, pipeline file, variables
+  local title=$1 file=$2
+  shift 2
+  printf '\n== %s (pipelines/%s)\n' "$title" "$file"
+  "$detect" "$(env "$@" envsubst < "pipelines/$file" | grep -v '^#')"
+}
+
+run "faces on the synthesized clip" face-detect.pipeline \
+  MODELS="$models" INPUT="$media/faces-720p.mp4"
+run "faces on astronaut.png" face-detect.pipeline \
+  MODELS="$models" INPUT="$media/astronaut.png"
+run "persons and faces on messi5.jpg" persons-and-faces.pipeline \
+  MODELS="$models" INPUT="$media/messi5.jpg"

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# meson setup/compile/install into a temporary prefix; the installed plugin must load.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$VEIL_ROOT"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+meson setup "$tmp/build" --prefix="$tmp/prefix" >/dev/null
+meson compile -C "$tmp/build" >/dev/null
+meson install -C "$tmp/build" >/dev/null
+plugin_dir=$(dirname "$(find "$tmp/prefix" -name 'libgstveilinference.so' | head -n1)")
+GST_PLUGIN_PATH=$plugin_dir GST_REGISTRY=$tmp/registry.bin gst-inspect-1.0 inferfilter > "$tmp/inspect.txt"
+grep -q "$plugin_dir/libgstveilinference.so" "$tmp/inspect.txt" || { cat "$tmp/inspect.txt"; exit 1; }
+echo "meson: installed plugin loads from $plugin_dir"

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Runs every test: installs what is missing (scripts/setup.sh), then formatting and lint checks,
+# the unit, element and end-to-end tests, and a meson build + install smoke test.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$VEIL_ROOT"
+
+step() { printf '\n== %s\n' "$*" >&2; }
+
+step "set-up (idempotent)"
+scripts/setup.sh
+
+step "synthesized media"
+scripts/synth-media.sh
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "cargo test"
+cargo test --workspace --locked
+
+step "meson build + install into a prefix"
+scripts/meson-smoke.sh
