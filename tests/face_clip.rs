@@ -14,12 +14,17 @@ fn iou(a: &[f64; 4], b: &[f64; 4]) -> f64 {
     inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
 }
 
+/// What reached the sink for one frame: its inference statuses and detection boxes in pixels.
+type SeenFrame = (Vec<StatusMeta>, Vec<[f64; 4]>);
+
 #[test]
 fn detections_arrive_on_face_frames_only() {
     veil_e2e::init();
     let clip = assets::require("media/faces-720p.mp4");
-    let truth: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(assets::require("media/faces-720p.json")).unwrap()).unwrap();
+    let truth: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(assets::require("media/faces-720p.json")).unwrap(),
+    )
+    .unwrap();
     let pipeline = gst::parse::launch(&format!(
         "filesrc location={} ! decodebin ! videoconvert ! inferfilter model={} ! fakesink name=sink",
         clip.display(),
@@ -28,31 +33,45 @@ fn detections_arrive_on_face_frames_only() {
     .unwrap()
     .downcast::<gst::Pipeline>()
     .unwrap();
-    let seen: Arc<Mutex<Vec<(Vec<StatusMeta>, Vec<[f64; 4]>)>>> = Arc::default();
-    let sink_pad = pipeline.by_name("sink").unwrap().static_pad("sink").unwrap();
+    let seen: Arc<Mutex<Vec<SeenFrame>>> = Arc::default();
+    let sink_pad = pipeline
+        .by_name("sink")
+        .unwrap()
+        .static_pad("sink")
+        .unwrap();
     let caps: Arc<Mutex<Option<gst_video::VideoInfo>>> = Arc::default();
     {
         let (seen, caps) = (seen.clone(), caps.clone());
-        sink_pad.add_probe(gst::PadProbeType::BUFFER | gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
-            match &info.data {
-                Some(gst::PadProbeData::Event(ev)) => {
-                    if let gst::EventView::Caps(c) = ev.view() {
-                        *caps.lock().unwrap() = gst_video::VideoInfo::from_caps(c.caps()).ok();
+        sink_pad.add_probe(
+            gst::PadProbeType::BUFFER | gst::PadProbeType::EVENT_DOWNSTREAM,
+            move |_, info| {
+                match &info.data {
+                    Some(gst::PadProbeData::Event(ev)) => {
+                        if let gst::EventView::Caps(c) = ev.view() {
+                            *caps.lock().unwrap() = gst_video::VideoInfo::from_caps(c.caps()).ok();
+                        }
                     }
+                    Some(gst::PadProbeData::Buffer(buf)) => {
+                        let info = caps.lock().unwrap().clone().expect("caps before buffers");
+                        let (w, h) = (info.width() as f64, info.height() as f64);
+                        let boxes = Detection::all(buf, info.width(), info.height())
+                            .iter()
+                            .map(|d| {
+                                [
+                                    d.bbox.x_min * w,
+                                    d.bbox.y_min * h,
+                                    d.bbox.x_max * w,
+                                    d.bbox.y_max * h,
+                                ]
+                            })
+                            .collect();
+                        seen.lock().unwrap().push((StatusMeta::all(buf), boxes));
+                    }
+                    _ => {}
                 }
-                Some(gst::PadProbeData::Buffer(buf)) => {
-                    let info = caps.lock().unwrap().clone().expect("caps before buffers");
-                    let (w, h) = (info.width() as f64, info.height() as f64);
-                    let boxes = Detection::all(buf, info.width(), info.height())
-                        .iter()
-                        .map(|d| [d.bbox.x_min * w, d.bbox.y_min * h, d.bbox.x_max * w, d.bbox.y_max * h])
-                        .collect();
-                    seen.lock().unwrap().push((StatusMeta::all(buf), boxes));
-                }
-                _ => {}
-            }
-            gst::PadProbeReturn::Ok
-        });
+                gst::PadProbeReturn::Ok
+            },
+        );
     }
     pipeline.set_state(gst::State::Playing).unwrap();
     let bus = pipeline.bus().unwrap();
@@ -77,7 +96,12 @@ fn detections_arrive_on_face_frames_only() {
             .unwrap()
             .iter()
             .map(|f| {
-                let v: Vec<f64> = f.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
+                let v: Vec<f64> = f
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|x| x.as_f64().unwrap())
+                    .collect();
                 [v[0], v[1], v[2], v[3]]
             })
             .collect();
@@ -87,12 +111,21 @@ fn detections_arrive_on_face_frames_only() {
         }
         face_frames += 1;
         total_faces += faces.len();
-        matched_faces += faces.iter().filter(|f| boxes.iter().any(|b| iou(b, f) >= 0.5)).count();
+        matched_faces += faces
+            .iter()
+            .filter(|f| boxes.iter().any(|b| iou(b, f) >= 0.5))
+            .count();
         for b in boxes {
-            assert!(faces.iter().any(|f| iou(b, f) >= 0.3), "frame {i}: box {b:?} is on no face");
+            assert!(
+                faces.iter().any(|f| iou(b, f) >= 0.3),
+                "frame {i}: box {b:?} is on no face"
+            );
         }
     }
-    assert!(face_frames >= 80, "the clip has {face_frames} frames with faces");
+    assert!(
+        face_frames >= 80,
+        "the clip has {face_frames} frames with faces"
+    );
     // Degraded frames (dark, noise, blur) may make the detector blink; clean frames must not.
     assert!(
         matched_faces as f64 >= 0.95 * total_faces as f64,

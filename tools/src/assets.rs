@@ -8,12 +8,16 @@ pub fn root() -> PathBuf {
     if let Ok(dir) = std::env::var("VEIL_ASSETS") {
         return PathBuf::from(dir);
     }
-    let cache = std::env::var("VEIL_CACHE").map(PathBuf::from).unwrap_or_else(|_| {
-        std::env::var("XDG_CACHE_HOME")
-            .map(PathBuf::from)
-            .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache"))
-            .join("veil")
-    });
+    let cache = std::env::var("VEIL_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            std::env::var("XDG_CACHE_HOME")
+                .map(PathBuf::from)
+                .unwrap_or_else(|_| {
+                    PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache")
+                })
+                .join("veil")
+        });
     cache.join("assets")
 }
 

@@ -16,8 +16,12 @@ pub struct FrameRecord {
 
 impl FrameRecord {
     pub fn from_sample(index: u64, sample: &gst::Sample) -> anyhow::Result<Self> {
-        let buffer = sample.buffer().ok_or_else(|| anyhow::anyhow!("sample without buffer"))?;
-        let caps = sample.caps().ok_or_else(|| anyhow::anyhow!("sample without caps"))?;
+        let buffer = sample
+            .buffer()
+            .ok_or_else(|| anyhow::anyhow!("sample without buffer"))?;
+        let caps = sample
+            .caps()
+            .ok_or_else(|| anyhow::anyhow!("sample without caps"))?;
         let info = gst_video::VideoInfo::from_caps(caps)?;
         Ok(FrameRecord {
             index,
@@ -72,9 +76,10 @@ pub fn run_pipeline(
 ) -> anyhow::Result<Vec<FrameRecord>> {
     gst::init()?;
     veil_meta::status::register();
-    let pipeline = gst::parse::launch(&format!("{description} ! appsink name=veil_out sync=false"))?
-        .downcast::<gst::Pipeline>()
-        .map_err(|_| anyhow::anyhow!("not a pipeline"))?;
+    let pipeline =
+        gst::parse::launch(&format!("{description} ! appsink name=veil_out sync=false"))?
+            .downcast::<gst::Pipeline>()
+            .map_err(|_| anyhow::anyhow!("not a pipeline"))?;
     let sink = pipeline
         .by_name("veil_out")
         .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
@@ -93,7 +98,9 @@ pub fn run_pipeline(
             if let gst::MessageView::Error(err) = msg.view() {
                 anyhow::bail!(
                     "{}: {}{}",
-                    err.src().map(|s| s.path_string().to_string()).unwrap_or_default(),
+                    err.src()
+                        .map(|s| s.path_string().to_string())
+                        .unwrap_or_default(),
                     err.error(),
                     err.debug().map(|d| format!(" ({d})")).unwrap_or_default()
                 );

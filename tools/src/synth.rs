@@ -84,7 +84,10 @@ pub fn sprite_position(s: &SpriteSource, frame: u32) -> (i64, i64) {
     let span = (FRAMES - EMPTY_HEAD - EMPTY_TAIL - 1) as f64;
     let t = (frame.saturating_sub(EMPTY_HEAD)) as f64 / span;
     let ((x0, y0), (x1, y1)) = s.path;
-    ((x0 + (x1 - x0) * t).round() as i64, (y0 + (y1 - y0) * t).round() as i64)
+    (
+        (x0 + (x1 - x0) * t).round() as i64,
+        (y0 + (y1 - y0) * t).round() as i64,
+    )
 }
 
 /// The face box of sprite `s` on screen at `frame`, in pixels.
@@ -92,7 +95,12 @@ pub fn face_box(s: &SpriteSource, frame: u32) -> [f64; 4] {
     let (px, py) = sprite_position(s, frame);
     let (cx, cy, _, _) = s.crop;
     let f = |v: f64, c: u32, p: i64| p as f64 + (v - c as f64) * s.scale;
-    [f(s.face.0, cx, px), f(s.face.1, cy, py), f(s.face.2, cx, px), f(s.face.3, cy, py)]
+    [
+        f(s.face.0, cx, px),
+        f(s.face.1, cy, py),
+        f(s.face.2, cx, px),
+        f(s.face.3, cy, py),
+    ]
 }
 
 /// Ground truth for the whole clip, as JSON.
@@ -100,7 +108,10 @@ pub fn ground_truth() -> serde_json::Value {
     let frames: Vec<serde_json::Value> = (0..FRAMES)
         .map(|i| {
             let faces: Vec<[f64; 4]> = if faces_visible(i) {
-                SPRITES.iter().map(|s| face_box(s, i).map(|v| v.round())).collect()
+                SPRITES
+                    .iter()
+                    .map(|s| face_box(s, i).map(|v| v.round()))
+                    .collect()
             } else {
                 Vec::new()
             };
@@ -208,7 +219,10 @@ mod tests {
             let b = face_box(s, FRAMES - EMPTY_TAIL - 1);
             assert_ne!(a, b, "sprites must move");
             for f in [a, b] {
-                assert!(f[0] >= 0.0 && f[1] >= 0.0 && f[2] <= WIDTH as f64 && f[3] <= HEIGHT as f64, "{f:?}");
+                assert!(
+                    f[0] >= 0.0 && f[1] >= 0.0 && f[2] <= WIDTH as f64 && f[3] <= HEIGHT as f64,
+                    "{f:?}"
+                );
             }
         }
         assert!(!faces_visible(0) && faces_visible(EMPTY_HEAD) && !faces_visible(FRAMES - 1));

@@ -30,7 +30,8 @@ fn environment() -> Result<ort::environment::Environment, ModelError> {
     ENV.get_or_init(|| {
         #[cfg(feature = "ort-load-dynamic")]
         let builder = {
-            let path = std::env::var("ORT_DYLIB_PATH").unwrap_or_else(|_| "libonnxruntime.so".into());
+            let path =
+                std::env::var("ORT_DYLIB_PATH").unwrap_or_else(|_| "libonnxruntime.so".into());
             ort::init_from(&path).map_err(|e| {
                 format!("cannot load the ONNX Runtime library '{path}' ({e}); set ORT_DYLIB_PATH")
             })?
@@ -60,22 +61,36 @@ pub struct Model {
 impl Model {
     pub fn load(path: &Path, intra_threads: usize) -> Result<Model, ModelError> {
         let shown = path.display().to_string();
-        let bytes = std::fs::read(path)
-            .map_err(|e| ModelError::Unreadable { path: shown.clone(), reason: e.to_string() })?;
+        let bytes = std::fs::read(path).map_err(|e| ModelError::Unreadable {
+            path: shown.clone(),
+            reason: e.to_string(),
+        })?;
         let env = environment()?;
-        let unsupported = |reason: String| ModelError::Unsupported { path: shown.clone(), reason };
+        let unsupported = |reason: String| ModelError::Unsupported {
+            path: shown.clone(),
+            reason,
+        };
         let mut builder = Session::builder(&env).map_err(|e| ModelError::Runtime(e.to_string()))?;
         if intra_threads > 0 {
-            builder = builder.with_intra_threads(intra_threads).map_err(|e| unsupported(e.to_string()))?;
+            builder = builder
+                .with_intra_threads(intra_threads)
+                .map_err(|e| unsupported(e.to_string()))?;
         }
-        let session = builder.commit_from_memory(&bytes).map_err(|e| unsupported(e.to_string()))?;
+        let session = builder
+            .commit_from_memory(&bytes)
+            .map_err(|e| unsupported(e.to_string()))?;
         let [input] = session.inputs() else {
-            return Err(unsupported(format!("expected one image input, found {}", session.inputs().len())));
+            return Err(unsupported(format!(
+                "expected one image input, found {}",
+                session.inputs().len()
+            )));
         };
         let input_shape = match input.dtype() {
-            ValueType::Tensor { ty: ort::value::TensorElementType::Float32, shape, .. } if shape.len() == 4 => {
-                shape.to_vec()
-            }
+            ValueType::Tensor {
+                ty: ort::value::TensorElementType::Float32,
+                shape,
+                ..
+            } if shape.len() == 4 => shape.to_vec(),
             other => {
                 return Err(unsupported(format!(
                     "input '{}' must be a float32 NCHW tensor, found {other:?}",
@@ -84,7 +99,11 @@ impl Model {
             }
         };
         if input_shape[1] != 3 && input_shape[1] != -1 {
-            return Err(unsupported(format!("input '{}' has {} channels, expected 3", input.name(), input_shape[1])));
+            return Err(unsupported(format!(
+                "input '{}' has {} channels, expected 3",
+                input.name(),
+                input_shape[1]
+            )));
         }
         let outputs = session
             .outputs()
@@ -147,7 +166,10 @@ impl Model {
                     } else if let Ok((s, d)) = value.try_extract_tensor::<i32>() {
                         (s.to_vec(), d.iter().map(|&v| v as f32).collect())
                     } else {
-                        return Err(ModelError::Run(format!("output '{}' is not a numeric tensor", spec.name)));
+                        return Err(ModelError::Run(format!(
+                            "output '{}' is not a numeric tensor",
+                            spec.name
+                        )));
                     };
                 shapes.push(shape);
                 converted[i] = data;

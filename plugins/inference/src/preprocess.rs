@@ -41,7 +41,10 @@ impl Letterbox {
 
     /// Maps a point in model-input pixels to coordinates normalized to the frame (0..1 inside).
     pub fn to_frame(&self, x: f32, y: f32) -> (f64, f64) {
-        (x as f64 / self.content_w as f64, y as f64 / self.content_h as f64)
+        (
+            x as f64 / self.content_w as f64,
+            y as f64 / self.content_h as f64,
+        )
     }
 }
 
@@ -95,9 +98,22 @@ pub struct YuvColor {
 
 /// A borrowed frame in one of the supported layouts. Strides are in bytes.
 pub enum FrameView<'a> {
-    Packed { format: PackedFormat, data: &'a [u8], stride: usize },
-    I420 { y: (&'a [u8], usize), u: (&'a [u8], usize), v: (&'a [u8], usize), color: YuvColor },
-    Nv12 { y: (&'a [u8], usize), uv: (&'a [u8], usize), color: YuvColor },
+    Packed {
+        format: PackedFormat,
+        data: &'a [u8],
+        stride: usize,
+    },
+    I420 {
+        y: (&'a [u8], usize),
+        u: (&'a [u8], usize),
+        v: (&'a [u8], usize),
+        color: YuvColor,
+    },
+    Nv12 {
+        y: (&'a [u8], usize),
+        uv: (&'a [u8], usize),
+        color: YuvColor,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -120,13 +136,28 @@ struct StridedView<'a, P> {
 }
 
 impl<'a, P: fr::pixels::InnerPixel<Component = u8>> StridedView<'a, P> {
-    fn new(data: &'a [u8], stride: usize, width: u32, height: u32) -> Result<Self, PreprocessError> {
+    fn new(
+        data: &'a [u8],
+        stride: usize,
+        width: u32,
+        height: u32,
+    ) -> Result<Self, PreprocessError> {
         let row = width as usize * std::mem::size_of::<P>();
-        let needed = if height == 0 { 0 } else { stride * (height as usize - 1) + row };
+        let needed = if height == 0 {
+            0
+        } else {
+            stride * (height as usize - 1) + row
+        };
         if stride < row || data.len() < needed {
             return Err(PreprocessError::ShortFrame);
         }
-        Ok(StridedView { data, stride, width, height, _pixel: std::marker::PhantomData })
+        Ok(StridedView {
+            data,
+            stride,
+            width,
+            height,
+            _pixel: std::marker::PhantomData,
+        })
     }
 }
 
@@ -179,14 +210,22 @@ impl Preprocessor {
             .resize_alg(fr::ResizeAlg::Convolution(fr::FilterType::Bilinear))
             .use_alpha(false);
         match *frame {
-            FrameView::Packed { format, data, stride } => {
+            FrameView::Packed {
+                format,
+                data,
+                stride,
+            } => {
                 let bpp = format.bytes_per_pixel();
                 let mut out = std::mem::take(&mut self.rgb);
                 out.resize(cw as usize * ch as usize * bpp, 0);
                 if bpp == 3 {
-                    self.resize::<pixels::U8x3>(data, stride, lb.frame_w, lb.frame_h, &mut out, cw, ch, &options)?;
+                    self.resize::<pixels::U8x3>(
+                        data, stride, lb.frame_w, lb.frame_h, &mut out, cw, ch, &options,
+                    )?;
                 } else {
-                    self.resize::<pixels::U8x4>(data, stride, lb.frame_w, lb.frame_h, &mut out, cw, ch, &options)?;
+                    self.resize::<pixels::U8x4>(
+                        data, stride, lb.frame_w, lb.frame_h, &mut out, cw, ch, &options,
+                    )?;
                 }
                 write_tensor(&out, bpp, format.rgb_offsets(), lb, norm, tensor);
                 self.rgb = out;
@@ -200,7 +239,9 @@ impl Preprocessor {
                 ys.resize((cw * ch) as usize, 0);
                 us.resize((cw2 * ch2) as usize, 0);
                 vs.resize((cw2 * ch2) as usize, 0);
-                self.resize::<pixels::U8>(y.0, y.1, lb.frame_w, lb.frame_h, &mut ys, cw, ch, &options)?;
+                self.resize::<pixels::U8>(
+                    y.0, y.1, lb.frame_w, lb.frame_h, &mut ys, cw, ch, &options,
+                )?;
                 self.resize::<pixels::U8>(u.0, u.1, fw2, fh2, &mut us, cw2, ch2, &options)?;
                 self.resize::<pixels::U8>(v.0, v.1, fw2, fh2, &mut vs, cw2, ch2, &options)?;
                 let image = YuvPlanarImage {
@@ -228,7 +269,9 @@ impl Preprocessor {
                 let mut uvs = std::mem::take(&mut self.scratch_b);
                 ys.resize((cw * ch) as usize, 0);
                 uvs.resize((cw2 * ch2 * 2) as usize, 0);
-                self.resize::<pixels::U8>(y.0, y.1, lb.frame_w, lb.frame_h, &mut ys, cw, ch, &options)?;
+                self.resize::<pixels::U8>(
+                    y.0, y.1, lb.frame_w, lb.frame_h, &mut ys, cw, ch, &options,
+                )?;
                 self.resize::<pixels::U8x2>(uv.0, uv.1, fw2, fh2, &mut uvs, cw2, ch2, &options)?;
                 let image = YuvBiPlanarImage {
                     y_plane: &ys,
@@ -241,8 +284,15 @@ impl Preprocessor {
                 let mut rgb = std::mem::take(&mut self.rgb);
                 rgb.resize((cw * ch * 3) as usize, 0);
                 let (range, matrix) = yuv_params(color);
-                yuvutils_rs::yuv_nv12_to_rgb(&image, &mut rgb, cw * 3, range, matrix, YuvConversionMode::Balanced)
-                    .map_err(|e| PreprocessError::Color(e.to_string()))?;
+                yuvutils_rs::yuv_nv12_to_rgb(
+                    &image,
+                    &mut rgb,
+                    cw * 3,
+                    range,
+                    matrix,
+                    YuvConversionMode::Balanced,
+                )
+                .map_err(|e| PreprocessError::Color(e.to_string()))?;
                 write_tensor(&rgb, 3, [0, 1, 2], lb, norm, tensor);
                 (self.scratch_a, self.scratch_b, self.rgb) = (ys, uvs, rgb);
             }
@@ -274,8 +324,16 @@ impl Preprocessor {
 
 fn yuv_params(color: YuvColor) -> (YuvRange, YuvStandardMatrix) {
     (
-        if color.full_range { YuvRange::Full } else { YuvRange::Limited },
-        if color.bt709 { YuvStandardMatrix::Bt709 } else { YuvStandardMatrix::Bt601 },
+        if color.full_range {
+            YuvRange::Full
+        } else {
+            YuvRange::Limited
+        },
+        if color.bt709 {
+            YuvStandardMatrix::Bt709
+        } else {
+            YuvStandardMatrix::Bt601
+        },
     )
 }
 
@@ -319,8 +377,11 @@ fn write_tensor(
 mod tests {
     use super::*;
 
-    const PLAIN_RGB: Normalization =
-        Normalization { order: ChannelOrder::Rgb, mean: [0.0; 3], std: [1.0; 3] };
+    const PLAIN_RGB: Normalization = Normalization {
+        order: ChannelOrder::Rgb,
+        mean: [0.0; 3],
+        std: [1.0; 3],
+    };
 
     #[test]
     fn letterbox_keeps_aspect_and_maps_back() {
@@ -343,7 +404,12 @@ mod tests {
         let (w, h) = (64u32, 48u32);
         let lb = Letterbox::new(w, h, 32, 32);
         let mut reference = None;
-        for format in [PackedFormat::Rgb, PackedFormat::Rgba, PackedFormat::Bgrx, PackedFormat::Bgra] {
+        for format in [
+            PackedFormat::Rgb,
+            PackedFormat::Rgba,
+            PackedFormat::Bgrx,
+            PackedFormat::Bgra,
+        ] {
             let bpp = format.bytes_per_pixel();
             let stride = w as usize * bpp + 8; // padded rows
             let mut data = vec![0u8; stride * h as usize];
@@ -358,7 +424,16 @@ mod tests {
             }
             let mut t = vec![0f32; 3 * 32 * 32];
             Preprocessor::new()
-                .run(&FrameView::Packed { format, data: &data, stride }, &lb, &PLAIN_RGB, &mut t)
+                .run(
+                    &FrameView::Packed {
+                        format,
+                        data: &data,
+                        stride,
+                    },
+                    &lb,
+                    &PLAIN_RGB,
+                    &mut t,
+                )
                 .unwrap();
             match &reference {
                 None => reference = Some(t),
@@ -381,18 +456,38 @@ mod tests {
         let u = vec![uv; (w * h / 4) as usize];
         let v = vec![vv; (w * h / 4) as usize];
         let uv_plane: Vec<u8> = (0..w * h / 4).flat_map(|_| [uv, vv]).collect();
-        let color = YuvColor { bt709: false, full_range: true };
-        let bgr = Normalization { order: ChannelOrder::Bgr, mean: [0.0; 3], std: [1.0; 3] };
+        let color = YuvColor {
+            bt709: false,
+            full_range: true,
+        };
+        let bgr = Normalization {
+            order: ChannelOrder::Bgr,
+            mean: [0.0; 3],
+            std: [1.0; 3],
+        };
         let frames = [
-            FrameView::I420 { y: (&y, w as usize), u: (&u, w as usize / 2), v: (&v, w as usize / 2), color },
-            FrameView::Nv12 { y: (&y, w as usize), uv: (&uv_plane, w as usize), color },
+            FrameView::I420 {
+                y: (&y, w as usize),
+                u: (&u, w as usize / 2),
+                v: (&v, w as usize / 2),
+                color,
+            },
+            FrameView::Nv12 {
+                y: (&y, w as usize),
+                uv: (&uv_plane, w as usize),
+                color,
+            },
         ];
         for frame in &frames {
             let mut t = vec![0f32; 3 * 32 * 32];
             Preprocessor::new().run(frame, &lb, &bgr, &mut t).unwrap();
             let [b, g, r] = tensor_pixel(&t, &lb, 5, 5);
             assert!(r > 240.0 && g < 15.0 && b < 15.0, "got r={r} g={g} b={b}");
-            assert_eq!(tensor_pixel(&t, &lb, 5, 20), [0.0; 3], "padding must be black");
+            assert_eq!(
+                tensor_pixel(&t, &lb, 5, 20),
+                [0.0; 3],
+                "padding must be black"
+            );
         }
     }
 
@@ -400,10 +495,23 @@ mod tests {
     fn normalization_applies_mean_and_std() {
         let data = vec![100u8; 4 * 4 * 3];
         let lb = Letterbox::new(4, 4, 4, 4);
-        let norm = Normalization { order: ChannelOrder::Rgb, mean: [50.0; 3], std: [25.0; 3] };
+        let norm = Normalization {
+            order: ChannelOrder::Rgb,
+            mean: [50.0; 3],
+            std: [25.0; 3],
+        };
         let mut t = vec![0f32; 3 * 16];
         Preprocessor::new()
-            .run(&FrameView::Packed { format: PackedFormat::Rgb, data: &data, stride: 12 }, &lb, &norm, &mut t)
+            .run(
+                &FrameView::Packed {
+                    format: PackedFormat::Rgb,
+                    data: &data,
+                    stride: 12,
+                },
+                &lb,
+                &norm,
+                &mut t,
+            )
             .unwrap();
         assert!(t.iter().all(|v| (v - 2.0).abs() < 1e-4));
     }
@@ -413,7 +521,11 @@ mod tests {
         let data = vec![0u8; 10];
         let lb = Letterbox::new(64, 64, 32, 32);
         let mut t = vec![0f32; 3 * 32 * 32];
-        let frame = FrameView::Packed { format: PackedFormat::Rgb, data: &data, stride: 192 };
+        let frame = FrameView::Packed {
+            format: PackedFormat::Rgb,
+            data: &data,
+            stride: 192,
+        };
         assert!(matches!(
             Preprocessor::new().run(&frame, &lb, &PLAIN_RGB, &mut t),
             Err(PreprocessError::ShortFrame)

@@ -19,7 +19,9 @@ fn filter(props: &[(&str, &str)]) -> gst::Element {
 }
 
 fn centerface() -> String {
-    assets::require("models/centerface.onnx").display().to_string()
+    assets::require("models/centerface.onnx")
+        .display()
+        .to_string()
 }
 
 /// Starts `element` and returns the error it posts, if any.
@@ -32,7 +34,11 @@ fn start_error(element: &gst::Element) -> Option<glib::Error> {
         _ => None,
     });
     let _ = element.set_state(gst::State::Null);
-    assert_eq!(result.is_err(), error.is_some(), "a failed state change must come with an error");
+    assert_eq!(
+        result.is_err(),
+        error.is_some(),
+        "a failed state change must come with an error"
+    );
     error
 }
 
@@ -59,15 +65,21 @@ fn a_file_that_is_not_onnx_fails_clearly() {
     std::fs::write(&path, b"this is not a model").unwrap();
     let e = start_error(&filter(&[("model", path.to_str().unwrap())])).expect("error");
     assert!(e.matches(gst::LibraryError::Init), "{e}");
-    assert!(e.message().contains("garbage.onnx") && e.message().contains("not usable"), "{e}");
+    assert!(
+        e.message().contains("garbage.onnx") && e.message().contains("not usable"),
+        "{e}"
+    );
 }
 
 #[test]
 fn a_model_that_does_not_fit_the_decoder_fails_naming_the_decoder() {
-    let e = start_error(&filter(&[("model", &centerface()), ("decoder", "nanodet")])).expect("error");
+    let e =
+        start_error(&filter(&[("model", &centerface()), ("decoder", "nanodet")])).expect("error");
     assert!(e.matches(gst::LibraryError::Settings), "{e}");
     assert!(e.message().contains("nanodet decoder"), "{e}");
-    let nanodet = assets::require("models/nanodet-m.onnx").display().to_string();
+    let nanodet = assets::require("models/nanodet-m.onnx")
+        .display()
+        .to_string();
     let e = start_error(&filter(&[("model", &nanodet), ("decoder", "centerface")])).expect("error");
     assert!(e.message().contains("centerface decoder"), "{e}");
 }
@@ -76,9 +88,15 @@ fn a_model_that_does_not_fit_the_decoder_fails_naming_the_decoder() {
 fn bad_settings_fail_naming_the_setting() {
     for (props, needle) in [
         (vec![("inference-size", "big")], "inference-size"),
-        (vec![("keep-labels", "person")], "keep-labels names 'person'"),
+        (
+            vec![("keep-labels", "person")],
+            "keep-labels names 'person'",
+        ),
         (vec![("mean", "1,2")], "mean"),
-        (vec![("labels-file", "/nonexistent/labels.txt")], "labels file"),
+        (
+            vec![("labels-file", "/nonexistent/labels.txt")],
+            "labels file",
+        ),
     ] {
         let mut all = vec![("model", centerface())];
         all.extend(props.into_iter().map(|(k, v)| (k, v.to_owned())));
@@ -86,9 +104,15 @@ fn bad_settings_fail_naming_the_setting() {
         let e = start_error(&filter(&refs)).expect("error");
         assert!(e.message().contains(needle), "expected '{needle}' in: {e}");
     }
-    let nanodet = assets::require("models/nanodet-m.onnx").display().to_string();
-    let e = start_error(&filter(&[("model", &nanodet), ("decoder", "nanodet"), ("inference-size", "640x640")]))
-        .expect("error");
+    let nanodet = assets::require("models/nanodet-m.onnx")
+        .display()
+        .to_string();
+    let e = start_error(&filter(&[
+        ("model", &nanodet),
+        ("decoder", "nanodet"),
+        ("inference-size", "640x640"),
+    ]))
+    .expect("error");
     assert!(e.message().contains("fixed at 416x416"), "{e}");
 }
 
@@ -129,13 +153,25 @@ fn every_frame_carries_a_status_also_when_nothing_was_found() {
         let out = h.pull().unwrap();
         let statuses = StatusMeta::all(&out);
         assert_eq!(statuses.len(), 1);
-        assert_eq!(out.iter_meta::<gst_video::VideoRegionOfInterestMeta>().count(), 0);
+        assert_eq!(
+            out.iter_meta::<gst_video::VideoRegionOfInterestMeta>()
+                .count(),
+            0
+        );
         seen.push((statuses[0].status, statuses[0].age));
     }
     use InferenceStatus::*;
     assert_eq!(
         seen,
-        vec![(Ran, 0), (Skipped, 1), (Skipped, 2), (Ran, 0), (Skipped, 1), (Skipped, 2), (Ran, 0)]
+        vec![
+            (Ran, 0),
+            (Skipped, 1),
+            (Skipped, 2),
+            (Ran, 0),
+            (Skipped, 1),
+            (Skipped, 2),
+            (Ran, 0)
+        ]
     );
 }
 

@@ -10,7 +10,8 @@ fn init() {
 
 fn run(description: &str) -> Vec<FrameRecord> {
     init();
-    run_pipeline(description, |_| {}).unwrap_or_else(|e| panic!("pipeline failed: {e}\n{description}"))
+    run_pipeline(description, |_| {})
+        .unwrap_or_else(|e| panic!("pipeline failed: {e}\n{description}"))
 }
 
 fn px(rec: &FrameRecord, i: usize) -> [f64; 4] {
@@ -31,14 +32,26 @@ fn centerface_finds_the_astronauts_face_with_landmarks() {
     ));
     assert_eq!(frames.len(), 1);
     let f = &frames[0];
-    assert_eq!(f.detections.len(), 1, "exactly one face: {:?}", f.detections);
+    assert_eq!(
+        f.detections.len(),
+        1,
+        "exactly one face: {:?}",
+        f.detections
+    );
     let b = px(f, 0);
     for (got, want) in b.iter().zip(ASTRONAUT_FACE) {
-        assert!((got - want).abs() <= 8.0, "box {b:?} is not within 8 px of {ASTRONAUT_FACE:?}");
+        assert!(
+            (got - want).abs() <= 8.0,
+            "box {b:?} is not within 8 px of {ASTRONAUT_FACE:?}"
+        );
     }
     let d = &f.detections[0];
     assert_eq!(d.label, "face");
-    assert!((d.confidence - 0.929).abs() < 0.02, "confidence {}", d.confidence);
+    assert!(
+        (d.confidence - 0.929).abs() < 0.02,
+        "confidence {}",
+        d.confidence
+    );
     let lm = d.landmarks.as_ref().expect("landmarks");
     assert_eq!(lm.points.len(), 5);
     // Both eyes above the nose, nose above the mouth corners, all inside the box.
@@ -98,12 +111,18 @@ fn nanodet_finds_the_people_on_vtest_frame_30() {
     ));
     let f = &frames[30];
     let boxes: Vec<[f64; 4]> = (0..f.detections.len()).map(|i| px(f, i)).collect();
-    assert!(f.detections.iter().all(|d| d.label == "person"), "keep-labels must filter");
+    assert!(
+        f.detections.iter().all(|d| d.label == "person"),
+        "keep-labels must filter"
+    );
     let found = VTEST_FRAME_30_PERSONS
         .iter()
         .filter(|gt| boxes.iter().any(|b| iou(b, gt) >= 0.4))
         .count();
-    assert!(found >= 4, "found {found} of the 5 labelled people: {boxes:?}");
+    assert!(
+        found >= 4,
+        "found {found} of the 5 labelled people: {boxes:?}"
+    );
     for b in &boxes {
         assert!(
             VTEST_FRAME_30_PERSONS.iter().any(|gt| iou(b, gt) >= 0.3),
@@ -123,18 +142,32 @@ fn chained_nanodet_and_centerface_find_person_and_face_on_messi() {
         assets::require("models/centerface.onnx").display()
     ));
     let f = &frames[0];
-    let persons: Vec<_> = f.detections.iter().filter(|d| d.label == "person").collect();
+    let persons: Vec<_> = f
+        .detections
+        .iter()
+        .filter(|d| d.label == "person")
+        .collect();
     let faces: Vec<_> = f.detections.iter().filter(|d| d.label == "face").collect();
     assert_eq!(persons.len(), 1, "{:?}", f.detections);
     assert_eq!(faces.len(), 1, "{:?}", f.detections);
     // The face (MODELS.md: (225.5, 92.8)–(257.1, 135.0)) lies inside the person.
     let (fb, pb) = (faces[0].bbox, persons[0].bbox);
-    assert!((fb.x_min * 548.0 - 225.5).abs() < 8.0 && (fb.y_max * 342.0 - 135.0).abs() < 8.0, "{fb:?}");
+    assert!(
+        (fb.x_min * 548.0 - 225.5).abs() < 8.0 && (fb.y_max * 342.0 - 135.0).abs() < 8.0,
+        "{fb:?}"
+    );
     assert!(fb.x_min >= pb.x_min && fb.x_max <= pb.x_max && fb.y_min >= pb.y_min);
     assert!(faces[0].landmarks.is_some() && persons[0].landmarks.is_none());
     // Each instance leaves its own status, in pipeline order.
-    let names: Vec<(&str, &str)> = f.statuses.iter().map(|s| (s.element.as_str(), s.model.as_str())).collect();
-    assert_eq!(names, vec![("persons", "nanodet-m.onnx"), ("faces", "centerface.onnx")]);
+    let names: Vec<(&str, &str)> = f
+        .statuses
+        .iter()
+        .map(|s| (s.element.as_str(), s.model.as_str()))
+        .collect();
+    assert_eq!(
+        names,
+        vec![("persons", "nanodet-m.onnx"), ("faces", "centerface.onnx")]
+    );
     assert_eq!(f.statuses[0].labels, vec!["person"]);
     assert_eq!(f.statuses[1].labels, vec!["face"]);
 }

@@ -108,9 +108,8 @@ impl Detection {
             y_max: (y + h) as f64 / height.max(1) as f64,
         };
         let det = roi.param("detection");
-        let get = |name: &str, default: f64| {
-            det.and_then(|s| s.get::<f64>(name).ok()).unwrap_or(default)
-        };
+        let get =
+            |name: &str, default: f64| det.and_then(|s| s.get::<f64>(name).ok()).unwrap_or(default);
         let bbox = NormalizedBox {
             x_min: get("x_min", pixel_box.x_min),
             y_min: get("y_min", pixel_box.y_min),
@@ -122,19 +121,23 @@ impl Detection {
             let values: Vec<f64> = flat.iter().filter_map(|v| v.get::<f64>().ok()).collect();
             let names = s.get::<&str>("names").unwrap_or("");
             Some(Landmarks {
-                names: names.split(',').filter(|n| !n.is_empty()).map(str::to_owned).collect(),
+                names: names
+                    .split(',')
+                    .filter(|n| !n.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
                 points: values.chunks_exact(2).map(|p| (p[0], p[1])).collect(),
             })
         });
         Detection {
             label: roi.roi_type().to_owned(),
-            label_id: det.and_then(|s| s.get::<i32>("label_id").ok()).unwrap_or(-1),
+            label_id: det
+                .and_then(|s| s.get::<i32>("label_id").ok())
+                .unwrap_or(-1),
             confidence: get("confidence", 1.0),
             bbox,
             landmarks,
-            object_id: roi
-                .param("object_id")
-                .and_then(|s| s.get::<i32>("id").ok()),
+            object_id: roi.param("object_id").and_then(|s| s.get::<i32>("id").ok()),
         }
     }
 
@@ -153,7 +156,12 @@ mod tests {
 
     #[test]
     fn pixel_boxes_round_outward_and_clamp() {
-        let b = NormalizedBox { x_min: 0.101, y_min: -0.2, x_max: 0.499, y_max: 1.3 };
+        let b = NormalizedBox {
+            x_min: 0.101,
+            y_min: -0.2,
+            x_max: 0.499,
+            y_max: 1.3,
+        };
         assert_eq!(b.to_pixels(100, 50), (10, 0, 40, 50));
     }
 
@@ -165,10 +173,21 @@ mod tests {
             label: "face".into(),
             label_id: 0,
             confidence: 0.93,
-            bbox: NormalizedBox { x_min: 0.25, y_min: 0.125, x_max: 0.5, y_max: 0.375 },
+            bbox: NormalizedBox {
+                x_min: 0.25,
+                y_min: 0.125,
+                x_max: 0.5,
+                y_max: 0.375,
+            },
             landmarks: Some(Landmarks {
                 names: FACE_LANDMARK_NAMES.iter().map(|s| s.to_string()).collect(),
-                points: vec![(0.3, 0.2), (0.4, 0.2), (0.35, 0.25), (0.31, 0.3), (0.39, 0.3)],
+                points: vec![
+                    (0.3, 0.2),
+                    (0.4, 0.2),
+                    (0.35, 0.25),
+                    (0.31, 0.3),
+                    (0.39, 0.3),
+                ],
             }),
             object_id: Some(7),
         };

@@ -160,7 +160,11 @@ mod tests {
 
     #[test]
     fn statuses_parse_and_reject_unknown_words() {
-        for s in [InferenceStatus::Ran, InferenceStatus::Skipped, InferenceStatus::Failed] {
+        for s in [
+            InferenceStatus::Ran,
+            InferenceStatus::Skipped,
+            InferenceStatus::Failed,
+        ] {
             assert_eq!(s.as_str().parse::<InferenceStatus>().unwrap(), s);
         }
         assert!("maybe".parse::<InferenceStatus>().is_err());

@@ -7,7 +7,9 @@ use std::io::Write;
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.is_empty() {
-        anyhow::bail!("usage: veil-detect 'filesrc location=... ! decodebin ! videoconvert ! inferfilter model=...'");
+        anyhow::bail!(
+            "usage: veil-detect 'filesrc location=... ! decodebin ! videoconvert ! inferfilter model=...'"
+        );
     }
     let description = args.join(" ");
     let stdout = std::io::stdout();

@@ -11,7 +11,10 @@ use veil_tools::{assets, synth};
 fn load_sprite(s: &synth::SpriteSource) -> anyhow::Result<(Vec<u8>, u32, u32)> {
     let path = assets::path(&format!("media/{}", s.media))?;
     let (cx, cy, cw, ch) = s.crop;
-    let (w, h) = ((cw as f64 * s.scale).round() as u32, (ch as f64 * s.scale).round() as u32);
+    let (w, h) = (
+        (cw as f64 * s.scale).round() as u32,
+        (ch as f64 * s.scale).round() as u32,
+    );
     let pipeline = gst::parse::launch(&format!(
         "filesrc location=\"{}\" ! decodebin ! videoconvert ! video/x-raw,format=RGB ! \
          videocrop name=crop ! videoscale ! video/x-raw,width={w},height={h},pixel-aspect-ratio=1/1 ! \
@@ -27,9 +30,15 @@ fn load_sprite(s: &synth::SpriteSource) -> anyhow::Result<(Vec<u8>, u32, u32)> {
     crop.set_property("top", cy as i32);
     crop.set_property("right", (pw - cx - cw) as i32);
     crop.set_property("bottom", (ph - cy - ch) as i32);
-    let sink = pipeline.by_name("out").context("no appsink")?.downcast::<gst_app::AppSink>().map_err(|_| anyhow::anyhow!("not an appsink"))?;
+    let sink = pipeline
+        .by_name("out")
+        .context("no appsink")?
+        .downcast::<gst_app::AppSink>()
+        .map_err(|_| anyhow::anyhow!("not an appsink"))?;
     pipeline.set_state(gst::State::Playing)?;
-    let sample = sink.pull_sample().context("no frame decoded from the photo")?;
+    let sample = sink
+        .pull_sample()
+        .context("no frame decoded from the photo")?;
     pipeline.set_state(gst::State::Null)?;
     let buffer = sample.buffer().context("no buffer")?;
     let info = gst_video::VideoInfo::from_caps(sample.caps().context("no caps")?)?;
@@ -52,18 +61,29 @@ fn photo_size(path: &std::path::Path) -> anyhow::Result<(u32, u32)> {
     ))?
     .downcast::<gst::Pipeline>()
     .map_err(|_| anyhow::anyhow!("not a pipeline"))?;
-    let sink = pipeline.by_name("out").context("no appsink")?.downcast::<gst_app::AppSink>().map_err(|_| anyhow::anyhow!("not an appsink"))?;
+    let sink = pipeline
+        .by_name("out")
+        .context("no appsink")?
+        .downcast::<gst_app::AppSink>()
+        .map_err(|_| anyhow::anyhow!("not an appsink"))?;
     pipeline.set_state(gst::State::Playing)?;
-    let sample = sink.pull_sample().context("no frame decoded from the photo")?;
+    let sample = sink
+        .pull_sample()
+        .context("no frame decoded from the photo")?;
     pipeline.set_state(gst::State::Null)?;
     let info = gst_video::VideoInfo::from_caps(sample.caps().context("no caps")?)?;
     Ok((info.width(), info.height()))
 }
 
 fn main() -> anyhow::Result<()> {
-    let out = std::env::args().nth(1).context("usage: veil-synth OUT.mp4")?;
+    let out = std::env::args()
+        .nth(1)
+        .context("usage: veil-synth OUT.mp4")?;
     gst::init()?;
-    let sprites: Vec<(Vec<u8>, u32, u32)> = synth::SPRITES.iter().map(load_sprite).collect::<anyhow::Result<_>>()?;
+    let sprites: Vec<(Vec<u8>, u32, u32)> = synth::SPRITES
+        .iter()
+        .map(load_sprite)
+        .collect::<anyhow::Result<_>>()?;
     let background = synth::background();
     let tmp = format!("{out}.part");
     let pipeline = gst::parse::launch(&format!(
@@ -73,10 +93,15 @@ fn main() -> anyhow::Result<()> {
     ))?
     .downcast::<gst::Pipeline>()
     .map_err(|_| anyhow::anyhow!("not a pipeline"))?;
-    let src = pipeline.by_name("src").context("no appsrc")?.downcast::<gst_app::AppSrc>().map_err(|_| anyhow::anyhow!("not an appsrc"))?;
-    let info = gst_video::VideoInfo::builder(gst_video::VideoFormat::Rgb, synth::WIDTH, synth::HEIGHT)
-        .fps(gst::Fraction::new(synth::FPS as i32, 1))
-        .build()?;
+    let src = pipeline
+        .by_name("src")
+        .context("no appsrc")?
+        .downcast::<gst_app::AppSrc>()
+        .map_err(|_| anyhow::anyhow!("not an appsrc"))?;
+    let info =
+        gst_video::VideoInfo::builder(gst_video::VideoFormat::Rgb, synth::WIDTH, synth::HEIGHT)
+            .fps(gst::Fraction::new(synth::FPS as i32, 1))
+            .build()?;
     src.set_caps(Some(&info.to_caps()?));
     src.set_max_bytes(64 * 1024 * 1024);
     src.set_block(true);
@@ -113,7 +138,10 @@ fn main() -> anyhow::Result<()> {
     pipeline.set_state(gst::State::Null)?;
     std::fs::rename(&tmp, &out)?;
     let json_path = std::path::Path::new(&out).with_extension("json");
-    std::fs::write(&json_path, serde_json::to_string_pretty(&synth::ground_truth())?)?;
+    std::fs::write(
+        &json_path,
+        serde_json::to_string_pretty(&synth::ground_truth())?,
+    )?;
     eprintln!("wrote {out} and {}", json_path.display());
     Ok(())
 }

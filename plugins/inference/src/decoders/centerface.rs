@@ -13,13 +13,19 @@ const CHANNELS: [i64; 4] = [1, 2, 2, 10];
 
 pub fn check(outputs: &[OutputSpec]) -> Result<(), DecodeError> {
     if outputs.len() != 4 {
-        return Err(mismatch(NAME, format!("expected 4 outputs, the model has {}", outputs.len())));
+        return Err(mismatch(
+            NAME,
+            format!("expected 4 outputs, the model has {}", outputs.len()),
+        ));
     }
     for (spec, channels) in outputs.iter().zip(CHANNELS) {
         if spec.shape.len() != 4 || spec.shape[1] != channels {
             return Err(mismatch(
                 NAME,
-                format!("output '{}' has shape {:?}, expected [N, {channels}, h, w]", spec.name, spec.shape),
+                format!(
+                    "output '{}' has shape {:?}, expected [N, {channels}, h, w]",
+                    spec.name, spec.shape
+                ),
             ));
         }
     }
@@ -39,15 +45,34 @@ impl Map<'_> {
     }
 }
 
-fn map<'a>(t: &OutputTensor<'a>, channels: i64, h: usize, w: usize) -> Result<Map<'a>, DecodeError> {
-    if t.shape.len() != 4 || t.shape[1] != channels || t.shape[2] as usize != h || t.shape[3] as usize != w {
-        return Err(mismatch(NAME, format!("output '{}' has shape {:?}", t.name, t.shape)));
+fn map<'a>(
+    t: &OutputTensor<'a>,
+    channels: i64,
+    h: usize,
+    w: usize,
+) -> Result<Map<'a>, DecodeError> {
+    if t.shape.len() != 4
+        || t.shape[1] != channels
+        || t.shape[2] as usize != h
+        || t.shape[3] as usize != w
+    {
+        return Err(mismatch(
+            NAME,
+            format!("output '{}' has shape {:?}", t.name, t.shape),
+        ));
     }
     let len = channels as usize * h * w;
     if t.data.len() < len {
-        return Err(mismatch(NAME, format!("output '{}' holds too little data", t.name)));
+        return Err(mismatch(
+            NAME,
+            format!("output '{}' holds too little data", t.name),
+        ));
     }
-    Ok(Map { data: &t.data[..len], h, w })
+    Ok(Map {
+        data: &t.data[..len],
+        h,
+        w,
+    })
 }
 
 pub fn decode(
@@ -57,10 +82,16 @@ pub fn decode(
     threshold: f32,
 ) -> Result<Vec<RawDetection>, DecodeError> {
     let [heat, scale, offset, lms] = outputs else {
-        return Err(mismatch(NAME, format!("expected 4 outputs, got {}", outputs.len())));
+        return Err(mismatch(
+            NAME,
+            format!("expected 4 outputs, got {}", outputs.len()),
+        ));
     };
     if heat.shape.len() != 4 {
-        return Err(mismatch(NAME, format!("heatmap has shape {:?}", heat.shape)));
+        return Err(mismatch(
+            NAME,
+            format!("heatmap has shape {:?}", heat.shape),
+        ));
     }
     let (h, w) = (heat.shape[2] as usize, heat.shape[3] as usize);
     let heat = map(heat, 1, h, w)?;
@@ -82,7 +113,12 @@ pub fn decode(
             let x0 = (cx - bw / 2.0).clamp(0.0, mw);
             let y0 = (cy - bh / 2.0).clamp(0.0, mh);
             let landmarks = (0..5)
-                .map(|k| (lms.at(2 * k + 1, y, x) * bw + x0, lms.at(2 * k, y, x) * bh + y0))
+                .map(|k| {
+                    (
+                        lms.at(2 * k + 1, y, x) * bw + x0,
+                        lms.at(2 * k, y, x) * bh + y0,
+                    )
+                })
                 .collect();
             dets.push(RawDetection {
                 x0,
@@ -117,10 +153,26 @@ mod tests {
         let shape = |c: i64| vec![1, c, h as i64, w as i64];
         let (s1, s2, s10) = (shape(1), shape(2), shape(10));
         let outs = [
-            OutputTensor { name: "537", shape: &s1, data: &heat },
-            OutputTensor { name: "538", shape: &s2, data: &scale },
-            OutputTensor { name: "539", shape: &s2, data: &offset },
-            OutputTensor { name: "540", shape: &s10, data: &lms },
+            OutputTensor {
+                name: "537",
+                shape: &s1,
+                data: &heat,
+            },
+            OutputTensor {
+                name: "538",
+                shape: &s2,
+                data: &scale,
+            },
+            OutputTensor {
+                name: "539",
+                shape: &s2,
+                data: &offset,
+            },
+            OutputTensor {
+                name: "540",
+                shape: &s10,
+                data: &lms,
+            },
         ];
         let dets = decode(&outs, 16, 16, 0.5).unwrap();
         assert_eq!(dets.len(), 1);
@@ -133,7 +185,10 @@ mod tests {
 
     #[test]
     fn rejects_models_with_other_outputs() {
-        let specs = vec![OutputSpec { name: "scores".into(), shape: vec![1, 2704, 80] }];
+        let specs = vec![OutputSpec {
+            name: "scores".into(),
+            shape: vec![1, 2704, 80],
+        }];
         assert!(check(&specs).is_err());
     }
 }

@@ -48,7 +48,10 @@ impl RawDetection {
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum DecodeError {
     #[error("the model's outputs do not fit the {decoder} decoder: {reason}")]
-    Mismatch { decoder: &'static str, reason: String },
+    Mismatch {
+        decoder: &'static str,
+        reason: String,
+    },
 }
 
 /// Which decoder to use; also selects the default pre-processing of the model family.
@@ -72,9 +75,11 @@ impl DecoderKind {
     pub fn default_normalization(self) -> Normalization {
         match self {
             // CenterFace takes RGB 0–255 as is.
-            DecoderKind::CenterFace => {
-                Normalization { order: ChannelOrder::Rgb, mean: [0.0; 3], std: [1.0; 3] }
-            }
+            DecoderKind::CenterFace => Normalization {
+                order: ChannelOrder::Rgb,
+                mean: [0.0; 3],
+                std: [1.0; 3],
+            },
             // NanoDet: BGR with ImageNet-style mean/std in 0–255 units, in BGR order.
             DecoderKind::NanoDet => Normalization {
                 order: ChannelOrder::Bgr,
@@ -82,9 +87,11 @@ impl DecoderKind {
                 std: [57.375, 57.12, 58.395],
             },
             // Typical exported SSDs take RGB scaled to 0–1.
-            DecoderKind::Ssd => {
-                Normalization { order: ChannelOrder::Rgb, mean: [0.0; 3], std: [255.0; 3] }
-            }
+            DecoderKind::Ssd => Normalization {
+                order: ChannelOrder::Rgb,
+                mean: [0.0; 3],
+                std: [255.0; 3],
+            },
         }
     }
 
@@ -104,7 +111,8 @@ impl DecoderKind {
             DecoderKind::NanoDet => 416,
             DecoderKind::Ssd => 300,
         };
-        let height = (width as f64 * frame_h as f64 / frame_w.max(1) as f64 / 32.0).ceil() as u32 * 32;
+        let height =
+            (width as f64 * frame_h as f64 / frame_w.max(1) as f64 / 32.0).ceil() as u32 * 32;
         (width, height.max(32))
     }
 
@@ -144,5 +152,8 @@ impl DecoderKind {
 }
 
 pub(crate) fn mismatch(decoder: &'static str, reason: impl Into<String>) -> DecodeError {
-    DecodeError::Mismatch { decoder, reason: reason.into() }
+    DecodeError::Mismatch {
+        decoder,
+        reason: reason.into(),
+    }
 }

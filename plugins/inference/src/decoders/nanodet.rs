@@ -12,12 +12,21 @@ const NAME: &str = "nanodet";
 
 /// Score and box outputs paired by cell count, ordered from the finest level.
 fn levels(shapes: &[(&str, &[i64])]) -> Result<Vec<(usize, usize, usize)>, DecodeError> {
-    if shapes.is_empty() || shapes.len() % 2 != 0 {
-        return Err(mismatch(NAME, format!("expected score/box output pairs, got {} outputs", shapes.len())));
+    if shapes.is_empty() || !shapes.len().is_multiple_of(2) {
+        return Err(mismatch(
+            NAME,
+            format!(
+                "expected score/box output pairs, got {} outputs",
+                shapes.len()
+            ),
+        ));
     }
     for (name, shape) in shapes {
         if shape.len() != 3 || shape[1] <= 0 || shape[2] <= 0 {
-            return Err(mismatch(NAME, format!("output '{name}' has shape {shape:?}, expected [1, N, C]")));
+            return Err(mismatch(
+                NAME,
+                format!("output '{name}' has shape {shape:?}, expected [1, N, C]"),
+            ));
         }
     }
     // Box outputs have 4·bins channels, shared by half of the outputs. Class counts can be
@@ -26,7 +35,9 @@ fn levels(shapes: &[(&str, &[i64])]) -> Result<Vec<(usize, usize, usize)>, Decod
     let mut candidates: Vec<i64> = shapes
         .iter()
         .map(|(_, s)| s[2])
-        .filter(|c| c % 4 == 0 && shapes.iter().filter(|(_, s)| s[2] == *c).count() == shapes.len() / 2)
+        .filter(|c| {
+            c % 4 == 0 && shapes.iter().filter(|(_, s)| s[2] == *c).count() == shapes.len() / 2
+        })
         .collect();
     candidates.sort_unstable();
     candidates.dedup();
@@ -34,7 +45,10 @@ fn levels(shapes: &[(&str, &[i64])]) -> Result<Vec<(usize, usize, usize)>, Decod
         candidates.retain(|c| (5..=17).contains(&(c / 4)));
     }
     let [box_ch] = candidates[..] else {
-        return Err(mismatch(NAME, "cannot tell the box outputs (4·bins channels) from the score outputs"));
+        return Err(mismatch(
+            NAME,
+            "cannot tell the box outputs (4·bins channels) from the score outputs",
+        ));
     };
     let mut pairs = Vec::new();
     for (i, (_, s)) in shapes.iter().enumerate() {
@@ -50,12 +64,15 @@ fn levels(shapes: &[(&str, &[i64])]) -> Result<Vec<(usize, usize, usize)>, Decod
     if pairs.len() != shapes.len() / 2 {
         return Err(mismatch(NAME, "score and box outputs do not pair up"));
     }
-    pairs.sort_by(|a, b| b.0.cmp(&a.0));
+    pairs.sort_by_key(|p| std::cmp::Reverse(p.0));
     Ok(pairs)
 }
 
 pub fn check(outputs: &[OutputSpec]) -> Result<(), DecodeError> {
-    let shapes: Vec<(&str, &[i64])> = outputs.iter().map(|o| (o.name.as_str(), o.shape.as_slice())).collect();
+    let shapes: Vec<(&str, &[i64])> = outputs
+        .iter()
+        .map(|o| (o.name.as_str(), o.shape.as_slice()))
+        .collect();
     levels(&shapes).map(|_| ())
 }
 
@@ -83,7 +100,10 @@ pub fn decode(
     for &(cells, si, bi) in &pairs {
         let side = (cells as f64).sqrt().round() as usize;
         if side * side != cells {
-            return Err(mismatch(NAME, format!("{cells} cells is not a square grid")));
+            return Err(mismatch(
+                NAME,
+                format!("{cells} cells is not a square grid"),
+            ));
         }
         let stride = 8.0 * (finest_side / side) as f32;
         let (scores, boxes) = (&outputs[si], &outputs[bi]);
@@ -100,14 +120,20 @@ pub fn decode(
                 .copied()
                 .enumerate()
                 .filter(|&(c, _)| keep(c))
-                .fold((0, f32::MIN), |best, cur| if cur.1 > best.1 { cur } else { best });
+                .fold(
+                    (0, f32::MIN),
+                    |best, cur| if cur.1 > best.1 { cur } else { best },
+                );
             if score <= threshold {
                 continue;
             }
             let cx = ((cell % side) as f32 + 0.5) * stride;
             let cy = ((cell / side) as f32 + 0.5) * stride;
             let reg = &boxes.data[cell * bins_all..(cell + 1) * bins_all];
-            let d: Vec<f32> = reg.chunks_exact(bins).map(|b| softmax_expectation(b) * stride).collect();
+            let d: Vec<f32> = reg
+                .chunks_exact(bins)
+                .map(|b| softmax_expectation(b) * stride)
+                .collect();
             dets.push(RawDetection {
                 x0: cx - d[0],
                 y0: cy - d[1],
@@ -149,24 +175,46 @@ mod tests {
         let scores16 = vec![0.1f32; 2];
         let boxes16 = vec![0.0f32; 8];
         let outs = [
-            OutputTensor { name: "a", shape: &s16, data: &scores16 },
-            OutputTensor { name: "b", shape: &b8, data: &boxes8 },
-            OutputTensor { name: "c", shape: &s8, data: &scores8 },
-            OutputTensor { name: "d", shape: &b16, data: &boxes16 },
+            OutputTensor {
+                name: "a",
+                shape: &s16,
+                data: &scores16,
+            },
+            OutputTensor {
+                name: "b",
+                shape: &b8,
+                data: &boxes8,
+            },
+            OutputTensor {
+                name: "c",
+                shape: &s8,
+                data: &scores8,
+            },
+            OutputTensor {
+                name: "d",
+                shape: &b16,
+                data: &boxes16,
+            },
         ];
         let dets = decode(&outs, 0.5, &|_| true).unwrap();
         assert_eq!(dets.len(), 1);
         let d = &dets[0];
         // centre (1.5·8, 1.5·8) = (12, 12), 8 on every side.
         assert_eq!((d.x0, d.y0, d.x1, d.y1, d.class), (4.0, 4.0, 20.0, 20.0, 1));
-        assert!(decode(&outs, 0.5, &|c| c != 1).unwrap().is_empty(), "filtered class must not show");
+        assert!(
+            decode(&outs, 0.5, &|c| c != 1).unwrap().is_empty(),
+            "filtered class must not show"
+        );
     }
 
     #[test]
     fn rejects_centerface_outputs() {
         let specs: Vec<OutputSpec> = [1, 2, 2, 10]
             .iter()
-            .map(|&c| OutputSpec { name: "x".into(), shape: vec![1, c, -1, -1] })
+            .map(|&c| OutputSpec {
+                name: "x".into(),
+                shape: vec![1, c, -1, -1],
+            })
             .collect();
         assert!(check(&specs).is_err());
     }

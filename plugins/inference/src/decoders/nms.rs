@@ -17,7 +17,10 @@ pub fn nms(mut dets: Vec<RawDetection>, iou_limit: f32) -> Vec<RawDetection> {
     dets.sort_by(|a, b| b.score.total_cmp(&a.score));
     let mut kept: Vec<RawDetection> = Vec::with_capacity(dets.len().min(64));
     for d in dets {
-        if kept.iter().all(|k| k.class != d.class || iou(k, &d) <= iou_limit) {
+        if kept
+            .iter()
+            .all(|k| k.class != d.class || iou(k, &d) <= iou_limit)
+        {
             kept.push(d);
         }
     }
@@ -29,13 +32,30 @@ mod tests {
     use super::*;
 
     fn det(x0: f32, y0: f32, x1: f32, y1: f32, score: f32, class: usize) -> RawDetection {
-        RawDetection { x0, y0, x1, y1, score, class, landmarks: vec![] }
+        RawDetection {
+            x0,
+            y0,
+            x1,
+            y1,
+            score,
+            class,
+            landmarks: vec![],
+        }
     }
 
     #[test]
     fn iou_of_known_boxes() {
-        assert_eq!(iou(&det(0., 0., 10., 10., 1., 0), &det(0., 0., 10., 10., 1., 0)), 1.0);
-        assert_eq!(iou(&det(0., 0., 10., 10., 1., 0), &det(10., 0., 20., 10., 1., 0)), 0.0);
+        assert_eq!(
+            iou(&det(0., 0., 10., 10., 1., 0), &det(0., 0., 10., 10., 1., 0)),
+            1.0
+        );
+        assert_eq!(
+            iou(
+                &det(0., 0., 10., 10., 1., 0),
+                &det(10., 0., 20., 10., 1., 0)
+            ),
+            0.0
+        );
         let v = iou(&det(0., 0., 10., 10., 1., 0), &det(5., 0., 15., 10., 1., 0));
         assert!((v - 1.0 / 3.0).abs() < 1e-6);
     }

@@ -26,9 +26,22 @@ fn roles(names: &[&str]) -> Result<Roles, DecodeError> {
     };
     let count = find(&["num"]);
     match (find(&["box"]), find(&["score"]), find(&["class", "label"])) {
-        (Some(boxes), Some(scores), Some(classes)) => Ok(Roles { boxes, scores, classes, count }),
-        _ if names.len() >= 3 => Ok(Roles { boxes: 0, scores: 1, classes: 2, count: None }),
-        _ => Err(mismatch(NAME, format!("expected boxes, scores and classes outputs, got {names:?}"))),
+        (Some(boxes), Some(scores), Some(classes)) => Ok(Roles {
+            boxes,
+            scores,
+            classes,
+            count,
+        }),
+        _ if names.len() >= 3 => Ok(Roles {
+            boxes: 0,
+            scores: 1,
+            classes: 2,
+            count: None,
+        }),
+        _ => Err(mismatch(
+            NAME,
+            format!("expected boxes, scores and classes outputs, got {names:?}"),
+        )),
     }
 }
 
@@ -37,7 +50,13 @@ pub fn check(outputs: &[OutputSpec]) -> Result<(), DecodeError> {
     let r = roles(&names)?;
     let boxes = &outputs[r.boxes].shape;
     if boxes.len() < 2 || *boxes.last().unwrap_or(&0) != 4 {
-        return Err(mismatch(NAME, format!("boxes output '{}' has shape {boxes:?}, expected [1, N, 4]", outputs[r.boxes].name)));
+        return Err(mismatch(
+            NAME,
+            format!(
+                "boxes output '{}' has shape {boxes:?}, expected [1, N, 4]",
+                outputs[r.boxes].name
+            ),
+        ));
     }
     Ok(())
 }
@@ -52,7 +71,11 @@ pub fn decode(
     let names: Vec<&str> = outputs.iter().map(|o| o.name).collect();
     let r = roles(&names)?;
     let (boxes, scores, classes) = (&outputs[r.boxes], &outputs[r.scores], &outputs[r.classes]);
-    let mut n = scores.data.len().min(classes.data.len()).min(boxes.data.len() / 4);
+    let mut n = scores
+        .data
+        .len()
+        .min(classes.data.len())
+        .min(boxes.data.len() / 4);
     if let Some(c) = r.count.and_then(|i| outputs[i].data.first()) {
         n = n.min(c.max(0.0) as usize);
     }
@@ -84,19 +107,41 @@ mod tests {
 
     #[test]
     fn decodes_by_name_and_honours_num_detections() {
-        let boxes = [0.1f32, 0.2, 0.5, 0.6, 0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 0.5, 0.5];
+        let boxes = [
+            0.1f32, 0.2, 0.5, 0.6, 0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 0.5, 0.5,
+        ];
         let scores = [0.9f32, 0.8, 0.95];
         let classes = [3.0f32, 1.0, 2.0];
         let num = [2.0f32];
         let (sb, ss, sn) = ([1i64, 3, 4], [1i64, 3], [1i64]);
         let outs = [
-            OutputTensor { name: "detection_scores", shape: &ss, data: &scores },
-            OutputTensor { name: "num_detections", shape: &sn, data: &num },
-            OutputTensor { name: "detection_boxes", shape: &sb, data: &boxes },
-            OutputTensor { name: "detection_classes", shape: &ss, data: &classes },
+            OutputTensor {
+                name: "detection_scores",
+                shape: &ss,
+                data: &scores,
+            },
+            OutputTensor {
+                name: "num_detections",
+                shape: &sn,
+                data: &num,
+            },
+            OutputTensor {
+                name: "detection_boxes",
+                shape: &sb,
+                data: &boxes,
+            },
+            OutputTensor {
+                name: "detection_classes",
+                shape: &ss,
+                data: &classes,
+            },
         ];
         let dets = decode(&outs, 100, 200, 0.5, &|c| c != 1).unwrap();
-        assert_eq!(dets.len(), 1, "third box is past num_detections, second is filtered");
+        assert_eq!(
+            dets.len(),
+            1,
+            "third box is past num_detections, second is filtered"
+        );
         let d = &dets[0];
         let got = [d.x0, d.y0, d.x1, d.y1];
         for (g, w) in got.iter().zip([20.0, 20.0, 60.0, 100.0]) {

@@ -19,7 +19,11 @@ use crate::preprocess::{
 };
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
-    gst::DebugCategory::new("inferfilter", gst::DebugColorFlags::empty(), Some("Veil ONNX inference filter"))
+    gst::DebugCategory::new(
+        "inferfilter",
+        gst::DebugColorFlags::empty(),
+        Some("Veil ONNX inference filter"),
+    )
 });
 
 const DEFAULT_THRESHOLD: f64 = 0.5;
@@ -113,7 +117,11 @@ fn parse_size(text: &str) -> Option<(u32, u32)> {
 }
 
 fn parse_triplet(text: &str) -> Option<[f32; 3]> {
-    let v: Vec<f32> = text.split(',').map(|s| s.trim().parse::<f32>()).collect::<Result<_, _>>().ok()?;
+    let v: Vec<f32> = text
+        .split(',')
+        .map(|s| s.trim().parse::<f32>())
+        .collect::<Result<_, _>>()
+        .ok()?;
     <[f32; 3]>::try_from(v).ok()
 }
 
@@ -122,7 +130,10 @@ impl InferFilter {
     /// at the READY→PAUSED state change, with a message naming the cause.
     fn prepare(&self, settings: &Settings) -> Result<State, gst::ErrorMessage> {
         let path = settings.model.clone().ok_or_else(|| {
-            gst::error_msg!(gst::ResourceError::NotFound, ("No model set: set the 'model' property to an ONNX file"))
+            gst::error_msg!(
+                gst::ResourceError::NotFound,
+                ("No model set: set the 'model' property to an ONNX file")
+            )
         })?;
         let decoder = match settings.decoder {
             Decoder::CenterFace => DecoderKind::CenterFace,
@@ -136,21 +147,30 @@ impl InferFilter {
             _ => gst::error_msg!(gst::LibraryError::Init, ("{}", e)),
         })?;
         decoder.check_outputs(model.outputs()).map_err(|e| {
-            gst::error_msg!(gst::LibraryError::Settings, ("Model '{}': {}", path.display(), e))
+            gst::error_msg!(
+                gst::LibraryError::Settings,
+                ("Model '{}': {}", path.display(), e)
+            )
         })?;
 
         let labels = if let Some(list) = &settings.labels {
             labels::parse_list(list)
         } else if let Some(file) = &settings.labels_file {
             let text = std::fs::read_to_string(file).map_err(|e| {
-                gst::error_msg!(gst::ResourceError::OpenRead, ("Cannot read labels file '{}': {}", file.display(), e))
+                gst::error_msg!(
+                    gst::ResourceError::OpenRead,
+                    ("Cannot read labels file '{}': {}", file.display(), e)
+                )
             })?;
             labels::parse_labels(&text)
         } else {
             decoder.default_labels()
         };
         if labels.is_empty() {
-            return Err(gst::error_msg!(gst::LibraryError::Settings, ("The label list is empty")));
+            return Err(gst::error_msg!(
+                gst::LibraryError::Settings,
+                ("The label list is empty")
+            ));
         }
         let keep: Vec<bool> = match &settings.keep_labels {
             None => vec![true; labels.len()],
@@ -159,19 +179,32 @@ impl InferFilter {
                 if let Some(unknown) = wanted.iter().find(|w| !labels.contains(w)) {
                     return Err(gst::error_msg!(
                         gst::LibraryError::Settings,
-                        ("keep-labels names '{}', which is not one of the model's labels", unknown)
+                        (
+                            "keep-labels names '{}', which is not one of the model's labels",
+                            unknown
+                        )
                     ));
                 }
                 labels.iter().map(|l| wanted.contains(l)).collect()
             }
         };
-        let produced_labels =
-            labels.iter().zip(&keep).filter(|(_, k)| **k).map(|(l, _)| l.clone()).collect();
+        let produced_labels = labels
+            .iter()
+            .zip(&keep)
+            .filter(|(_, k)| **k)
+            .map(|(l, _)| l.clone())
+            .collect();
 
         let requested_size = match &settings.inference_size {
             None => None,
             Some(text) => Some(parse_size(text).ok_or_else(|| {
-                gst::error_msg!(gst::LibraryError::Settings, ("Invalid inference-size '{}': expected WIDTHxHEIGHT, e.g. 640x384", text))
+                gst::error_msg!(
+                    gst::LibraryError::Settings,
+                    (
+                        "Invalid inference-size '{}': expected WIDTHxHEIGHT, e.g. 640x384",
+                        text
+                    )
+                )
             })?),
         };
         if let (Some(req), Some(fixed)) = (requested_size, model.fixed_input_size())
@@ -179,23 +212,49 @@ impl InferFilter {
         {
             return Err(gst::error_msg!(
                 gst::LibraryError::Settings,
-                ("inference-size {}x{} requested, but the model's input is fixed at {}x{}", req.0, req.1, fixed.0, fixed.1)
+                (
+                    "inference-size {}x{} requested, but the model's input is fixed at {}x{}",
+                    req.0,
+                    req.1,
+                    fixed.0,
+                    fixed.1
+                )
             ));
         }
         let mut norm = decoder.default_normalization();
-        for (name, text, target) in [("mean", &settings.mean, &mut norm.mean), ("std", &settings.std, &mut norm.std)] {
+        for (name, text, target) in [
+            ("mean", &settings.mean, &mut norm.mean),
+            ("std", &settings.std, &mut norm.std),
+        ] {
             if let Some(text) = text {
                 *target = parse_triplet(text).ok_or_else(|| {
-                    gst::error_msg!(gst::LibraryError::Settings, ("Invalid {} '{}': expected three numbers, e.g. 0,0,0", name, text))
+                    gst::error_msg!(
+                        gst::LibraryError::Settings,
+                        (
+                            "Invalid {} '{}': expected three numbers, e.g. 0,0,0",
+                            name,
+                            text
+                        )
+                    )
                 })?;
             }
         }
         if norm.std.contains(&0.0) {
-            return Err(gst::error_msg!(gst::LibraryError::Settings, ("std must not contain 0")));
+            return Err(gst::error_msg!(
+                gst::LibraryError::Settings,
+                ("std must not contain 0")
+            ));
         }
-        let nms_iou = if settings.nms_iou < 0.0 { decoder.default_nms_iou() } else { settings.nms_iou as f32 };
+        let nms_iou = if settings.nms_iou < 0.0 {
+            decoder.default_nms_iou()
+        } else {
+            settings.nms_iou as f32
+        };
         Ok(State {
-            model_name: path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+            model_name: path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
             model,
             decoder,
             labels,
@@ -226,9 +285,13 @@ impl InferFilter {
 
     /// Pre-processes the frame and runs the model; returns the detections in frame coordinates.
     fn infer(&self, state: &mut State, buf: &gst::BufferRef) -> Result<Vec<Detection>, InferError> {
-        let video = state.video.as_ref().ok_or(InferError::Fatal("no caps set before the first buffer".into()))?;
+        let video = state.video.as_ref().ok_or(InferError::Fatal(
+            "no caps set before the first buffer".into(),
+        ))?;
         let lb = video.letterbox;
-        state.tensor.resize((3 * lb.model_w * lb.model_h) as usize, 0.0);
+        state
+            .tensor
+            .resize((3 * lb.model_w * lb.model_h) as usize, 0.0);
         {
             let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buf, &video.info)
                 .map_err(|_| InferError::Fatal("cannot map the video frame for reading".into()))?;
@@ -239,8 +302,17 @@ impl InferFilter {
                 Ok((data, frame.plane_stride()[i as usize] as usize))
             };
             let view = match video.info.format() {
-                VideoFormat::I420 => FrameView::I420 { y: plane(0)?, u: plane(1)?, v: plane(2)?, color: video.color },
-                VideoFormat::Nv12 => FrameView::Nv12 { y: plane(0)?, uv: plane(1)?, color: video.color },
+                VideoFormat::I420 => FrameView::I420 {
+                    y: plane(0)?,
+                    u: plane(1)?,
+                    v: plane(2)?,
+                    color: video.color,
+                },
+                VideoFormat::Nv12 => FrameView::Nv12 {
+                    y: plane(0)?,
+                    uv: plane(1)?,
+                    color: video.color,
+                },
                 other => {
                     let format = match other {
                         VideoFormat::Rgb => PackedFormat::Rgb,
@@ -249,7 +321,11 @@ impl InferFilter {
                         _ => PackedFormat::Bgra,
                     };
                     let (data, stride) = plane(0)?;
-                    FrameView::Packed { format, data, stride }
+                    FrameView::Packed {
+                        format,
+                        data,
+                        stride,
+                    }
                 }
             };
             state
@@ -267,7 +343,10 @@ impl InferFilter {
             .map_err(|e| InferError::Run(e.to_string()))?
             .map_err(|e| InferError::Fatal(e.to_string()))?;
         let raw = nms::nms(raw, state.nms_iou);
-        Ok(raw.into_iter().map(|d| to_detection(d, &lb, state)).collect())
+        Ok(raw
+            .into_iter()
+            .map(|d| to_detection(d, &lb, state))
+            .collect())
     }
 }
 
@@ -287,13 +366,27 @@ fn to_detection(d: RawDetection, lb: &Letterbox, state: &State) -> Detection {
         } else {
             Vec::new()
         },
-        points: d.landmarks.iter().map(|&(x, y)| lb.to_frame(x, y)).collect(),
+        points: d
+            .landmarks
+            .iter()
+            .map(|&(x, y)| lb.to_frame(x, y))
+            .collect(),
     });
     Detection {
-        label: state.labels.get(d.class).cloned().unwrap_or_else(|| format!("class-{}", d.class)),
+        label: state
+            .labels
+            .get(d.class)
+            .cloned()
+            .unwrap_or_else(|| format!("class-{}", d.class)),
         label_id: d.class as i32,
         confidence: d.score as f64,
-        bbox: NormalizedBox { x_min, y_min, x_max, y_max }.clamped(),
+        bbox: NormalizedBox {
+            x_min,
+            y_min,
+            x_max,
+            y_max,
+        }
+        .clamped(),
         landmarks,
         object_id: None,
     }
@@ -387,7 +480,11 @@ impl ObjectImpl for InferFilter {
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
         let mut s = self.settings.lock().unwrap();
-        let opt_string = |v: &glib::Value| v.get::<Option<String>>().expect("type checked upstream").filter(|s| !s.is_empty());
+        let opt_string = |v: &glib::Value| {
+            v.get::<Option<String>>()
+                .expect("type checked upstream")
+                .filter(|s| !s.is_empty())
+        };
         match pspec.name() {
             "model" => s.model = opt_string(value).map(PathBuf::from),
             "decoder" => s.decoder = value.get().expect("type checked upstream"),
@@ -454,8 +551,20 @@ impl ElementImpl for InferFilter {
             // the supported formats upstream, so converters in front pick one of those.
             let caps = gst::Caps::builder("video/x-raw").build();
             vec![
-                gst::PadTemplate::new("src", gst::PadDirection::Src, gst::PadPresence::Always, &caps).unwrap(),
-                gst::PadTemplate::new("sink", gst::PadDirection::Sink, gst::PadPresence::Always, &caps).unwrap(),
+                gst::PadTemplate::new(
+                    "src",
+                    gst::PadDirection::Src,
+                    gst::PadPresence::Always,
+                    &caps,
+                )
+                .unwrap(),
+                gst::PadTemplate::new(
+                    "sink",
+                    gst::PadDirection::Sink,
+                    gst::PadPresence::Always,
+                    &caps,
+                )
+                .unwrap(),
             ]
         });
         PAD_TEMPLATES.as_ref()
@@ -463,11 +572,14 @@ impl ElementImpl for InferFilter {
 }
 
 fn supported_caps() -> gst::Caps {
-    gst_video::VideoCapsBuilder::new().format_list(SUPPORTED_FORMATS).build()
+    gst_video::VideoCapsBuilder::new()
+        .format_list(SUPPORTED_FORMATS)
+        .build()
 }
 
 impl BaseTransformImpl for InferFilter {
-    const MODE: gst_base::subclass::BaseTransformMode = gst_base::subclass::BaseTransformMode::AlwaysInPlace;
+    const MODE: gst_base::subclass::BaseTransformMode =
+        gst_base::subclass::BaseTransformMode::AlwaysInPlace;
     const PASSTHROUGH_ON_SAME_CAPS: bool = false;
     const TRANSFORM_IP_ON_PASSTHROUGH: bool = false;
 
@@ -475,9 +587,12 @@ impl BaseTransformImpl for InferFilter {
         let settings = self.settings.lock().unwrap().clone();
         let state = self.prepare(&settings)?;
         gst::info!(
-            CAT, imp = self,
+            CAT,
+            imp = self,
             "loaded {} ({} decoder, fixed input {:?})",
-            state.model_name, state.decoder.name(), state.model.fixed_input_size()
+            state.model_name,
+            state.decoder.name(),
+            state.model.fixed_input_size()
         );
         *self.state.lock().unwrap() = Some(state);
         Ok(())
@@ -513,9 +628,16 @@ impl BaseTransformImpl for InferFilter {
             gst::element_imp_error!(
                 self,
                 gst::CoreError::Negotiation,
-                ("Unsupported video format {}: inferfilter reads RGB, RGBA, BGRx, BGRA, I420 and NV12 (put videoconvert in front)", info.format().to_str())
+                (
+                    "Unsupported video format {}: inferfilter reads RGB, RGBA, BGRx, BGRA, I420 and NV12 (put videoconvert in front)",
+                    info.format().to_str()
+                )
             );
-            return Err(gst::loggable_error!(CAT, "unsupported format {}", info.format().to_str()));
+            return Err(gst::loggable_error!(
+                CAT,
+                "unsupported format {}",
+                info.format().to_str()
+            ));
         }
         let mut guard = self.state.lock().unwrap();
         let Some(state) = guard.as_mut() else {
@@ -523,14 +645,25 @@ impl BaseTransformImpl for InferFilter {
         };
         let (model_w, model_h) = match (state.requested_size, state.model.fixed_input_size()) {
             (Some(size), _) | (None, Some(size)) => size,
-            (None, None) => state.decoder.default_input_size(info.width(), info.height()),
+            (None, None) => state
+                .decoder
+                .default_input_size(info.width(), info.height()),
         };
         let colorimetry = info.colorimetry();
         let color = YuvColor {
             bt709: colorimetry.matrix() == gst_video::VideoColorMatrix::Bt709,
             full_range: colorimetry.range() == gst_video::VideoColorRange::Range0_255,
         };
-        gst::debug!(CAT, imp = self, "{}x{} {} → model input {}x{}", info.width(), info.height(), info.format().to_str(), model_w, model_h);
+        gst::debug!(
+            CAT,
+            imp = self,
+            "{}x{} {} → model input {}x{}",
+            info.width(),
+            info.height(),
+            info.format().to_str(),
+            model_w,
+            model_h
+        );
         state.video = Some(VideoSetup {
             letterbox: Letterbox::new(info.width(), info.height(), model_w, model_h),
             info,
@@ -556,7 +689,11 @@ impl BaseTransformImpl for InferFilter {
         state.frames_since_run = 0;
         match self.infer(state, buf) {
             Ok(detections) => {
-                let (w, h) = state.video.as_ref().map(|v| (v.info.width(), v.info.height())).unwrap_or((1, 1));
+                let (w, h) = state
+                    .video
+                    .as_ref()
+                    .map(|v| (v.info.width(), v.info.height()))
+                    .unwrap_or((1, 1));
                 for det in &detections {
                     det.attach(buf, w, h);
                 }
@@ -566,7 +703,11 @@ impl BaseTransformImpl for InferFilter {
             }
             Err(InferError::Run(reason)) => {
                 // Marked `failed` so that downstream (the anonymizer) knows nobody looked.
-                gst::element_imp_warning!(self, gst::LibraryError::Failed, ("Inference failed: {}", reason));
+                gst::element_imp_warning!(
+                    self,
+                    gst::LibraryError::Failed,
+                    ("Inference failed: {}", reason)
+                );
                 attach_status(buf, &self.status(state, InferenceStatus::Failed, 0));
                 Ok(gst::FlowSuccess::Ok)
             }

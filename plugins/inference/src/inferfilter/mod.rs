@@ -14,7 +14,10 @@ pub enum Decoder {
     #[default]
     #[enum_value(name = "CenterFace: faces with 5 landmarks", nick = "centerface")]
     CenterFace = 0,
-    #[enum_value(name = "NanoDet: GFL head score maps and box distributions", nick = "nanodet")]
+    #[enum_value(
+        name = "NanoDet: GFL head score maps and box distributions",
+        nick = "nanodet"
+    )]
     NanoDet = 1,
     #[enum_value(name = "SSD-style boxes/scores/classes outputs", nick = "ssd")]
     Ssd = 2,
@@ -27,5 +30,10 @@ glib::wrapper! {
 
 pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     Decoder::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
-    gst::Element::register(Some(plugin), "inferfilter", gst::Rank::NONE, InferFilter::static_type())
+    gst::Element::register(
+        Some(plugin),
+        "inferfilter",
+        gst::Rank::NONE,
+        InferFilter::static_type(),
+    )
 }
