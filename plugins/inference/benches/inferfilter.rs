@@ -12,9 +12,7 @@ use std::time::{Duration, Instant};
 use gst::prelude::*;
 use gstveilinference::decoders::DecoderKind;
 use gstveilinference::model::Model;
-use gstveilinference::preprocess::{
-    FrameView, Letterbox, PackedFormat, Preprocessor, YuvColor,
-};
+use gstveilinference::preprocess::{FrameView, Letterbox, PackedFormat, Preprocessor, YuvColor};
 use veil_tools::assets;
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -30,7 +28,9 @@ fn ms(d: Duration) -> f64 {
 fn bare_inference(model_path: &str, w: u32, h: u32, runs: usize) -> f64 {
     let mut model = Model::load(&assets::require(model_path), 1).expect("model");
     // A real-looking input: mid-grey with a gradient, so no path is trivially sparse.
-    let input: Vec<f32> = (0..(3 * w * h) as usize).map(|i| (i % 255) as f32).collect();
+    let input: Vec<f32> = (0..(3 * w * h) as usize)
+        .map(|i| (i % 255) as f32)
+        .collect();
     for _ in 0..3 {
         model.run(&input, w, h, |_| ()).expect("run");
     }
@@ -62,17 +62,23 @@ fn pipeline(description: &str) -> PipelineFigures {
     let spent: Arc<Mutex<Vec<f64>>> = Arc::default();
     {
         let entered_in = entered.clone();
-        filter.static_pad("sink").unwrap().add_probe(gst::PadProbeType::BUFFER, move |_, _| {
-            *entered_in.lock().unwrap() = Some(Instant::now());
-            gst::PadProbeReturn::Ok
-        });
+        filter
+            .static_pad("sink")
+            .unwrap()
+            .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+                *entered_in.lock().unwrap() = Some(Instant::now());
+                gst::PadProbeReturn::Ok
+            });
         let spent = spent.clone();
-        filter.static_pad("src").unwrap().add_probe(gst::PadProbeType::BUFFER, move |_, _| {
-            if let Some(t) = entered.lock().unwrap().take() {
-                spent.lock().unwrap().push(ms(t.elapsed()));
-            }
-            gst::PadProbeReturn::Ok
-        });
+        filter
+            .static_pad("src")
+            .unwrap()
+            .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+                if let Some(t) = entered.lock().unwrap().take() {
+                    spent.lock().unwrap().push(ms(t.elapsed()));
+                }
+                gst::PadProbeReturn::Ok
+            });
     }
     let start = Instant::now();
     pipeline.set_state(gst::State::Playing).unwrap();
@@ -89,7 +95,11 @@ fn pipeline(description: &str) -> PipelineFigures {
     let spent = spent.lock().unwrap().clone();
     // The first frames include session warm-up; leave them out of the per-frame figure.
     let steady: Vec<f64> = spent.iter().skip(3).copied().collect();
-    PipelineFigures { frames: spent.len(), fps: spent.len() as f64 / wall, element_ms: median(steady) }
+    PipelineFigures {
+        frames: spent.len(),
+        fps: spent.len() as f64 / wall,
+        element_ms: median(steady),
+    }
 }
 
 fn preprocess_ms(format: &str, runs: usize) -> f64 {
@@ -98,7 +108,10 @@ fn preprocess_ms(format: &str, runs: usize) -> f64 {
     let norm = DecoderKind::CenterFace.default_normalization();
     let mut tensor = vec![0f32; 3 * 640 * 384];
     let mut pre = Preprocessor::new();
-    let color = YuvColor { bt709: true, full_range: false };
+    let color = YuvColor {
+        bt709: true,
+        full_range: false,
+    };
     let y: Vec<u8> = (0..w * h).map(|i| (i % 251) as u8).collect();
     let u: Vec<u8> = (0..w * h / 4).map(|i| (i % 241) as u8).collect();
     let v = u.clone();
@@ -106,9 +119,22 @@ fn preprocess_ms(format: &str, runs: usize) -> f64 {
     let bgrx: Vec<u8> = (0..w * h * 4).map(|i| (i % 253) as u8).collect();
     let ws = w as usize;
     let frame = match format {
-        "I420" => FrameView::I420 { y: (&y, ws), u: (&u, ws / 2), v: (&v, ws / 2), color },
-        "NV12" => FrameView::Nv12 { y: (&y, ws), uv: (&uv, ws), color },
-        _ => FrameView::Packed { format: PackedFormat::Bgrx, data: &bgrx, stride: ws * 4 },
+        "I420" => FrameView::I420 {
+            y: (&y, ws),
+            u: (&u, ws / 2),
+            v: (&v, ws / 2),
+            color,
+        },
+        "NV12" => FrameView::Nv12 {
+            y: (&y, ws),
+            uv: (&uv, ws),
+            color,
+        },
+        _ => FrameView::Packed {
+            format: PackedFormat::Bgrx,
+            data: &bgrx,
+            stride: ws * 4,
+        },
     };
     for _ in 0..5 {
         pre.run(&frame, &lb, &norm, &mut tensor).unwrap();
@@ -129,7 +155,9 @@ fn main() {
     gstveilinference::plugin_register_static().unwrap();
     println!("inferfilter benchmark (ONNX Runtime, 1 intra-op thread, medians)\n");
 
-    println!("pre-processing 1920x1080 -> 640x384 tensor (resize + colour conversion + normalization):");
+    println!(
+        "pre-processing 1920x1080 -> 640x384 tensor (resize + colour conversion + normalization):"
+    );
     for format in ["I420", "NV12", "BGRx"] {
         println!("  {format:5} {:6.2} ms/frame", preprocess_ms(format, 100));
     }
@@ -165,8 +193,19 @@ fn main() {
         let p = pipeline(&description);
         println!("\n{title}:");
         println!("  bare ONNX Runtime inference   {bare:7.2} ms");
-        println!("  inside inferfilter            {:7.2} ms/frame (element time per buffer)", p.element_ms);
-        println!("  whole pipeline incl. decode   {:7.2} fps over {} frames ({:.2} ms/frame)", p.fps, p.frames, 1e3 / p.fps);
-        println!("  element / bare                {:7.3}  (goal <= 1.10)", p.element_ms / bare);
+        println!(
+            "  inside inferfilter            {:7.2} ms/frame (element time per buffer)",
+            p.element_ms
+        );
+        println!(
+            "  whole pipeline incl. decode   {:7.2} fps over {} frames ({:.2} ms/frame)",
+            p.fps,
+            p.frames,
+            1e3 / p.fps
+        );
+        println!(
+            "  element / bare                {:7.3}  (goal <= 1.10)",
+            p.element_ms / bare
+        );
     }
 }
