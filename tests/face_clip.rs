@@ -110,11 +110,13 @@ fn detections_arrive_on_face_frames_only() {
             continue;
         }
         face_frames += 1;
-        total_faces += faces.len();
-        matched_faces += faces
-            .iter()
-            .filter(|f| boxes.iter().any(|b| iou(b, f) >= 0.5))
-            .count();
+        if t["degraded"].is_null() {
+            total_faces += faces.len();
+            matched_faces += faces
+                .iter()
+                .filter(|f| boxes.iter().any(|b| iou(b, f) >= 0.5))
+                .count();
+        }
         for b in boxes {
             assert!(
                 faces.iter().any(|f| iou(b, f) >= 0.3),
@@ -126,9 +128,10 @@ fn detections_arrive_on_face_frames_only() {
         face_frames >= 80,
         "the clip has {face_frames} frames with faces"
     );
-    // Degraded frames (dark, noise, blur) may make the detector blink; clean frames must not.
+    // Degraded frames (dark, noise, blur) are there to make the detector blink (the anonymizer
+    // must cover for it); on clean frames it must not miss.
     assert!(
-        matched_faces as f64 >= 0.95 * total_faces as f64,
+        matched_faces as f64 >= 0.98 * total_faces as f64,
         "{matched_faces} of {total_faces} face instances detected"
     );
 }

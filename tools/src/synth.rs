@@ -173,17 +173,20 @@ pub fn paste(frame: &mut [u8], sprite: &[u8], sw: u32, sh: u32, px: i64, py: i64
 /// Applies a degradation in place.
 pub fn degrade(frame: &mut [u8], how: Degradation, seed: u64) {
     match how {
-        Degradation::Dark => frame.iter_mut().for_each(|v| *v /= 8),
+        Degradation::Dark => frame.iter_mut().for_each(|v| *v /= 40),
         Degradation::Noise => {
             let mut rng = Rng::new(seed);
+            // Most pixels replaced by noise: a sensor glitch, not mild grain.
             frame.iter_mut().for_each(|v| {
-                let n = rng.next_u8() as i32 - 128;
-                *v = (*v as i32 + n).clamp(0, 255) as u8;
+                let n = rng.next_u8();
+                if n < 200 {
+                    *v = rng.next_u8();
+                }
             })
         }
         Degradation::Blur => {
-            // Box blur (radius 10) horizontally then vertically.
-            let r = 10i64;
+            // Box blur (radius 24) horizontally then vertically: heavy defocus.
+            let r = 24i64;
             for pass in 0..2 {
                 let src = frame.to_vec();
                 let (w, h) = (WIDTH as i64, HEIGHT as i64);
