@@ -111,3 +111,33 @@ pub fn run_pipeline(
     pipeline.set_state(gst::State::Null)?;
     result.map(|_| frames)
 }
+
+/// Runs `description` (without a sink) to EOS and returns every sample that reached the end,
+/// pixels and metas included.
+pub fn run_pipeline_samples(description: &str) -> anyhow::Result<Vec<gst::Sample>> {
+    gst::init()?;
+    veil_meta::status::register();
+    let pipeline =
+        gst::parse::launch(&format!("{description} ! appsink name=veil_out sync=false"))?
+            .downcast::<gst::Pipeline>()
+            .map_err(|_| anyhow::anyhow!("not a pipeline"))?;
+    let sink = pipeline
+        .by_name("veil_out")
+        .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
+        .ok_or_else(|| anyhow::anyhow!("no appsink"))?;
+    pipeline.set_state(gst::State::Playing)?;
+    let mut samples = Vec::new();
+    while let Ok(sample) = sink.pull_sample() {
+        samples.push(sample);
+    }
+    let bus = pipeline.bus().ok_or_else(|| anyhow::anyhow!("no bus"))?;
+    let error = bus.iter().find_map(|msg| match msg.view() {
+        gst::MessageView::Error(err) => Some(format!("{}: {:?}", err.error(), err.debug())),
+        _ => None,
+    });
+    pipeline.set_state(gst::State::Null)?;
+    match error {
+        Some(e) => anyhow::bail!(e),
+        None => Ok(samples),
+    }
+}

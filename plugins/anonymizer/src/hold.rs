@@ -33,7 +33,10 @@ impl Track {
         let (dx, dy) = (self.velocity.0 * dt, self.velocity.1 * dt);
         let g = 1.0 + growth_per_frame * dt;
         let (cx, cy) = centre(&self.bbox);
-        let (hw, hh) = ((self.bbox[2] - self.bbox[0]) / 2.0 * g, (self.bbox[3] - self.bbox[1]) / 2.0 * g);
+        let (hw, hh) = (
+            (self.bbox[2] - self.bbox[0]) / 2.0 * g,
+            (self.bbox[3] - self.bbox[1]) / 2.0 * g,
+        );
         [cx + dx - hw, cy + dy - hh, cx + dx + hw, cy + dy + hh]
     }
 }
@@ -76,20 +79,35 @@ const MATCH_IOU: f64 = 0.2;
 
 impl FailClosed {
     pub fn new(hold_frames: u32, stale_frames: u32, allow_unanalyzed: bool) -> Self {
-        FailClosed { tracks: Vec::new(), hold_frames, stale_frames, allow_unanalyzed, growth_per_frame: 0.05, last_fresh: None }
+        FailClosed {
+            tracks: Vec::new(),
+            hold_frames,
+            stale_frames,
+            allow_unanalyzed,
+            growth_per_frame: 0.05,
+            last_fresh: None,
+        }
     }
 
     pub fn decide(&mut self, frame: u64, analysis: Analysis) -> Decision {
         match analysis {
             Analysis::Fresh(boxes) => {
                 self.last_fresh = Some(frame);
-                Decision::Mask { boxes: self.observe(frame, &boxes), held_only: false }
+                Decision::Mask {
+                    boxes: self.observe(frame, &boxes),
+                    held_only: false,
+                }
             }
             Analysis::Stale | Analysis::Unanalyzed => {
                 let fresh_enough = matches!(analysis, Analysis::Stale)
-                    && self.last_fresh.is_some_and(|f| frame.saturating_sub(f) <= self.stale_frames as u64);
+                    && self
+                        .last_fresh
+                        .is_some_and(|f| frame.saturating_sub(f) <= self.stale_frames as u64);
                 if fresh_enough {
-                    Decision::Mask { boxes: self.held(frame), held_only: true }
+                    Decision::Mask {
+                        boxes: self.held(frame),
+                        held_only: true,
+                    }
                 } else if self.allow_unanalyzed {
                     Decision::PassUnmasked
                 } else {
@@ -102,7 +120,11 @@ impl FailClosed {
     /// Updates the tracks with this frame's detections; returns every mask for the frame.
     fn observe(&mut self, frame: u64, boxes: &[BBox]) -> Vec<BBox> {
         // Greedy association, best overlap first, against where each mask is expected now.
-        let predicted: Vec<BBox> = self.tracks.iter().map(|t| t.predicted(frame, 0.0)).collect();
+        let predicted: Vec<BBox> = self
+            .tracks
+            .iter()
+            .map(|t| t.predicted(frame, 0.0))
+            .collect();
         let mut pairs: Vec<(f64, usize, usize)> = Vec::new();
         for (ti, p) in predicted.iter().enumerate() {
             for (di, b) in boxes.iter().enumerate() {
@@ -113,7 +135,8 @@ impl FailClosed {
             }
         }
         pairs.sort_by(|a, b| b.0.total_cmp(&a.0));
-        let (mut track_used, mut det_used) = (vec![false; self.tracks.len()], vec![false; boxes.len()]);
+        let (mut track_used, mut det_used) =
+            (vec![false; self.tracks.len()], vec![false; boxes.len()]);
         for (_, ti, di) in pairs {
             if track_used[ti] || det_used[di] {
                 continue;
@@ -130,19 +153,32 @@ impl FailClosed {
         }
         for (di, b) in boxes.iter().enumerate() {
             if !det_used[di] {
-                self.tracks.push(Track { bbox: *b, velocity: (0.0, 0.0), last_seen: frame });
+                self.tracks.push(Track {
+                    bbox: *b,
+                    velocity: (0.0, 0.0),
+                    last_seen: frame,
+                });
             }
         }
         let hold = self.hold_frames as u64;
-        self.tracks.retain(|t| frame.saturating_sub(t.last_seen) <= hold);
+        self.tracks
+            .retain(|t| frame.saturating_sub(t.last_seen) <= hold);
         let mut masks = boxes.to_vec();
-        masks.extend(self.tracks.iter().filter(|t| t.last_seen != frame).map(|t| t.predicted(frame, self.growth_per_frame)));
+        masks.extend(
+            self.tracks
+                .iter()
+                .filter(|t| t.last_seen != frame)
+                .map(|t| t.predicted(frame, self.growth_per_frame)),
+        );
         masks
     }
 
     /// Masks for a frame without fresh inference: every held track, predicted.
     fn held(&self, frame: u64) -> Vec<BBox> {
-        self.tracks.iter().map(|t| t.predicted(frame, self.growth_per_frame)).collect()
+        self.tracks
+            .iter()
+            .map(|t| t.predicted(frame, self.growth_per_frame))
+            .collect()
     }
 }
 
@@ -161,10 +197,19 @@ mod tests {
         fc.decide(1, Analysis::Fresh(vec![face(0.12)]));
         // The detector blinks for two frames: the mask is held, moved along (+0.02/frame).
         for f in 2..=3 {
-            let Decision::Mask { boxes, held_only: false } = fc.decide(f, Analysis::Fresh(vec![])) else { panic!() };
+            let Decision::Mask {
+                boxes,
+                held_only: false,
+            } = fc.decide(f, Analysis::Fresh(vec![]))
+            else {
+                panic!()
+            };
             assert_eq!(boxes.len(), 1);
             let expected_centre = 0.12 + 0.05 + 0.02 * (f - 1) as f64;
-            assert!((centre(&boxes[0]).0 - expected_centre).abs() < 1e-9, "frame {f}: {boxes:?}");
+            assert!(
+                (centre(&boxes[0]).0 - expected_centre).abs() < 1e-9,
+                "frame {f}: {boxes:?}"
+            );
             assert!(boxes[0][2] - boxes[0][0] > 0.1, "held masks grow");
         }
         // It is found again and continues the same mask.
@@ -174,7 +219,13 @@ mod tests {
         for f in 5..=8 {
             fc.decide(f, Analysis::Fresh(vec![]));
         }
-        assert_eq!(fc.decide(9, Analysis::Fresh(vec![])), Decision::Mask { boxes: vec![], held_only: false });
+        assert_eq!(
+            fc.decide(9, Analysis::Fresh(vec![])),
+            Decision::Mask {
+                boxes: vec![],
+                held_only: false
+            }
+        );
     }
 
     #[test]
@@ -183,13 +234,19 @@ mod tests {
         fc.decide(0, Analysis::Fresh(vec![face(0.5)]));
         for f in 1..=2 {
             match fc.decide(f, Analysis::Stale) {
-                Decision::Mask { boxes, held_only: true } => assert_eq!(boxes.len(), 1),
+                Decision::Mask {
+                    boxes,
+                    held_only: true,
+                } => assert_eq!(boxes.len(), 1),
                 other => panic!("frame {f}: {other:?}"),
             }
         }
         assert_eq!(fc.decide(3, Analysis::Stale), Decision::Blackout);
         // Fresh inference that finds nothing is still fresh: no blackout.
-        assert!(matches!(fc.decide(4, Analysis::Fresh(vec![])), Decision::Mask { .. }));
+        assert!(matches!(
+            fc.decide(4, Analysis::Fresh(vec![])),
+            Decision::Mask { .. }
+        ));
     }
 
     #[test]
@@ -208,8 +265,13 @@ mod tests {
         let mut fc = FailClosed::new(3, 2, false);
         fc.decide(0, Analysis::Fresh(vec![face(0.1), face(0.7)]));
         fc.decide(1, Analysis::Fresh(vec![face(0.15), face(0.65)]));
-        let Decision::Mask { boxes, .. } = fc.decide(2, Analysis::Fresh(vec![face(0.2)])) else { panic!() };
+        let Decision::Mask { boxes, .. } = fc.decide(2, Analysis::Fresh(vec![face(0.2)])) else {
+            panic!()
+        };
         assert_eq!(boxes.len(), 2, "the missed face is held");
-        assert!((centre(&boxes[1]).0 - 0.65).abs() < 1e-9, "held at its predicted place: {boxes:?}");
+        assert!(
+            (centre(&boxes[1]).0 - 0.65).abs() < 1e-9,
+            "held at its predicted place: {boxes:?}"
+        );
     }
 }

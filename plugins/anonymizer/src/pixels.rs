@@ -52,7 +52,10 @@ impl Plane<'_> {
             return true;
         }
         let (fx, fy) = (x * self.sub, y * self.sub);
-        r.cell_covered((fx.max(r.x0) - r.x0) / r.grid, (fy.max(r.y0) - r.y0) / r.grid)
+        r.cell_covered(
+            (fx.max(r.x0) - r.x0) / r.grid,
+            (fy.max(r.y0) - r.y0) / r.grid,
+        )
     }
 
     /// Writes `src` (a packed copy of the region's rectangle) back into covered pixels.
@@ -110,7 +113,15 @@ impl Plane<'_> {
                 let radius = radius.max(1) as usize;
                 for _ in 0..3 {
                     box_blur_rows(&mut buf, w, h, ch, radius, &mut scratch.line);
-                    box_blur_cols(&mut buf, w, h, ch, radius, &mut scratch.line, &mut scratch.tmp);
+                    box_blur_cols(
+                        &mut buf,
+                        w,
+                        h,
+                        ch,
+                        radius,
+                        &mut scratch.line,
+                        &mut scratch.tmp,
+                    );
                 }
                 self.write_back(r, rect, &buf);
                 scratch.buf = buf;
@@ -180,7 +191,15 @@ fn box_blur_rows(buf: &mut [u8], w: usize, h: usize, ch: usize, r: usize, line: 
 }
 
 /// One vertical box-blur pass, done on a transposed copy so memory is walked row by row.
-fn box_blur_cols(buf: &mut [u8], w: usize, h: usize, ch: usize, r: usize, line: &mut Vec<u32>, tmp: &mut Vec<u8>) {
+fn box_blur_cols(
+    buf: &mut [u8],
+    w: usize,
+    h: usize,
+    ch: usize,
+    r: usize,
+    line: &mut Vec<u32>,
+    tmp: &mut Vec<u8>,
+) {
     tmp.resize(w * h * ch, 0);
     transpose(buf, w, h, ch, tmp);
     box_blur_rows(tmp, h, w, ch, r, line);
@@ -202,7 +221,14 @@ mod tests {
     use super::*;
 
     fn plane(data: &mut [u8], w: u32, h: u32, ch: usize) -> Plane<'_> {
-        Plane { stride: w as usize * ch, data, width: w, height: h, channels: ch, sub: 1 }
+        Plane {
+            stride: w as usize * ch,
+            data,
+            width: w,
+            height: h,
+            channels: ch,
+            sub: 1,
+        }
     }
 
     #[test]
@@ -210,7 +236,13 @@ mod tests {
         let (w, h) = (40u32, 30u32);
         let orig: Vec<u8> = (0..w * h * 3).map(|i| (i * 37 % 256) as u8).collect();
         let region = Region::ellipse(5.0, 5.0, 25.0, 25.0, w, h, 1);
-        for effect in [Effect::Blur { radius: 4 }, Effect::Pixelate { block: 6 }, Effect::Solid { value: [1, 2, 3, 0] }] {
+        for effect in [
+            Effect::Blur { radius: 4 },
+            Effect::Pixelate { block: 6 },
+            Effect::Solid {
+                value: [1, 2, 3, 0],
+            },
+        ] {
             let mut data = orig.clone();
             plane(&mut data, w, h, 3).apply(&region, effect, &mut Scratch::default());
             let mut changed = 0;
@@ -218,7 +250,11 @@ mod tests {
                 for x in 0..w {
                     let i = ((y * w + x) * 3) as usize;
                     if !region.contains(x, y) {
-                        assert_eq!(data[i..i + 3], orig[i..i + 3], "{effect:?} changed ({x},{y})");
+                        assert_eq!(
+                            data[i..i + 3],
+                            orig[i..i + 3],
+                            "{effect:?} changed ({x},{y})"
+                        );
                     } else if data[i..i + 3] != orig[i..i + 3] {
                         changed += 1;
                     }
@@ -231,13 +267,26 @@ mod tests {
     #[test]
     fn blur_flattens_detail_and_keeps_flat_areas() {
         let (w, h) = (64u32, 64u32);
-        let mut data: Vec<u8> = (0..w * h).map(|i| if (i % w + i / w) % 2 == 0 { 0 } else { 200 }).collect();
+        let mut data: Vec<u8> = (0..w * h)
+            .map(|i| if (i % w + i / w) % 2 == 0 { 0 } else { 200 })
+            .collect();
         let region = Region::rect(0.0, 0.0, 64.0, 64.0, w, h, 1);
-        plane(&mut data, w, h, 1).apply(&region, Effect::Blur { radius: 5 }, &mut Scratch::default());
+        plane(&mut data, w, h, 1).apply(
+            &region,
+            Effect::Blur { radius: 5 },
+            &mut Scratch::default(),
+        );
         let (lo, hi) = (data.iter().min().unwrap(), data.iter().max().unwrap());
-        assert!(*lo >= 85 && *hi <= 115, "checkerboard must average out: {lo}..{hi}");
+        assert!(
+            *lo >= 85 && *hi <= 115,
+            "checkerboard must average out: {lo}..{hi}"
+        );
         let mut flat = vec![77u8; (w * h) as usize];
-        plane(&mut flat, w, h, 1).apply(&region, Effect::Blur { radius: 9 }, &mut Scratch::default());
+        plane(&mut flat, w, h, 1).apply(
+            &region,
+            Effect::Blur { radius: 9 },
+            &mut Scratch::default(),
+        );
         assert!(flat.iter().all(|&v| v == 77));
     }
 
@@ -246,7 +295,11 @@ mod tests {
         let (w, h) = (16u32, 16u32);
         let mut data: Vec<u8> = (0..w * h).map(|i| i as u8).collect();
         let region = Region::rect(0.0, 0.0, 16.0, 16.0, w, h, 1);
-        plane(&mut data, w, h, 1).apply(&region, Effect::Pixelate { block: 8 }, &mut Scratch::default());
+        plane(&mut data, w, h, 1).apply(
+            &region,
+            Effect::Pixelate { block: 8 },
+            &mut Scratch::default(),
+        );
         for y in 0..8 {
             for x in 0..8 {
                 assert_eq!(data[y * 16 + x], data[0]);
@@ -260,8 +313,19 @@ mod tests {
         // A 4:2:0 chroma plane of a 20×20 frame; region 4..12 × 6..10 in frame pixels.
         let mut data = vec![9u8; 10 * 10];
         let region = Region::rect(4.0, 6.0, 12.0, 10.0, 20, 20, 2);
-        let mut p = Plane { stride: 10, data: &mut data, width: 10, height: 10, channels: 1, sub: 2 };
-        p.apply(&region, Effect::Solid { value: [0; 4] }, &mut Scratch::default());
+        let mut p = Plane {
+            stride: 10,
+            data: &mut data,
+            width: 10,
+            height: 10,
+            channels: 1,
+            sub: 2,
+        };
+        p.apply(
+            &region,
+            Effect::Solid { value: [0; 4] },
+            &mut Scratch::default(),
+        );
         for y in 0..10 {
             for x in 0..10 {
                 let inside = (2..6).contains(&x) && (3..5).contains(&y);

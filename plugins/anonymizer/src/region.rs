@@ -65,7 +65,15 @@ impl Region {
     }
 
     /// A rectangle from a pixel box (floating point), snapped outward to the grid and clipped.
-    pub fn rect(x0: f64, y0: f64, x1: f64, y1: f64, frame_w: u32, frame_h: u32, grid: u32) -> Region {
+    pub fn rect(
+        x0: f64,
+        y0: f64,
+        x1: f64,
+        y1: f64,
+        frame_w: u32,
+        frame_h: u32,
+        grid: u32,
+    ) -> Region {
         let g = grid as f64;
         let snap_down = |v: f64, max: u32| ((v / g).floor().max(0.0) * g).min(max as f64) as u32;
         let snap_up = |v: f64, max: u32| ((v / g).ceil().max(0.0) * g).min(max as f64) as u32;
@@ -81,7 +89,15 @@ impl Region {
     }
 
     /// An ellipse inscribed in the pixel box, at grid resolution.
-    pub fn ellipse(x0: f64, y0: f64, x1: f64, y1: f64, frame_w: u32, frame_h: u32, grid: u32) -> Region {
+    pub fn ellipse(
+        x0: f64,
+        y0: f64,
+        x1: f64,
+        y1: f64,
+        frame_w: u32,
+        frame_h: u32,
+        grid: u32,
+    ) -> Region {
         let mut r = Region::rect(x0, y0, x1, y1, frame_w, frame_h, grid);
         if r.is_empty() {
             return r;
@@ -112,9 +128,17 @@ impl Region {
             return Region { x1: r.x0, ..r };
         }
         r.coverage = Some(r.cover(|px0, py0, px1, py1| {
-            let probes = [((px0 + px1) / 2.0, (py0 + py1) / 2.0), (px0, py0), (px1, py0), (px0, py1), (px1, py1)];
+            let probes = [
+                ((px0 + px1) / 2.0, (py0 + py1) / 2.0),
+                (px0, py0),
+                (px1, py0),
+                (px0, py1),
+                (px1, py1),
+            ];
             probes.iter().any(|&(x, y)| point_in_polygon(points, x, y))
-                || points.iter().any(|&(x, y)| x >= px0 && x <= px1 && y >= py0 && y <= py1)
+                || points
+                    .iter()
+                    .any(|&(x, y)| x >= px0 && x <= px1 && y >= py0 && y <= py1)
         }));
         r
     }
@@ -167,7 +191,12 @@ pub fn parse_polygons(text: &str) -> Result<Vec<Vec<(Norm, Norm)>>, String> {
         .filter(|l| !l.trim_start().starts_with('#'))
         .map(|l| format!("{l};"))
         .collect();
-    for (i, poly) in cleaned.split(';').map(str::trim).filter(|p| !p.is_empty()).enumerate() {
+    for (i, poly) in cleaned
+        .split(';')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .enumerate()
+    {
         let mut points = Vec::new();
         for pt in poly.split_whitespace() {
             let (x, y) = pt
@@ -178,12 +207,21 @@ pub fn parse_polygons(text: &str) -> Result<Vec<Vec<(Norm, Norm)>>, String> {
                     .parse::<f64>()
                     .ok()
                     .filter(|v| (0.0..=1.0).contains(v))
-                    .ok_or_else(|| format!("polygon {}: coordinate '{v}' is not a number in 0..1", i + 1))
+                    .ok_or_else(|| {
+                        format!(
+                            "polygon {}: coordinate '{v}' is not a number in 0..1",
+                            i + 1
+                        )
+                    })
             };
             points.push((parse(x)?, parse(y)?));
         }
         if points.len() < 3 {
-            return Err(format!("polygon {} has {} points; a polygon needs at least 3", i + 1, points.len()));
+            return Err(format!(
+                "polygon {} has {} points; a polygon needs at least 3",
+                i + 1,
+                points.len()
+            ));
         }
         polygons.push(points);
     }
@@ -213,7 +251,11 @@ mod tests {
         for y in (0..20).step_by(2) {
             for x in (0..40).step_by(2) {
                 let c = r.contains(x, y);
-                assert!(r.contains(x + 1, y) == c && r.contains(x, y + 1) == c && r.contains(x + 1, y + 1) == c);
+                assert!(
+                    r.contains(x + 1, y) == c
+                        && r.contains(x, y + 1) == c
+                        && r.contains(x + 1, y + 1) == c
+                );
             }
         }
     }
@@ -222,10 +264,17 @@ mod tests {
     fn polygons_parse_and_rasterize() {
         let polys = parse_polygons("# door\n0,0 0.5,0 0,0.5\n0.5,0.5 1,0.5 1,1 0.5,1").unwrap();
         assert_eq!(polys.len(), 2);
-        let px: Vec<(f64, f64)> = polys[0].iter().map(|&(x, y)| (x * 100.0, y * 100.0)).collect();
+        let px: Vec<(f64, f64)> = polys[0]
+            .iter()
+            .map(|&(x, y)| (x * 100.0, y * 100.0))
+            .collect();
         let r = Region::polygon(&px, 100, 100, 2);
         assert!(r.contains(5, 5) && !r.contains(45, 45));
-        assert!(parse_polygons("0,0 1,1").unwrap_err().contains("at least 3"));
+        assert!(
+            parse_polygons("0,0 1,1")
+                .unwrap_err()
+                .contains("at least 3")
+        );
         assert!(parse_polygons("0,0 1,x 0,1").unwrap_err().contains("'x'"));
         assert!(parse_polygons("0,0 1.5,0 0,1").is_err());
         assert!(parse_polygons("0,0 0.5").unwrap_err().contains("not 'x,y'"));
@@ -233,6 +282,9 @@ mod tests {
 
     #[test]
     fn boxes_scale_about_their_centre() {
-        assert_eq!(scale_box([10.0, 10.0, 20.0, 30.0], 1.5), [7.5, 5.0, 22.5, 35.0]);
+        assert_eq!(
+            scale_box([10.0, 10.0, 20.0, 30.0], 1.5),
+            [7.5, 5.0, 22.5, 35.0]
+        );
     }
 }

@@ -22,11 +22,15 @@ pub const STATUS_META_NAME: &str = "VeilInferenceStatusMeta";
 /// Registers the custom meta type. Idempotent; call it from every plugin's `plugin_init`
 /// and before reading metas in applications.
 pub fn register() {
-    if !gst::meta::CustomMeta::is_registered(STATUS_META_NAME) {
-        // No tags: the meta is copied by in-place transforms, scalers and converters alike,
-        // since it describes the frame's content, not its pixel layout.
-        gst::meta::CustomMeta::register_simple(STATUS_META_NAME);
-    }
+    // Once: checking then registering from several threads at a time would race.
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        if !gst::meta::CustomMeta::is_registered(STATUS_META_NAME) {
+            // No tags: the meta is copied by in-place transforms, scalers and converters alike,
+            // since it describes the frame's content, not its pixel layout.
+            gst::meta::CustomMeta::register_simple(STATUS_META_NAME);
+        }
+    });
 }
 
 /// Whether inference looked at a frame.

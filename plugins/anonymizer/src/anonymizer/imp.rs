@@ -17,7 +17,11 @@ use crate::pixels::{Effect, Plane, Scratch};
 use crate::region::{self, Region};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
-    gst::DebugCategory::new("anonymizer", gst::DebugColorFlags::empty(), Some("Veil fail-closed anonymizer"))
+    gst::DebugCategory::new(
+        "anonymizer",
+        gst::DebugColorFlags::empty(),
+        Some("Veil fail-closed anonymizer"),
+    )
 });
 
 const DEFAULT_STRENGTH: f64 = 0.2;
@@ -29,8 +33,14 @@ const DEFAULT_HOLD_FRAMES: u32 = 8;
 const DEFAULT_STALE_FRAMES: u32 = 4;
 const DEFAULT_STATS_INTERVAL: u32 = 300;
 
-const FORMATS: [VideoFormat; 6] =
-    [VideoFormat::I420, VideoFormat::Nv12, VideoFormat::Rgb, VideoFormat::Rgba, VideoFormat::Bgrx, VideoFormat::Bgra];
+const FORMATS: [VideoFormat; 6] = [
+    VideoFormat::I420,
+    VideoFormat::Nv12,
+    VideoFormat::Rgb,
+    VideoFormat::Rgba,
+    VideoFormat::Bgrx,
+    VideoFormat::Bgra,
+];
 
 #[derive(Debug, Clone)]
 struct Settings {
@@ -98,7 +108,11 @@ pub struct Anonymizer {
 
 /// Per-plane channel values of an ARGB colour in `format`.
 fn color_values(format: VideoFormat, argb: u32, full_range: bool) -> Vec<[u8; 4]> {
-    let (r, g, b) = (((argb >> 16) & 0xff) as f64, ((argb >> 8) & 0xff) as f64, (argb & 0xff) as f64);
+    let (r, g, b) = (
+        ((argb >> 16) & 0xff) as f64,
+        ((argb >> 8) & 0xff) as f64,
+        (argb & 0xff) as f64,
+    );
     let (r8, g8, b8) = (r as u8, g as u8, b as u8);
     // BT.601 coefficients; exact matrix choice barely matters for a mask colour.
     let y = 0.299 * r + 0.587 * g + 0.114 * b;
@@ -106,9 +120,17 @@ fn color_values(format: VideoFormat, argb: u32, full_range: bool) -> Vec<[u8; 4]
     let (y, u, v) = if full_range {
         (y, u, v)
     } else {
-        (16.0 + y * 219.0 / 255.0, 128.0 + (u - 128.0) * 224.0 / 255.0, 128.0 + (v - 128.0) * 224.0 / 255.0)
+        (
+            16.0 + y * 219.0 / 255.0,
+            128.0 + (u - 128.0) * 224.0 / 255.0,
+            128.0 + (v - 128.0) * 224.0 / 255.0,
+        )
     };
-    let (y, u, v) = (y.round().clamp(0.0, 255.0) as u8, u.round().clamp(0.0, 255.0) as u8, v.round().clamp(0.0, 255.0) as u8);
+    let (y, u, v) = (
+        y.round().clamp(0.0, 255.0) as u8,
+        u.round().clamp(0.0, 255.0) as u8,
+        v.round().clamp(0.0, 255.0) as u8,
+    );
     match format {
         VideoFormat::I420 => vec![[y, 0, 0, 0], [u, 0, 0, 0], [v, 0, 0, 0]],
         VideoFormat::Nv12 => vec![[y, 0, 0, 0], [u, v, 0, 0]],
@@ -133,33 +155,61 @@ impl Anonymizer {
         if settings.block_size < 0 {
             return Err(gst::error_msg!(
                 gst::LibraryError::Settings,
-                ("block-size must be 0 (automatic) or a positive number of pixels, not {}", settings.block_size)
+                (
+                    "block-size must be 0 (automatic) or a positive number of pixels, not {}",
+                    settings.block_size
+                )
             ));
         }
-        let labels: Vec<String> =
-            settings.labels.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect();
+        let labels: Vec<String> = settings
+            .labels
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect();
         if labels.is_empty() && settings.mode != Mode::Blackout {
-            return Err(gst::error_msg!(gst::LibraryError::Settings, ("labels is empty: name the labels to mask, e.g. 'face'")));
+            return Err(gst::error_msg!(
+                gst::LibraryError::Settings,
+                ("labels is empty: name the labels to mask, e.g. 'face'")
+            ));
         }
         let mut polygons = Vec::new();
         if let Some(text) = &settings.privacy_masks {
             polygons.extend(region::parse_polygons(text).map_err(|e| {
-                gst::error_msg!(gst::LibraryError::Settings, ("Invalid privacy-masks: {}", e))
+                gst::error_msg!(
+                    gst::LibraryError::Settings,
+                    ("Invalid privacy-masks: {}", e)
+                )
             })?);
         }
         if let Some(path) = &settings.privacy_masks_file {
             let text = std::fs::read_to_string(path).map_err(|e| {
-                gst::error_msg!(gst::ResourceError::OpenRead, ("Cannot read privacy-masks-file '{}': {}", path.display(), e))
+                gst::error_msg!(
+                    gst::ResourceError::OpenRead,
+                    ("Cannot read privacy-masks-file '{}': {}", path.display(), e)
+                )
             })?;
             polygons.extend(region::parse_polygons(&text).map_err(|e| {
-                gst::error_msg!(gst::LibraryError::Settings, ("Invalid privacy-masks-file '{}': {}", path.display(), e))
+                gst::error_msg!(
+                    gst::LibraryError::Settings,
+                    ("Invalid privacy-masks-file '{}': {}", path.display(), e)
+                )
             })?);
         }
         if settings.allow_unanalyzed {
-            gst::warning!(CAT, imp = self, "allow-unanalyzed is set: frames no detector looked at may pass unmasked");
+            gst::warning!(
+                CAT,
+                imp = self,
+                "allow-unanalyzed is set: frames no detector looked at may pass unmasked"
+            );
         }
         Ok(State {
-            fail_closed: FailClosed::new(settings.hold_frames, settings.stale_frames, settings.allow_unanalyzed),
+            fail_closed: FailClosed::new(
+                settings.hold_frames,
+                settings.stale_frames,
+                settings.allow_unanalyzed,
+            ),
             settings,
             labels,
             polygons,
@@ -171,7 +221,12 @@ impl Anonymizer {
     }
 
     /// How well the masked labels were analysed on this buffer, and their detections.
-    fn analysis(state: &State, buf: &gst::BufferRef, width: u32, height: u32) -> (Analysis, Vec<BBox>) {
+    fn analysis(
+        state: &State,
+        buf: &gst::BufferRef,
+        width: u32,
+        height: u32,
+    ) -> (Analysis, Vec<BBox>) {
         let statuses = StatusMeta::all(buf);
         let mut worst = 0; // 0 fresh, 1 stale, 2 unanalyzed
         for label in &state.labels {
@@ -205,7 +260,10 @@ impl Anonymizer {
                 .field("frames", s.frames.load(Ordering::Relaxed))
                 .field("frames-masked", s.frames_masked.load(Ordering::Relaxed))
                 .field("masks-applied", s.masks_applied.load(Ordering::Relaxed))
-                .field("frames-blacked-out", s.frames_blacked_out.load(Ordering::Relaxed))
+                .field(
+                    "frames-blacked-out",
+                    s.frames_blacked_out.load(Ordering::Relaxed),
+                )
                 .field("frames-held", s.frames_held.load(Ordering::Relaxed))
                 .build(),
         )
@@ -226,7 +284,11 @@ impl ObjectImpl for Anonymizer {
     fn properties() -> &'static [glib::ParamSpec] {
         static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
             let counter = |name: &'static str, blurb: &'static str| {
-                glib::ParamSpecUInt64::builder(name).nick(name).blurb(blurb).read_only().build()
+                glib::ParamSpecUInt64::builder(name)
+                    .nick(name)
+                    .blurb(blurb)
+                    .read_only()
+                    .build()
             };
             vec![
                 glib::ParamSpecEnum::builder_with_default("mode", Mode::default())
@@ -319,7 +381,11 @@ impl ObjectImpl for Anonymizer {
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
         let mut s = self.settings.lock().unwrap();
-        let opt_string = |v: &glib::Value| v.get::<Option<String>>().expect("type checked upstream").filter(|s| !s.is_empty());
+        let opt_string = |v: &glib::Value| {
+            v.get::<Option<String>>()
+                .expect("type checked upstream")
+                .filter(|s| !s.is_empty())
+        };
         match pspec.name() {
             "mode" => s.mode = value.get().expect("type checked upstream"),
             "strength" => s.strength = value.get().expect("type checked upstream"),
@@ -358,7 +424,11 @@ impl ObjectImpl for Anonymizer {
             "mask-scale" => s.mask_scale.to_value(),
             "labels" => s.labels.to_value(),
             "privacy-masks" => s.privacy_masks.to_value(),
-            "privacy-masks-file" => s.privacy_masks_file.as_ref().map(|p| p.display().to_string()).to_value(),
+            "privacy-masks-file" => s
+                .privacy_masks_file
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .to_value(),
             "hold-frames" => s.hold_frames.to_value(),
             "stale-frames" => s.stale_frames.to_value(),
             "allow-unanalyzed" => s.allow_unanalyzed.to_value(),
@@ -391,10 +461,24 @@ impl ElementImpl for Anonymizer {
 
     fn pad_templates() -> &'static [gst::PadTemplate] {
         static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
-            let caps = gst_video::VideoCapsBuilder::new().format_list(FORMATS).build();
+            let caps = gst_video::VideoCapsBuilder::new()
+                .format_list(FORMATS)
+                .build();
             vec![
-                gst::PadTemplate::new("src", gst::PadDirection::Src, gst::PadPresence::Always, &caps).unwrap(),
-                gst::PadTemplate::new("sink", gst::PadDirection::Sink, gst::PadPresence::Always, &caps).unwrap(),
+                gst::PadTemplate::new(
+                    "src",
+                    gst::PadDirection::Src,
+                    gst::PadPresence::Always,
+                    &caps,
+                )
+                .unwrap(),
+                gst::PadTemplate::new(
+                    "sink",
+                    gst::PadDirection::Sink,
+                    gst::PadPresence::Always,
+                    &caps,
+                )
+                .unwrap(),
             ]
         });
         PAD_TEMPLATES.as_ref()
@@ -402,14 +486,21 @@ impl ElementImpl for Anonymizer {
 }
 
 impl BaseTransformImpl for Anonymizer {
-    const MODE: gst_base::subclass::BaseTransformMode = gst_base::subclass::BaseTransformMode::AlwaysInPlace;
+    const MODE: gst_base::subclass::BaseTransformMode =
+        gst_base::subclass::BaseTransformMode::AlwaysInPlace;
     const PASSTHROUGH_ON_SAME_CAPS: bool = false;
     const TRANSFORM_IP_ON_PASSTHROUGH: bool = false;
 
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         let settings = self.settings.lock().unwrap().clone();
         let state = self.prepare(settings)?;
-        for c in [&self.stats.frames, &self.stats.frames_masked, &self.stats.masks_applied, &self.stats.frames_blacked_out, &self.stats.frames_held] {
+        for c in [
+            &self.stats.frames,
+            &self.stats.frames_masked,
+            &self.stats.masks_applied,
+            &self.stats.frames_blacked_out,
+            &self.stats.frames_held,
+        ] {
             c.store(0, Ordering::Relaxed);
         }
         *self.state.lock().unwrap() = Some(state);
@@ -432,7 +523,9 @@ impl BaseTransformImpl for Anonymizer {
         let info = gst_video::VideoInfo::from_caps(incaps)
             .map_err(|_| gst::loggable_error!(CAT, "invalid video caps {}", incaps))?;
         let mut guard = self.state.lock().unwrap();
-        let state = guard.as_mut().ok_or_else(|| gst::loggable_error!(CAT, "caps before start"))?;
+        let state = guard
+            .as_mut()
+            .ok_or_else(|| gst::loggable_error!(CAT, "caps before start"))?;
         state.info = Some(info);
         Ok(())
     }
@@ -474,7 +567,10 @@ impl BaseTransformImpl for Anonymizer {
                 }
                 Some(Vec::new())
             }
-            Decision::Mask { mut boxes, held_only } => {
+            Decision::Mask {
+                mut boxes,
+                held_only,
+            } => {
                 if held_only {
                     stats.frames_held.fetch_add(1, Ordering::Relaxed);
                     // Detections of detectors that did run still count.
@@ -484,13 +580,22 @@ impl BaseTransformImpl for Anonymizer {
             }
         };
 
-        let grid = if matches!(info.format(), VideoFormat::I420 | VideoFormat::Nv12) { 2 } else { 1 };
+        let grid = if matches!(info.format(), VideoFormat::I420 | VideoFormat::Nv12) {
+            2
+        } else {
+            1
+        };
         let s = &state.settings;
         let mut regions: Vec<Region> = Vec::new();
         if let Some(boxes) = &boxes {
             for b in boxes {
                 let b = region::scale_box(*b, s.mask_scale);
-                let (x0, y0, x1, y1) = (b[0] * w as f64, b[1] * h as f64, b[2] * w as f64, b[3] * h as f64);
+                let (x0, y0, x1, y1) = (
+                    b[0] * w as f64,
+                    b[1] * h as f64,
+                    b[2] * w as f64,
+                    b[3] * h as f64,
+                );
                 let r = match s.shape {
                     MaskShape::Box => Region::rect(x0, y0, x1, y1, w, h, grid),
                     MaskShape::Ellipse => Region::ellipse(x0, y0, x1, y1, w, h, grid),
@@ -501,30 +606,54 @@ impl BaseTransformImpl for Anonymizer {
             }
             if !regions.is_empty() {
                 stats.frames_masked.fetch_add(1, Ordering::Relaxed);
-                stats.masks_applied.fetch_add(regions.len() as u64, Ordering::Relaxed);
+                stats
+                    .masks_applied
+                    .fetch_add(regions.len() as u64, Ordering::Relaxed);
             }
             for poly in &state.polygons {
-                let px: Vec<(f64, f64)> = poly.iter().map(|&(x, y)| (x * w as f64, y * h as f64)).collect();
+                let px: Vec<(f64, f64)> = poly
+                    .iter()
+                    .map(|&(x, y)| (x * w as f64, y * h as f64))
+                    .collect();
                 regions.push(Region::polygon(&px, w, h, grid));
             }
         }
 
         let full_range = info.colorimetry().range() == gst_video::VideoColorRange::Range0_255;
         let Ok(mut frame) = gst_video::VideoFrameRef::from_buffer_ref_writable(buf, &info) else {
-            gst::element_imp_error!(self, gst::StreamError::Failed, ("Cannot map the frame for writing"));
+            gst::element_imp_error!(
+                self,
+                gst::StreamError::Failed,
+                ("Cannot map the frame for writing")
+            );
             return Err(gst::FlowError::Error);
         };
         let layout = plane_layout(info.format());
         let blackout = boxes.is_none();
-        let colors = color_values(info.format(), if blackout { 0xff00_0000 } else { s.color }, full_range);
+        let colors = color_values(
+            info.format(),
+            if blackout { 0xff00_0000 } else { s.color },
+            full_range,
+        );
         for (i, &(channels, sub)) in layout.iter().enumerate() {
             let stride = frame.plane_stride()[i] as usize;
             let (pw, ph) = (w.div_ceil(sub), h.div_ceil(sub));
             let Ok(data) = frame.plane_data_mut(i as u32) else {
-                gst::element_imp_error!(self, gst::StreamError::Failed, ("Frame has no plane {}", i));
+                gst::element_imp_error!(
+                    self,
+                    gst::StreamError::Failed,
+                    ("Frame has no plane {}", i)
+                );
                 return Err(gst::FlowError::Error);
             };
-            let mut plane = Plane { data, stride, width: pw, height: ph, channels, sub };
+            let mut plane = Plane {
+                data,
+                stride,
+                width: pw,
+                height: ph,
+                channels,
+                sub,
+            };
             if blackout {
                 plane.fill(colors[i]);
                 continue;
@@ -532,11 +661,19 @@ impl BaseTransformImpl for Anonymizer {
             for r in &regions {
                 let side = r.width().min(r.height()) as f64;
                 let effect = match s.mode {
-                    Mode::Blur => Effect::Blur { radius: ((s.strength * side) / sub as f64).round().max(1.0) as u32 },
+                    Mode::Blur => Effect::Blur {
+                        radius: ((s.strength * side) / sub as f64).round().max(1.0) as u32,
+                    },
                     Mode::Pixelate => {
                         let auto = ((side / 6.0) as u32).max(8);
-                        let block = if s.block_size > 0 { s.block_size as u32 } else { auto };
-                        Effect::Pixelate { block: block.div_ceil(grid) * grid }
+                        let block = if s.block_size > 0 {
+                            s.block_size as u32
+                        } else {
+                            auto
+                        };
+                        Effect::Pixelate {
+                            block: block.div_ceil(grid) * grid,
+                        }
                     }
                     Mode::Solid | Mode::Blackout => Effect::Solid { value: colors[i] },
                 };

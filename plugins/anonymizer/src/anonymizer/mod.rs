@@ -11,7 +11,10 @@ mod imp;
 #[enum_type(name = "GstVeilAnonymizerMode")]
 pub enum Mode {
     #[default]
-    #[enum_value(name = "Blur (three-pass box blur, cost independent of strength)", nick = "blur")]
+    #[enum_value(
+        name = "Blur (three-pass box blur, cost independent of strength)",
+        nick = "blur"
+    )]
     Blur = 0,
     #[enum_value(name = "Pixelate (blocks of block-size)", nick = "pixelate")]
     Pixelate = 1,
@@ -40,5 +43,10 @@ glib::wrapper! {
 pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     Mode::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
     MaskShape::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
-    gst::Element::register(Some(plugin), "anonymizer", gst::Rank::NONE, Anonymizer::static_type())
+    gst::Element::register(
+        Some(plugin),
+        "anonymizer",
+        gst::Rank::NONE,
+        Anonymizer::static_type(),
+    )
 }
