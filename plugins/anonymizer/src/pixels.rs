@@ -18,7 +18,9 @@ pub struct Plane<'a> {
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Effect {
-    /// Box blur, three passes (close to a Gaussian); radius in plane pixels.
+    /// Blur with a radius of about `radius` plane pixels. Computed at reduced resolution
+    /// (area downsampling by about radius/2, a small box blur, bilinear upsampling), so its cost
+    /// does not grow with the radius.
     Blur { radius: u32 },
     /// Blocks of `block` frame pixels filled with their mean.
     Pixelate { block: u32 },
@@ -29,8 +31,8 @@ pub enum Effect {
 /// Reusable scratch memory.
 #[derive(Default)]
 pub struct Scratch {
-    buf: Vec<u8>,
-    line: Vec<u32>,
+    sums: Vec<u32>,
+    small: Vec<u8>,
     tmp: Vec<u8>,
 }
 
@@ -46,48 +48,89 @@ impl Plane<'_> {
         )
     }
 
-    /// Whether the plane pixel (x, y) lies in a covered cell of `r`.
-    fn covered(&self, r: &Region, x: u32, y: u32) -> bool {
-        if r.coverage.is_none() {
-            return true;
-        }
-        let (fx, fy) = (x * self.sub, y * self.sub);
-        r.cell_covered(
-            (fx.max(r.x0) - r.x0) / r.grid,
-            (fy.max(r.y0) - r.y0) / r.grid,
-        )
-    }
-
-    /// Writes `src` (a packed copy of the region's rectangle) back into covered pixels.
-    fn write_back(&mut self, r: &Region, rect: (u32, u32, u32, u32), src: &[u8]) {
+    /// Calls `write(y, x_start, row)` for every run of covered plane pixels of the region's
+    /// rectangle; `y` and `x_start` are relative to the rectangle and `row` holds the run's
+    /// bytes (`channels` per pixel) to overwrite.
+    fn for_covered_runs(
+        &mut self,
+        r: &Region,
+        rect: (u32, u32, u32, u32),
+        mut write: impl FnMut(usize, usize, &mut [u8]),
+    ) {
         let (x0, y0, x1, y1) = rect;
         let ch = self.channels;
-        let w = (x1 - x0) as usize * ch;
-        for (j, y) in (y0..y1).enumerate() {
-            let row = y as usize * self.stride + x0 as usize * ch;
-            let from = &src[j * w..(j + 1) * w];
+        let w = (x1 - x0) as usize;
+        // Plane pixels per grid cell (1 for chroma planes of 4:2:0, `grid` for full planes).
+        let cell = (r.grid / self.sub).max(1) as usize;
+        for y in 0..(y1 - y0) as usize {
+            let start = (y0 as usize + y) * self.stride + x0 as usize * ch;
+            let row = &mut self.data[start..start + w * ch];
             if r.coverage.is_none() {
-                self.data[row..row + w].copy_from_slice(from);
-            } else {
-                for x in x0..x1 {
-                    if self.covered(r, x, y) {
-                        let o = (x - x0) as usize * ch;
-                        self.data[row + o..row + o + ch].copy_from_slice(&from[o..o + ch]);
-                    }
+                write(y, 0, row);
+                continue;
+            }
+            let cy = (y / cell) as u32;
+            let mut x = 0;
+            while x < w {
+                if !r.cell_covered((x / cell) as u32, cy) {
+                    x += cell - x % cell;
+                    continue;
                 }
+                let run_start = x;
+                while x < w && r.cell_covered((x / cell) as u32, cy) {
+                    x += cell - x % cell;
+                }
+                let end = x.min(w);
+                write(y, run_start, &mut row[run_start * ch..end * ch]);
             }
         }
     }
 
-    fn copy_out(&self, rect: (u32, u32, u32, u32), out: &mut Vec<u8>) {
+    /// Block means of the region's rectangle: `f`×`f` blocks → `scratch.small`
+    /// (`sw`×`sh`×channels). Edge blocks average what they have.
+    fn downsample(
+        &self,
+        rect: (u32, u32, u32, u32),
+        f: usize,
+        scratch: &mut Scratch,
+    ) -> (usize, usize) {
         let (x0, y0, x1, y1) = rect;
-        let ch = self.channels;
-        let w = (x1 - x0) as usize * ch;
-        out.clear();
-        for y in y0..y1 {
-            let row = y as usize * self.stride + x0 as usize * ch;
-            out.extend_from_slice(&self.data[row..row + w]);
+        let (w, h, ch) = ((x1 - x0) as usize, (y1 - y0) as usize, self.channels);
+        let (sw, sh) = (w.div_ceil(f), h.div_ceil(f));
+        scratch.sums.clear();
+        scratch.sums.resize(sw * sh * ch, 0);
+        for y in 0..h {
+            let row = &self.data[(y0 as usize + y) * self.stride + x0 as usize * ch..][..w * ch];
+            let sums = &mut scratch.sums[(y / f) * sw * ch..][..sw * ch];
+            if ch == 1 {
+                // The common case (every I420 plane, NV12 luma): a plain, vectorizable sum.
+                for (acc, block) in sums.iter_mut().zip(row.chunks(f)) {
+                    *acc += block.iter().map(|&v| v as u32).sum::<u32>();
+                }
+                continue;
+            }
+            for (bx, block) in row.chunks(f * ch).enumerate() {
+                let acc = &mut sums[bx * ch..bx * ch + ch];
+                for px in block.chunks_exact(ch) {
+                    for c in 0..ch {
+                        acc[c] += px[c] as u32;
+                    }
+                }
+            }
         }
+        scratch.small.clear();
+        scratch.small.resize(sw * sh * ch, 0);
+        for by in 0..sh {
+            let bh = f.min(h - by * f) as u32;
+            for bx in 0..sw {
+                let n = bh * f.min(w - bx * f) as u32;
+                for c in 0..ch {
+                    let i = (by * sw + bx) * ch + c;
+                    scratch.small[i] = ((scratch.sums[i] + n / 2) / n) as u8;
+                }
+            }
+        }
+        (sw, sh)
     }
 
     pub fn apply(&mut self, r: &Region, effect: Effect, scratch: &mut Scratch) {
@@ -98,59 +141,83 @@ impl Plane<'_> {
         }
         let (w, h, ch) = ((x1 - x0) as usize, (y1 - y0) as usize, self.channels);
         match effect {
-            Effect::Solid { value } => {
-                let mut buf = std::mem::take(&mut scratch.buf);
-                buf.clear();
-                for _ in 0..w * h {
-                    buf.extend_from_slice(&value[..ch]);
+            Effect::Solid { value } => self.for_covered_runs(r, rect, |_, _, run| {
+                if ch == 1 {
+                    run.fill(value[0]);
+                } else {
+                    for px in run.chunks_exact_mut(ch) {
+                        px.copy_from_slice(&value[..ch]);
+                    }
                 }
-                self.write_back(r, rect, &buf);
-                scratch.buf = buf;
+            }),
+            Effect::Pixelate { block } => {
+                let f = ((block / self.sub).max(1) as usize).min(w.max(h));
+                let (sw, _) = self.downsample(rect, f, scratch);
+                let small = std::mem::take(&mut scratch.small);
+                self.for_covered_runs(r, rect, |y, xs, run| {
+                    let means = &small[(y / f) * sw * ch..];
+                    // Fill block by block: each piece of the run lies in one block.
+                    let n = run.len() / ch;
+                    let mut i = 0;
+                    while i < n {
+                        let b = (xs + i) / f;
+                        let end = ((b + 1) * f - xs).min(n);
+                        let mean = &means[b * ch..b * ch + ch];
+                        if ch == 1 {
+                            run[i..end].fill(mean[0]);
+                        } else {
+                            for px in run[i * ch..end * ch].chunks_exact_mut(ch) {
+                                px.copy_from_slice(mean);
+                            }
+                        }
+                        i = end;
+                    }
+                });
+                scratch.small = small;
             }
             Effect::Blur { radius } => {
-                let mut buf = std::mem::take(&mut scratch.buf);
-                self.copy_out(rect, &mut buf);
-                let radius = radius.max(1) as usize;
-                for _ in 0..3 {
-                    box_blur_rows(&mut buf, w, h, ch, radius, &mut scratch.line);
-                    box_blur_cols(
-                        &mut buf,
-                        w,
-                        h,
-                        ch,
-                        radius,
-                        &mut scratch.line,
-                        &mut scratch.tmp,
-                    );
+                let f = ((radius / 2).max(1) as usize).min(w.max(h));
+                let (sw, sh) = self.downsample(rect, f, scratch);
+                let mut small = std::mem::take(&mut scratch.small);
+                for _ in 0..2 {
+                    box3_rows(&mut small, sw, sh, ch);
+                    box3_cols(&mut small, sw, sh, ch, &mut scratch.tmp);
                 }
-                self.write_back(r, rect, &buf);
-                scratch.buf = buf;
-            }
-            Effect::Pixelate { block } => {
-                let mut buf = std::mem::take(&mut scratch.buf);
-                self.copy_out(rect, &mut buf);
-                let b = (block / self.sub).max(1) as usize;
-                for by in (0..h).step_by(b) {
-                    for bx in (0..w).step_by(b) {
-                        let (bw, bh) = (b.min(w - bx), b.min(h - by));
+                // Bilinear upsampling with sample centres aligned, separably: every small row is
+                // first widened to full width (8-bit weights), then output rows blend two of them.
+                let map = |i: usize, n: usize| {
+                    let pos = ((i as f64 + 0.5) / f as f64 - 0.5).clamp(0.0, (n - 1) as f64);
+                    let i0 = pos.floor() as usize;
+                    (
+                        i0,
+                        (i0 + 1).min(n - 1),
+                        ((pos - i0 as f64) * 256.0).round() as u32,
+                    )
+                };
+                let mut wide = std::mem::take(&mut scratch.sums);
+                wide.clear();
+                wide.resize(sh * w * ch, 0);
+                let xmap: Vec<(usize, usize, u32)> = (0..w).map(|x| map(x, sw)).collect();
+                for sy in 0..sh {
+                    let src = &small[sy * sw * ch..(sy + 1) * sw * ch];
+                    let dst = &mut wide[sy * w * ch..(sy + 1) * w * ch];
+                    for (x, &(xa, xb, wx)) in xmap.iter().enumerate() {
                         for c in 0..ch {
-                            let mut sum = 0u32;
-                            for y in by..by + bh {
-                                for x in bx..bx + bw {
-                                    sum += buf[(y * w + x) * ch + c] as u32;
-                                }
-                            }
-                            let mean = (sum / (bw * bh) as u32) as u8;
-                            for y in by..by + bh {
-                                for x in bx..bx + bw {
-                                    buf[(y * w + x) * ch + c] = mean;
-                                }
-                            }
+                            dst[x * ch + c] =
+                                src[xa * ch + c] as u32 * (256 - wx) + src[xb * ch + c] as u32 * wx;
                         }
                     }
                 }
-                self.write_back(r, rect, &buf);
-                scratch.buf = buf;
+                self.for_covered_runs(r, rect, |y, xs, run| {
+                    let (ya, yb, wy) = map(y, sh);
+                    let a = &wide[ya * w * ch + xs * ch..][..run.len()];
+                    let b = &wide[yb * w * ch + xs * ch..][..run.len()];
+                    for ((out, &a), &b) in run.iter_mut().zip(a).zip(b) {
+                        *out = ((a * (256 - wy) + b * wy + (1 << 15)) >> 16) as u8;
+                    }
+                });
+                scratch.small = small;
+                scratch.sums = wide;
             }
         }
     }
@@ -161,48 +228,43 @@ impl Plane<'_> {
         let w = self.width as usize * ch;
         for y in 0..self.height as usize {
             let row = &mut self.data[y * self.stride..y * self.stride + w];
-            for px in row.chunks_exact_mut(ch) {
-                px.copy_from_slice(&value[..ch]);
+            if ch == 1 {
+                row.fill(value[0]);
+            } else {
+                for px in row.chunks_exact_mut(ch) {
+                    px.copy_from_slice(&value[..ch]);
+                }
             }
         }
     }
 }
 
-/// One horizontal box-blur pass (radius `r`, edges clamped) with running sums: the cost does
-/// not depend on the radius.
-fn box_blur_rows(buf: &mut [u8], w: usize, h: usize, ch: usize, r: usize, line: &mut Vec<u32>) {
-    let n = (2 * r + 1) as u32;
-    line.resize(w * ch, 0);
+/// Box blur of radius 1 along rows (edges clamped), in place.
+fn box3_rows(buf: &mut [u8], w: usize, h: usize, ch: usize) {
+    if w < 2 {
+        return;
+    }
+    let mut prev = vec![0u8; ch];
     for y in 0..h {
         let row = &mut buf[y * w * ch..(y + 1) * w * ch];
-        for c in 0..ch {
-            let at = |i: isize| row[(i.clamp(0, w as isize - 1) as usize) * ch + c] as u32;
-            let mut sum: u32 = (-(r as isize)..=r as isize).map(at).sum();
-            for x in 0..w {
-                line[x * ch + c] = (sum + n / 2) / n;
-                sum += at(x as isize + r as isize + 1);
-                sum -= at(x as isize - r as isize);
+        prev.copy_from_slice(&row[..ch]);
+        for x in 0..w {
+            let next = (x + 1).min(w - 1);
+            for c in 0..ch {
+                let cur = row[x * ch + c] as u32;
+                let v = (prev[c] as u32 + cur + row[next * ch + c] as u32 + 1) / 3;
+                prev[c] = cur as u8;
+                row[x * ch + c] = v as u8;
             }
-        }
-        for (d, s) in row.iter_mut().zip(line.iter()) {
-            *d = *s as u8;
         }
     }
 }
 
-/// One vertical box-blur pass, done on a transposed copy so memory is walked row by row.
-fn box_blur_cols(
-    buf: &mut [u8],
-    w: usize,
-    h: usize,
-    ch: usize,
-    r: usize,
-    line: &mut Vec<u32>,
-    tmp: &mut Vec<u8>,
-) {
+/// Box blur of radius 1 along columns, via a transposed copy.
+fn box3_cols(buf: &mut [u8], w: usize, h: usize, ch: usize, tmp: &mut Vec<u8>) {
     tmp.resize(w * h * ch, 0);
     transpose(buf, w, h, ch, tmp);
-    box_blur_rows(tmp, h, w, ch, r, line);
+    box3_rows(tmp, h, w, ch);
     transpose(tmp, h, w, ch, buf);
 }
 
