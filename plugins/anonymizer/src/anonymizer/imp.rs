@@ -682,7 +682,12 @@ impl BaseTransformImpl for Anonymizer {
         }
         let interval = state.settings.stats_interval as u64;
         drop(guard);
-        if interval > 0 && stats.frames.load(Ordering::Relaxed) % interval == 0 {
+        if interval > 0
+            && stats
+                .frames
+                .load(Ordering::Relaxed)
+                .is_multiple_of(interval)
+        {
             self.post_stats();
         }
         Ok(gst::FlowSuccess::Ok)
