@@ -9,6 +9,9 @@ meson setup "$tmp/build" --prefix="$tmp/prefix" >/dev/null
 meson compile -C "$tmp/build" >/dev/null
 meson install -C "$tmp/build" >/dev/null
 plugin_dir=$(dirname "$(find "$tmp/prefix" -name 'libgstveilinference.so' | head -n1)")
-GST_PLUGIN_PATH=$plugin_dir GST_REGISTRY=$tmp/registry.bin gst-inspect-1.0 inferfilter > "$tmp/inspect.txt"
-grep -q "$plugin_dir/libgstveilinference.so" "$tmp/inspect.txt" || { cat "$tmp/inspect.txt"; exit 1; }
-echo "meson: installed plugin loads from $plugin_dir"
+for pair in inferfilter:veilinference anonymizer:veilanonymizer; do
+  element=${pair%%:*} plugin=${pair##*:}
+  GST_PLUGIN_PATH=$plugin_dir GST_REGISTRY=$tmp/registry.bin gst-inspect-1.0 "$element" > "$tmp/inspect.txt"
+  grep -q "$plugin_dir/libgst$plugin.so" "$tmp/inspect.txt" || { cat "$tmp/inspect.txt"; exit 1; }
+  echo "meson: $element loads from the installed $plugin_dir/libgst$plugin.so"
+done
