@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The main job: face detection (CenterFace via inferfilter) on the synthesized 1280x720 clip and
 # on astronaut.png, then persons + faces (NanoDet chained with CenterFace) on messi5.jpg,
-# printing the detections of every frame as JSON lines; then the clip anonymized to an MP4, with
-# the anonymizer's counters and the number of faces left unmasked (from the clip's ground truth).
+# printing the detections of every frame as JSON lines; then the clip anonymized to an MP4, and
+# the number of faces left unmasked in it (from the clip's ground truth).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$VEIL_ROOT"
