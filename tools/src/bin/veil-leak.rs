@@ -15,8 +15,11 @@ use veil_tools::frames::run_pipeline_samples;
 fn rgb(sample: &gst::Sample) -> anyhow::Result<(Vec<u8>, u32, u32)> {
     use gst_video::prelude::*;
     let info = gst_video::VideoInfo::from_caps(sample.caps().context("caps")?)?;
-    let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(sample.buffer().context("buffer")?, &info)
-        .map_err(|_| anyhow::anyhow!("map"))?;
+    let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(
+        sample.buffer().context("buffer")?,
+        &info,
+    )
+    .map_err(|_| anyhow::anyhow!("map"))?;
     let stride = frame.plane_stride()[0] as usize;
     let data = frame.plane_data(0)?;
     let mut out = Vec::with_capacity((info.width() * info.height() * 3) as usize);
@@ -69,16 +72,35 @@ fn main() -> anyhow::Result<()> {
     for (i, t) in frames.iter().enumerate() {
         let (a, w, h) = rgb(&orig[i])?;
         let (b, _, _) = rgb(&anon[i])?;
-        let detections: Vec<[f64; 4]> = veil_meta::Detection::all(anon[i].buffer().context("buffer")?, w, h)
-            .iter()
-            .map(|d| [d.bbox.x_min * w as f64, d.bbox.y_min * h as f64, d.bbox.x_max * w as f64, d.bbox.y_max * h as f64])
-            .collect();
+        let detections: Vec<[f64; 4]> =
+            veil_meta::Detection::all(anon[i].buffer().context("buffer")?, w, h)
+                .iter()
+                .map(|d| {
+                    [
+                        d.bbox.x_min * w as f64,
+                        d.bbox.y_min * h as f64,
+                        d.bbox.x_max * w as f64,
+                        d.bbox.y_max * h as f64,
+                    ]
+                })
+                .collect();
         for f in t["faces"].as_array().context("faces")? {
-            let f: Vec<f64> = f.as_array().context("box")?.iter().filter_map(|v| v.as_f64()).collect();
+            let f: Vec<f64> = f
+                .as_array()
+                .context("box")?
+                .iter()
+                .filter_map(|v| v.as_f64())
+                .collect();
             let face = [f[0], f[1], f[2], f[3]];
             let (cw, ch) = ((face[2] - face[0]) * 0.2, (face[3] - face[1]) * 0.2);
-            let (x0, y0) = ((face[0] + cw).max(0.0) as u32, (face[1] + ch).max(0.0) as u32);
-            let (x1, y1) = (((face[2] - cw) as u32).min(w), ((face[3] - ch) as u32).min(h));
+            let (x0, y0) = (
+                (face[0] + cw).max(0.0) as u32,
+                (face[1] + ch).max(0.0) as u32,
+            );
+            let (x1, y1) = (
+                ((face[2] - cw) as u32).min(w),
+                ((face[3] - ch) as u32).min(h),
+            );
             // Detail that survived: the change relative to the region's own detail (its
             // deviation from its mean). A mask destroys detail (ratio near 1 or more); an
             // untouched face only differs by coding noise (ratio near 0). Plain "mean change
@@ -106,7 +128,12 @@ fn main() -> anyhow::Result<()> {
             }
             let same = n > 0.0 && diff / n < 6.0 && diff < 0.35 * detail;
             if std::env::var_os("VEIL_LEAK_VERBOSE").is_some() {
-                eprintln!("frame {i} face {face:?}: change {:.1}/px, detail ratio {:.2}, redetected {}", diff / n, diff / detail.max(1.0), detections.iter().any(|d| iou(d, &face) >= 0.3));
+                eprintln!(
+                    "frame {i} face {face:?}: change {:.1}/px, detail ratio {:.2}, redetected {}",
+                    diff / n,
+                    diff / detail.max(1.0),
+                    detections.iter().any(|d| iou(d, &face) >= 0.3)
+                );
             }
             let found = detections.iter().any(|d| iou(d, &face) >= 0.3);
             total += 1;
