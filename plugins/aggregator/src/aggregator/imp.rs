@@ -1,0 +1,542 @@
+use std::path::PathBuf;
+use std::sync::{LazyLock, Mutex};
+
+use gst::glib;
+use gst::prelude::*;
+use gst::subclass::prelude::*;
+use gst_base::prelude::*;
+use gst_base::subclass::prelude::*;
+use gst_video::VideoRegionOfInterestMeta;
+
+use veil_meta::events::MetricsWindow;
+
+use crate::attention;
+use crate::metrics::{AggregatorConfig, Metrics, Observation};
+use crate::tracker::{BBox, Tracker, TrackerConfig};
+use crate::zones::ZoneConfig;
+
+static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+    gst::DebugCategory::new(
+        "aggregator",
+        gst::DebugColorFlags::empty(),
+        Some("Veil audience aggregator"),
+    )
+});
+
+const DEFAULT_WINDOW: u32 = 60;
+const DEFAULT_PERSON_LABEL: &str = "person";
+const DEFAULT_FACE_LABEL: &str = "face";
+const DEFAULT_K: u32 = 5;
+const DEFAULT_MAX_MISSES: u32 = 30;
+const DEFAULT_MIN_HITS: u32 = 3;
+const DEFAULT_HIGH_SCORE: f64 = 0.5;
+const DEFAULT_LOW_SCORE: f64 = 0.1;
+/// Demographic breakdowns need windows at least this long.
+const MIN_DEMOGRAPHICS_WINDOW: u32 = 300;
+
+#[derive(Debug, Clone)]
+struct Settings {
+    window: u32,
+    start_time: Option<String>,
+    zones_file: Option<PathBuf>,
+    person_label: String,
+    face_label: String,
+    demographics: bool,
+    k: u32,
+    max_misses: u32,
+    min_hits: u32,
+    high_score: f64,
+    low_score: f64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            window: DEFAULT_WINDOW,
+            start_time: None,
+            zones_file: None,
+            person_label: DEFAULT_PERSON_LABEL.into(),
+            face_label: DEFAULT_FACE_LABEL.into(),
+            demographics: false,
+            k: DEFAULT_K,
+            max_misses: DEFAULT_MAX_MISSES,
+            min_hits: DEFAULT_MIN_HITS,
+            high_score: DEFAULT_HIGH_SCORE,
+            low_score: DEFAULT_LOW_SCORE,
+        }
+    }
+}
+
+struct State {
+    settings: Settings,
+    tracker: Tracker,
+    metrics: Metrics,
+    info: Option<gst_video::VideoInfo>,
+    /// Capture time of the first buffer (UTC ns) and its PTS: capture = anchor + (pts − first).
+    anchor: Option<(u64, u64)>,
+    fixed_start_ns: Option<u64>,
+    windows_sent: u64,
+}
+
+#[derive(Default)]
+pub struct Aggregator {
+    settings: Mutex<Settings>,
+    state: Mutex<Option<State>>,
+}
+
+/// `start-time`: RFC 3339 (`2026-11-23T10:00:00Z`) or seconds since the epoch.
+fn parse_start_time(text: &str) -> Option<u64> {
+    if let Ok(secs) = text.trim().parse::<f64>() {
+        return (secs >= 0.0).then_some((secs * 1e9) as u64);
+    }
+    let t = chrono::DateTime::parse_from_rfc3339(text.trim()).ok()?;
+    u64::try_from(t.timestamp_nanos_opt()?).ok()
+}
+
+fn now_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}
+
+/// A person candidate on one frame: the ROI it came from, its box and score, and the face
+/// landmarks (pixels) attributed to it.
+struct Candidate {
+    roi_ids: Vec<i32>,
+    bbox: BBox,
+    score: f64,
+    frontal: Option<bool>,
+}
+
+impl Aggregator {
+    fn prepare(&self, settings: Settings) -> Result<State, gst::ErrorMessage> {
+        if settings.window == 0 {
+            return Err(gst::error_msg!(
+                gst::LibraryError::Settings,
+                ("window must be at least 1 second")
+            ));
+        }
+        if settings.demographics && settings.window < MIN_DEMOGRAPHICS_WINDOW {
+            return Err(gst::error_msg!(
+                gst::LibraryError::Settings,
+                (
+                    "demographics need windows of at least {} s (window is {} s): shorter windows could single people out",
+                    MIN_DEMOGRAPHICS_WINDOW,
+                    settings.window
+                )
+            ));
+        }
+        let zones = match &settings.zones_file {
+            None => ZoneConfig::default(),
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    gst::error_msg!(
+                        gst::ResourceError::OpenRead,
+                        ("Cannot read zones-file '{}': {}", path.display(), e)
+                    )
+                })?;
+                ZoneConfig::parse(&text).map_err(|e| {
+                    gst::error_msg!(
+                        gst::LibraryError::Settings,
+                        ("Invalid zones-file '{}': {}", path.display(), e)
+                    )
+                })?
+            }
+        };
+        let fixed_start_ns = match &settings.start_time {
+            None => None,
+            Some(text) => Some(parse_start_time(text).ok_or_else(|| {
+                gst::error_msg!(gst::LibraryError::Settings, ("Invalid start-time '{}': expected RFC 3339 (2026-11-23T10:00:00Z) or seconds since the epoch", text))
+            })?),
+        };
+        let tracker = Tracker::new(TrackerConfig {
+            high_score: settings.high_score,
+            low_score: settings.low_score,
+            max_misses: settings.max_misses,
+            min_hits: settings.min_hits.max(1),
+            ..Default::default()
+        });
+        let metrics = Metrics::new(AggregatorConfig {
+            window_ns: settings.window as u64 * 1_000_000_000,
+            zones,
+            demographics: settings.demographics,
+            k: settings.k,
+        });
+        Ok(State {
+            settings,
+            tracker,
+            metrics,
+            info: None,
+            anchor: None,
+            fixed_start_ns,
+            windows_sent: 0,
+        })
+    }
+
+    fn send_windows(&self, state: &mut State, windows: Vec<MetricsWindow>) {
+        for w in windows {
+            let s = w.to_structure();
+            gst::debug!(
+                CAT,
+                imp = self,
+                "window {} .. {}: {} OTS",
+                w.window_start,
+                w.window_end,
+                w.opportunities_to_see
+            );
+            let _ = self.obj().post_message(
+                gst::message::Element::builder(s.clone())
+                    .src(&*self.obj())
+                    .build(),
+            );
+            if !self
+                .obj()
+                .src_pad()
+                .push_event(gst::event::CustomDownstream::new(s))
+            {
+                gst::debug!(CAT, imp = self, "downstream did not take the window event");
+            }
+            state.windows_sent += 1;
+        }
+    }
+
+    /// Collects person candidates (persons, plus faces no person contains) from the ROI metas.
+    fn candidates(state: &State, buf: &gst::BufferRef, w: u32, h: u32) -> Vec<Candidate> {
+        let (fw, fh) = (w as f64, h as f64);
+        let mut persons: Vec<Candidate> = Vec::new();
+        let mut faces: Vec<(i32, BBox, f64, Option<bool>)> = Vec::new();
+        for roi in buf.iter_meta::<VideoRegionOfInterestMeta>() {
+            let d = veil_meta::Detection::from_roi(&roi, w, h);
+            let b = [d.bbox.x_min, d.bbox.y_min, d.bbox.x_max, d.bbox.y_max];
+            if d.label == state.settings.person_label {
+                persons.push(Candidate {
+                    roi_ids: vec![roi.id()],
+                    bbox: b,
+                    score: d.confidence,
+                    frontal: None,
+                });
+            } else if d.label == state.settings.face_label {
+                let frontal = d.landmarks.as_ref().map(|lm| {
+                    let px: Vec<(f64, f64)> =
+                        lm.points.iter().map(|&(x, y)| (x * fw, y * fh)).collect();
+                    attention::is_frontal(&px)
+                });
+                faces.push((roi.id(), b, d.confidence, frontal));
+            }
+        }
+        for (id, fb, score, frontal) in faces {
+            let (cx, cy) = ((fb[0] + fb[2]) / 2.0, (fb[1] + fb[3]) / 2.0);
+            // The smallest person box containing the face's centre owns it.
+            let owner = persons
+                .iter_mut()
+                .filter(|p| {
+                    cx >= p.bbox[0] && cx <= p.bbox[2] && cy >= p.bbox[1] && cy <= p.bbox[3]
+                })
+                .min_by(|a, b| {
+                    let area = |c: &Candidate| (c.bbox[2] - c.bbox[0]) * (c.bbox[3] - c.bbox[1]);
+                    area(a).total_cmp(&area(b))
+                });
+            match owner {
+                Some(p) => {
+                    p.roi_ids.push(id);
+                    p.frontal = match (p.frontal, frontal) {
+                        (Some(a), Some(b)) => Some(a || b),
+                        (a, b) => a.or(b),
+                    };
+                }
+                // A face nobody's box contains is a person of its own.
+                None => persons.push(Candidate {
+                    roi_ids: vec![id],
+                    bbox: fb,
+                    score,
+                    frontal,
+                }),
+            }
+        }
+        persons
+    }
+}
+
+#[glib::object_subclass]
+impl ObjectSubclass for Aggregator {
+    const NAME: &'static str = "GstVeilAggregator";
+    type Type = super::Aggregator;
+    type ParentType = gst_base::BaseTransform;
+}
+
+impl ObjectImpl for Aggregator {
+    fn properties() -> &'static [glib::ParamSpec] {
+        static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
+            vec![
+                glib::ParamSpecUInt::builder("window")
+                    .nick("Window")
+                    .blurb("Window length in seconds; windows are aligned to UTC")
+                    .minimum(1)
+                    .default_value(DEFAULT_WINDOW)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("start-time")
+                    .nick("Start time")
+                    .blurb("Capture time of the first frame (RFC 3339 or seconds since the epoch), for files; default: the wall clock when the first frame arrives")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("zones-file")
+                    .nick("Zones file")
+                    .blurb("TOML file with [[zone]] polygons and [[line]] directed lines in normalized coordinates")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("person-label")
+                    .nick("Person label")
+                    .blurb("ROI label of people")
+                    .default_value(Some(DEFAULT_PERSON_LABEL))
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("face-label")
+                    .nick("Face label")
+                    .blurb("ROI label of faces (attributed to the person containing them; attention from their landmarks)")
+                    .default_value(Some(DEFAULT_FACE_LABEL))
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecBoolean::builder("demographics")
+                    .nick("Demographics")
+                    .blurb("Report classifier attributes per zone (needs window >= 300 s; cells below k suppressed)")
+                    .default_value(false)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("k")
+                    .nick("k")
+                    .blurb("Smallest demographic cell reported")
+                    .minimum(2)
+                    .default_value(DEFAULT_K)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("max-misses")
+                    .nick("Max misses")
+                    .blurb("Frames a track survives without a detection")
+                    .default_value(DEFAULT_MAX_MISSES)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("min-hits")
+                    .nick("Min hits")
+                    .blurb("Detections before a track is confirmed and counted")
+                    .minimum(1)
+                    .default_value(DEFAULT_MIN_HITS)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecDouble::builder("high-score")
+                    .nick("High score")
+                    .blurb("Detections at or above this start tracks and are associated first")
+                    .minimum(0.0)
+                    .maximum(1.0)
+                    .default_value(DEFAULT_HIGH_SCORE)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecDouble::builder("low-score")
+                    .nick("Low score")
+                    .blurb("Detections between this and high-score only continue tracks (ByteTrack)")
+                    .minimum(0.0)
+                    .maximum(1.0)
+                    .default_value(DEFAULT_LOW_SCORE)
+                    .mutable_ready()
+                    .build(),
+            ]
+        });
+        PROPERTIES.as_ref()
+    }
+
+    fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        let mut s = self.settings.lock().unwrap();
+        let opt = |v: &glib::Value| {
+            v.get::<Option<String>>()
+                .expect("type checked upstream")
+                .filter(|s| !s.is_empty())
+        };
+        match pspec.name() {
+            "window" => s.window = value.get().expect("type checked upstream"),
+            "start-time" => s.start_time = opt(value),
+            "zones-file" => s.zones_file = opt(value).map(PathBuf::from),
+            "person-label" => s.person_label = opt(value).unwrap_or_default(),
+            "face-label" => s.face_label = opt(value).unwrap_or_default(),
+            "demographics" => s.demographics = value.get().expect("type checked upstream"),
+            "k" => s.k = value.get().expect("type checked upstream"),
+            "max-misses" => s.max_misses = value.get().expect("type checked upstream"),
+            "min-hits" => s.min_hits = value.get().expect("type checked upstream"),
+            "high-score" => s.high_score = value.get().expect("type checked upstream"),
+            "low-score" => s.low_score = value.get().expect("type checked upstream"),
+            other => unreachable!("unknown property {other}"),
+        }
+    }
+
+    fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
+        let s = self.settings.lock().unwrap();
+        match pspec.name() {
+            "window" => s.window.to_value(),
+            "start-time" => s.start_time.to_value(),
+            "zones-file" => s
+                .zones_file
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .to_value(),
+            "person-label" => s.person_label.to_value(),
+            "face-label" => s.face_label.to_value(),
+            "demographics" => s.demographics.to_value(),
+            "k" => s.k.to_value(),
+            "max-misses" => s.max_misses.to_value(),
+            "min-hits" => s.min_hits.to_value(),
+            "high-score" => s.high_score.to_value(),
+            "low-score" => s.low_score.to_value(),
+            other => unreachable!("unknown property {other}"),
+        }
+    }
+}
+
+impl GstObjectImpl for Aggregator {}
+
+impl ElementImpl for Aggregator {
+    fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
+        static METADATA: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
+            gst::subclass::ElementMetadata::new(
+                "Veil audience aggregator",
+                "Filter/Analyzer/Video",
+                "Tracks people (ephemeral ids, motion only) and emits anonymous audience metrics per UTC-aligned window \
+                 as custom downstream events and element messages",
+                "Veil developers",
+            )
+        });
+        Some(&*METADATA)
+    }
+
+    fn pad_templates() -> &'static [gst::PadTemplate] {
+        static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
+            let caps = gst::Caps::builder("video/x-raw").build();
+            vec![
+                gst::PadTemplate::new(
+                    "src",
+                    gst::PadDirection::Src,
+                    gst::PadPresence::Always,
+                    &caps,
+                )
+                .unwrap(),
+                gst::PadTemplate::new(
+                    "sink",
+                    gst::PadDirection::Sink,
+                    gst::PadPresence::Always,
+                    &caps,
+                )
+                .unwrap(),
+            ]
+        });
+        PAD_TEMPLATES.as_ref()
+    }
+}
+
+impl BaseTransformImpl for Aggregator {
+    const MODE: gst_base::subclass::BaseTransformMode =
+        gst_base::subclass::BaseTransformMode::AlwaysInPlace;
+    const PASSTHROUGH_ON_SAME_CAPS: bool = false;
+    const TRANSFORM_IP_ON_PASSTHROUGH: bool = false;
+
+    fn start(&self) -> Result<(), gst::ErrorMessage> {
+        let settings = self.settings.lock().unwrap().clone();
+        *self.state.lock().unwrap() = Some(self.prepare(settings)?);
+        Ok(())
+    }
+
+    fn stop(&self) -> Result<(), gst::ErrorMessage> {
+        *self.state.lock().unwrap() = None;
+        Ok(())
+    }
+
+    fn set_caps(&self, incaps: &gst::Caps, _outcaps: &gst::Caps) -> Result<(), gst::LoggableError> {
+        let info = gst_video::VideoInfo::from_caps(incaps)
+            .map_err(|_| gst::loggable_error!(CAT, "invalid caps {}", incaps))?;
+        if let Some(state) = self.state.lock().unwrap().as_mut() {
+            state.info = Some(info);
+        }
+        Ok(())
+    }
+
+    fn sink_event(&self, event: gst::Event) -> bool {
+        if let gst::EventView::Eos(_) = event.view() {
+            let mut guard = self.state.lock().unwrap();
+            if let Some(state) = guard.as_mut() {
+                let windows = state.metrics.finish();
+                self.send_windows(state, windows);
+            }
+        }
+        self.parent_sink_event(event)
+    }
+
+    fn transform_ip(&self, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let mut guard = self.state.lock().unwrap();
+        let Some(state) = guard.as_mut() else {
+            gst::element_imp_error!(self, gst::CoreError::Negotiation, ("Not started"));
+            return Err(gst::FlowError::NotNegotiated);
+        };
+        let Some((w, h)) = state.info.as_ref().map(|i| (i.width(), i.height())) else {
+            gst::element_imp_error!(self, gst::CoreError::Negotiation, ("Buffer before caps"));
+            return Err(gst::FlowError::NotNegotiated);
+        };
+        let pts = buf.pts().map(|p| p.nseconds()).unwrap_or(0);
+        let (anchor_ns, first_pts) = *state
+            .anchor
+            .get_or_insert((state.fixed_start_ns.unwrap_or_else(now_ns), pts));
+        let capture_ns = anchor_ns + pts.saturating_sub(first_pts);
+
+        let candidates = Self::candidates(state, buf, w, h);
+        let boxes: Vec<BBox> = candidates.iter().map(|c| c.bbox).collect();
+        let scores: Vec<f64> = candidates.iter().map(|c| c.score).collect();
+        let (ids, ended) = state.tracker.update(&boxes, &scores);
+        state.metrics.end_tracks(&ended);
+        let observations: Vec<Observation> = candidates
+            .iter()
+            .zip(&ids)
+            .filter_map(|(c, id)| {
+                id.map(|track| Observation {
+                    track,
+                    bbox: c.bbox,
+                    frontal: c.frontal,
+                    attributes: Vec::new(),
+                })
+            })
+            .collect();
+        // Ephemeral ids into the ROIs (DL Streamer's object_id param), for downstream elements.
+        let id_of_roi: Vec<(i32, u64)> = candidates
+            .iter()
+            .zip(&ids)
+            .filter_map(|(c, id)| id.map(|id| c.roi_ids.iter().map(move |&r| (r, id))))
+            .flatten()
+            .collect();
+        for mut roi in buf.iter_meta_mut::<VideoRegionOfInterestMeta>() {
+            if let Some(&(_, id)) = id_of_roi.iter().find(|(r, _)| *r == roi.id()) {
+                roi.add_param(
+                    gst::Structure::builder("object_id")
+                        .field("id", id as i32)
+                        .build(),
+                );
+            }
+        }
+        let windows = state.metrics.frame(capture_ns, &observations);
+        self.send_windows(state, windows);
+        Ok(gst::FlowSuccess::Ok)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn start_times_parse() {
+        assert_eq!(
+            parse_start_time("2026-11-23T10:00:00Z"),
+            Some(1_795_428_000_000_000_000)
+        );
+        assert_eq!(
+            parse_start_time("1795428000"),
+            Some(1_795_428_000_000_000_000)
+        );
+        assert_eq!(parse_start_time("yesterday"), None);
+    }
+}
