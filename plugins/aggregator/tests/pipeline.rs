@@ -1,0 +1,120 @@
+//! `aggregator` in real pipelines behind real detectors.
+
+use gst::prelude::*;
+use veil_meta::events::MetricsWindow;
+use veil_tools::assets;
+
+fn init() {
+    let _ = gst::init();
+    veil_meta::status::register();
+    gstveilinference::plugin_register_static().unwrap();
+    gstveilaggregator::plugin_register_static().unwrap();
+}
+
+/// Runs `description` to EOS; returns the windows posted on the bus and those that reached the
+/// sink as custom downstream events.
+fn windows(description: &str) -> (Vec<MetricsWindow>, Vec<MetricsWindow>) {
+    init();
+    let pipeline = gst::parse::launch(&format!("{description} ! fakesink name=sink"))
+        .unwrap()
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+    let downstream = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    {
+        let downstream = downstream.clone();
+        let pad = pipeline
+            .by_name("sink")
+            .unwrap()
+            .static_pad("sink")
+            .unwrap();
+        pad.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
+            if let Some(gst::PadProbeData::Event(ev)) = &info.data
+                && let Some(w) = ev.structure().and_then(MetricsWindow::from_structure)
+            {
+                downstream.lock().unwrap().push(w);
+            }
+            gst::PadProbeReturn::Ok
+        });
+    }
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let mut posted = Vec::new();
+    for msg in pipeline
+        .bus()
+        .unwrap()
+        .iter_timed(gst::ClockTime::from_seconds(300))
+    {
+        match msg.view() {
+            gst::MessageView::Element(e) => {
+                if let Some(w) = e.structure().and_then(MetricsWindow::from_structure) {
+                    posted.push(w);
+                }
+            }
+            gst::MessageView::Eos(_) => break,
+            gst::MessageView::Error(e) => panic!("{} {:?}", e.error(), e.debug()),
+            _ => {}
+        }
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+    let downstream = downstream.lock().unwrap().clone();
+    (posted, downstream)
+}
+
+#[test]
+fn chained_models_on_the_face_clip_give_watchers_and_attention() {
+    let (posted, downstream) = windows(&format!(
+        "filesrc location={} ! decodebin ! videoconvert ! \
+         inferfilter name=persons decoder=nanodet model={} keep-labels=person ! \
+         inferfilter name=faces model={} ! \
+         aggregator window=2 start-time=2026-11-23T10:00:00Z",
+        assets::require("media/faces-720p.mp4").display(),
+        assets::require("models/nanodet-m.onnx").display(),
+        assets::require("models/centerface.onnx").display()
+    ));
+    // 8 s of video (last frame at 7.93 s) in 2 s windows, aligned to UTC, the last flushed at EOS.
+    assert_eq!(
+        posted.len(),
+        4,
+        "{:#?}",
+        posted.iter().map(|w| &w.window_start).collect::<Vec<_>>()
+    );
+    assert_eq!(posted[0].window_start, "2026-11-23T10:00:00.000Z");
+    assert_eq!(
+        posted, downstream,
+        "the same windows travel downstream, in order"
+    );
+    assert!(posted.last().unwrap().partial);
+    // The first second has no faces; the faces are on screen from 1 s to 7 s.
+    let ots: u32 = posted.iter().map(|w| w.opportunities_to_see).max().unwrap();
+    assert!(ots >= 3, "three people on screen, max OTS per window {ots}");
+    let watchers: u32 = posted.iter().map(|w| w.watchers).sum();
+    let events: usize = posted.iter().map(|w| w.attention_events.len()).sum();
+    assert!(
+        watchers >= 1 && events >= 1,
+        "watchers {watchers}, attention events {events}"
+    );
+    // Nothing identifying leaves: the serialized windows hold no ids or boxes.
+    let body = serde_json::to_string(&posted).unwrap();
+    assert!(!body.contains("object_id") && !body.contains("bbox") && !body.contains("track"));
+}
+
+#[test]
+fn short_windows_with_demographics_are_refused() {
+    init();
+    let element = gst::ElementFactory::make("aggregator")
+        .property("window", 60u32)
+        .property("demographics", true)
+        .build()
+        .unwrap();
+    let bus = gst::Bus::new();
+    element.set_bus(Some(&bus));
+    assert!(element.set_state(gst::State::Paused).is_err());
+    let msg = bus
+        .iter()
+        .find_map(|m| match m.view() {
+            gst::MessageView::Error(e) => Some(e.error().to_string()),
+            _ => None,
+        })
+        .unwrap();
+    assert!(msg.contains("300"), "{msg}");
+    let _ = element.set_state(gst::State::Null);
+}
