@@ -74,47 +74,33 @@ pub fn run_pipeline(
     description: &str,
     mut each: impl FnMut(&FrameRecord),
 ) -> anyhow::Result<Vec<FrameRecord>> {
-    gst::init()?;
-    veil_meta::status::register();
-    let pipeline =
-        gst::parse::launch(&format!("{description} ! appsink name=veil_out sync=false"))?
-            .downcast::<gst::Pipeline>()
-            .map_err(|_| anyhow::anyhow!("not a pipeline"))?;
-    let sink = pipeline
-        .by_name("veil_out")
-        .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
-        .ok_or_else(|| anyhow::anyhow!("no appsink"))?;
-    pipeline.set_state(gst::State::Playing)?;
     let mut frames = Vec::new();
-    let result = (|| {
-        while let Ok(sample) = sink.pull_sample() {
-            let rec = FrameRecord::from_sample(frames.len() as u64, &sample)?;
-            each(&rec);
-            frames.push(rec);
-        }
-        // pull_sample fails at EOS or on error; the bus says which.
-        let bus = pipeline.bus().ok_or_else(|| anyhow::anyhow!("no bus"))?;
-        while let Some(msg) = bus.pop() {
-            if let gst::MessageView::Error(err) = msg.view() {
-                anyhow::bail!(
-                    "{}: {}{}",
-                    err.src()
-                        .map(|s| s.path_string().to_string())
-                        .unwrap_or_default(),
-                    err.error(),
-                    err.debug().map(|d| format!(" ({d})")).unwrap_or_default()
-                );
-            }
-        }
+    for_each_sample(description, |sample| {
+        let rec = FrameRecord::from_sample(frames.len() as u64, sample)?;
+        each(&rec);
+        frames.push(rec);
         Ok(())
-    })();
-    pipeline.set_state(gst::State::Null)?;
-    result.map(|_| frames)
+    })?;
+    Ok(frames)
 }
 
 /// Runs `description` (without a sink) to EOS and returns every sample that reached the end,
 /// pixels and metas included.
 pub fn run_pipeline_samples(description: &str) -> anyhow::Result<Vec<gst::Sample>> {
+    let mut samples = Vec::new();
+    for_each_sample(description, |sample| {
+        samples.push(sample.clone());
+        Ok(())
+    })?;
+    Ok(samples)
+}
+
+/// Runs `description` into an appsink, handing every sample to `f`; fails with the pipeline's
+/// error message if it posted one.
+fn for_each_sample(
+    description: &str,
+    mut f: impl FnMut(&gst::Sample) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
     gst::init()?;
     veil_meta::status::register();
     let pipeline =
@@ -126,18 +112,54 @@ pub fn run_pipeline_samples(description: &str) -> anyhow::Result<Vec<gst::Sample
         .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
         .ok_or_else(|| anyhow::anyhow!("no appsink"))?;
     pipeline.set_state(gst::State::Playing)?;
-    let mut samples = Vec::new();
+    let mut result = Ok(());
+    // pull_sample fails at EOS or on error; the bus says which.
     while let Ok(sample) = sink.pull_sample() {
-        samples.push(sample);
+        if let Err(e) = f(&sample) {
+            result = Err(e);
+            break;
+        }
     }
     let bus = pipeline.bus().ok_or_else(|| anyhow::anyhow!("no bus"))?;
     let error = bus.iter().find_map(|msg| match msg.view() {
-        gst::MessageView::Error(err) => Some(format!("{}: {:?}", err.error(), err.debug())),
+        gst::MessageView::Error(err) => Some(anyhow::anyhow!(
+            "{}: {}{}",
+            err.src()
+                .map(|s| s.path_string().to_string())
+                .unwrap_or_default(),
+            err.error(),
+            err.debug().map(|d| format!(" ({d})")).unwrap_or_default()
+        )),
         _ => None,
     });
     pipeline.set_state(gst::State::Null)?;
     match error {
-        Some(e) => anyhow::bail!(e),
-        None => Ok(samples),
+        Some(e) => Err(e),
+        None => result,
     }
+}
+
+/// The pixels of an RGB sample as packed rows (no stride padding), with width and height.
+pub fn packed_rgb(sample: &gst::Sample) -> anyhow::Result<(Vec<u8>, u32, u32)> {
+    use gst_video::prelude::*;
+    let info =
+        gst_video::VideoInfo::from_caps(sample.caps().ok_or_else(|| anyhow::anyhow!("no caps"))?)?;
+    anyhow::ensure!(
+        info.format() == gst_video::VideoFormat::Rgb,
+        "expected RGB, got {:?}",
+        info.format()
+    );
+    let buffer = sample
+        .buffer()
+        .ok_or_else(|| anyhow::anyhow!("no buffer"))?;
+    let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, &info)
+        .map_err(|_| anyhow::anyhow!("cannot map the frame"))?;
+    let stride = frame.plane_stride()[0] as usize;
+    let data = frame.plane_data(0)?;
+    let row = info.width() as usize * 3;
+    let mut out = Vec::with_capacity(row * info.height() as usize);
+    for y in 0..info.height() as usize {
+        out.extend_from_slice(&data[y * stride..y * stride + row]);
+    }
+    Ok((out, info.width(), info.height()))
 }

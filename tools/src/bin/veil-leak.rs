@@ -10,24 +10,7 @@
 
 use anyhow::Context;
 use veil_tools::assets;
-use veil_tools::frames::run_pipeline_samples;
-
-fn rgb(sample: &gst::Sample) -> anyhow::Result<(Vec<u8>, u32, u32)> {
-    use gst_video::prelude::*;
-    let info = gst_video::VideoInfo::from_caps(sample.caps().context("caps")?)?;
-    let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(
-        sample.buffer().context("buffer")?,
-        &info,
-    )
-    .map_err(|_| anyhow::anyhow!("map"))?;
-    let stride = frame.plane_stride()[0] as usize;
-    let data = frame.plane_data(0)?;
-    let mut out = Vec::with_capacity((info.width() * info.height() * 3) as usize);
-    for y in 0..info.height() as usize {
-        out.extend_from_slice(&data[y * stride..y * stride + info.width() as usize * 3]);
-    }
-    Ok((out, info.width(), info.height()))
-}
+use veil_tools::frames::{packed_rgb as rgb, run_pipeline_samples};
 
 fn iou(a: &[f64; 4], b: &[f64; 4]) -> f64 {
     let w = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);

@@ -4,75 +4,31 @@
 
 use anyhow::Context;
 use gst::prelude::*;
-use gst_video::prelude::*;
+use veil_tools::frames::{packed_rgb, run_pipeline_samples};
 use veil_tools::{assets, synth};
 
 /// Loads a crop of a photo, scaled, as packed RGB.
 fn load_sprite(s: &synth::SpriteSource) -> anyhow::Result<(Vec<u8>, u32, u32)> {
     let path = assets::path(&format!("media/{}", s.media))?;
+    let decode = format!(
+        "filesrc location=\"{}\" ! decodebin ! videoconvert ! video/x-raw,format=RGB",
+        path.display()
+    );
+    // videocrop takes margins, so the photo's size is needed first.
+    let photo = run_pipeline_samples(&decode)?;
+    let (_, pw, ph) = packed_rgb(photo.first().context("no frame decoded from the photo")?)?;
     let (cx, cy, cw, ch) = s.crop;
     let (w, h) = (
         (cw as f64 * s.scale).round() as u32,
         (ch as f64 * s.scale).round() as u32,
     );
-    let pipeline = gst::parse::launch(&format!(
-        "filesrc location=\"{}\" ! decodebin ! videoconvert ! video/x-raw,format=RGB ! \
-         videocrop name=crop ! videoscale ! video/x-raw,width={w},height={h},pixel-aspect-ratio=1/1 ! \
-         videoconvert ! video/x-raw,format=RGB ! appsink name=out",
-        path.display()
-    ))?
-    .downcast::<gst::Pipeline>()
-    .map_err(|_| anyhow::anyhow!("not a pipeline"))?;
-    let crop = pipeline.by_name("crop").context("no videocrop")?;
-    // videocrop takes margins; the photo size is needed for right/bottom.
-    let (pw, ph) = photo_size(&path)?;
-    crop.set_property("left", cx as i32);
-    crop.set_property("top", cy as i32);
-    crop.set_property("right", (pw - cx - cw) as i32);
-    crop.set_property("bottom", (ph - cy - ch) as i32);
-    let sink = pipeline
-        .by_name("out")
-        .context("no appsink")?
-        .downcast::<gst_app::AppSink>()
-        .map_err(|_| anyhow::anyhow!("not an appsink"))?;
-    pipeline.set_state(gst::State::Playing)?;
-    let sample = sink
-        .pull_sample()
-        .context("no frame decoded from the photo")?;
-    pipeline.set_state(gst::State::Null)?;
-    let buffer = sample.buffer().context("no buffer")?;
-    let info = gst_video::VideoInfo::from_caps(sample.caps().context("no caps")?)?;
-    let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, &info)
-        .map_err(|_| anyhow::anyhow!("cannot map"))?;
-    let stride = frame.plane_stride()[0] as usize;
-    let data = frame.plane_data(0)?;
-    let mut rgb = Vec::with_capacity((w * h * 3) as usize);
-    for y in 0..h as usize {
-        rgb.extend_from_slice(&data[y * stride..y * stride + w as usize * 3]);
-    }
-    Ok((rgb, w, h))
-}
-
-/// Decodes the photo once to learn its size.
-fn photo_size(path: &std::path::Path) -> anyhow::Result<(u32, u32)> {
-    let pipeline = gst::parse::launch(&format!(
-        "filesrc location=\"{}\" ! decodebin ! videoconvert ! video/x-raw,format=RGB ! appsink name=out",
-        path.display()
-    ))?
-    .downcast::<gst::Pipeline>()
-    .map_err(|_| anyhow::anyhow!("not a pipeline"))?;
-    let sink = pipeline
-        .by_name("out")
-        .context("no appsink")?
-        .downcast::<gst_app::AppSink>()
-        .map_err(|_| anyhow::anyhow!("not an appsink"))?;
-    pipeline.set_state(gst::State::Playing)?;
-    let sample = sink
-        .pull_sample()
-        .context("no frame decoded from the photo")?;
-    pipeline.set_state(gst::State::Null)?;
-    let info = gst_video::VideoInfo::from_caps(sample.caps().context("no caps")?)?;
-    Ok((info.width(), info.height()))
+    let sprite = run_pipeline_samples(&format!(
+        "{decode} ! videocrop left={cx} top={cy} right={} bottom={} ! videoscale ! \
+         video/x-raw,width={w},height={h},pixel-aspect-ratio=1/1 ! videoconvert ! video/x-raw,format=RGB",
+        pw - cx - cw,
+        ph - cy - ch
+    ))?;
+    packed_rgb(sprite.first().context("no sprite frame")?)
 }
 
 fn main() -> anyhow::Result<()> {
@@ -86,9 +42,11 @@ fn main() -> anyhow::Result<()> {
         .collect::<anyhow::Result<_>>()?;
     let background = synth::background();
     let tmp = format!("{out}.part");
+    // One encoder thread: x264's threading makes the bitstream vary between runs, and the
+    // clip is a benchmark asset that must be the same everywhere.
     let pipeline = gst::parse::launch(&format!(
         "appsrc name=src format=time ! videoconvert ! video/x-raw,format=I420 ! \
-         x264enc speed-preset=faster bitrate=6000 key-int-max=30 ! video/x-h264,profile=high ! \
+         x264enc speed-preset=faster bitrate=6000 key-int-max=30 threads=1 ! video/x-h264,profile=high ! \
          mp4mux ! filesink location=\"{tmp}\""
     ))?
     .downcast::<gst::Pipeline>()

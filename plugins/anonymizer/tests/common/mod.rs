@@ -1,7 +1,6 @@
 //! Helpers shared by the anonymizer tests.
 #![allow(dead_code)]
 
-use gst_video::prelude::*;
 use veil_meta::{Detection, InferenceStatus, NormalizedBox, StatusMeta};
 use veil_tools::assets;
 
@@ -14,17 +13,7 @@ pub fn init() {
 
 /// Packed RGB bytes (no padding) of a sample.
 pub fn rgb_bytes(sample: &gst::Sample) -> (Vec<u8>, u32, u32) {
-    let info = gst_video::VideoInfo::from_caps(sample.caps().unwrap()).unwrap();
-    assert_eq!(info.format(), gst_video::VideoFormat::Rgb);
-    let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(sample.buffer().unwrap(), &info)
-        .unwrap();
-    let stride = frame.plane_stride()[0] as usize;
-    let data = frame.plane_data(0).unwrap();
-    let mut out = Vec::new();
-    for y in 0..info.height() as usize {
-        out.extend_from_slice(&data[y * stride..y * stride + info.width() as usize * 3]);
-    }
-    (out, info.width(), info.height())
+    veil_tools::frames::packed_rgb(sample).expect("an RGB sample")
 }
 
 /// CenterFace (threshold 0.5) on plain RGB pixels, with no metas from earlier elements.
