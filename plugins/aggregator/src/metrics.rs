@@ -8,9 +8,9 @@
 //! * opportunities to see: distinct tracks seen in the window;
 //! * watchers: those that gave attention at least once in the window;
 //! * dwell: first to last sight of a track, counted in the window in which the track ends, by band;
-//! * attention event: from the first frontal sighting to the first non-frontal one (or to the
-//!   last frontal sighting when the face is lost for more than [`FACE_LOSS_FRAMES`] frames or
-//!   the track ends); counted in the window in which it ends;
+//! * attention event: from the first frontal sighting to the first non-frontal one (or to one
+//!   frame after the last frontal sighting when the face is lost for more than
+//!   [`FACE_LOSS_FRAMES`] frames or the track ends); counted in the window in which it ends;
 //! * attraction ratio: attention time / dwell time, over what ended in the window;
 //! * zones by the box's bottom centre: occupancy (mean over the window's frames, max), visitors,
 //!   flows A→B (a track's next zone differs from its last zone; gaps outside zones ignored) and
@@ -80,6 +80,10 @@ pub struct AggregatorConfig {
 
 pub struct Metrics {
     config: AggregatorConfig,
+    /// Capture time of the previous frame and the last frame interval: a frontal sighting
+    /// lasts until the next frame.
+    last_frame_ns: Option<u64>,
+    frame_ns: u64,
     index: Option<u64>,
     acc: WindowAcc,
     tracks: HashMap<u64, TrackState>,
@@ -96,6 +100,8 @@ impl Metrics {
         let acc = Self::empty_acc(&config);
         Metrics {
             config,
+            last_frame_ns: None,
+            frame_ns: 0,
             index: None,
             acc,
             tracks: HashMap::new(),
@@ -236,6 +242,11 @@ impl Metrics {
     /// One frame: capture time and the confirmed tracks seen on it.
     pub fn frame(&mut self, t_ns: u64, observations: &[Observation]) -> Vec<MetricsWindow> {
         let out = self.advance(t_ns);
+        if let Some(prev) = self.last_frame_ns.filter(|&p| t_ns > p) {
+            self.frame_ns = t_ns - prev;
+        }
+        self.last_frame_ns = Some(t_ns);
+        let frame_ns = self.frame_ns;
         let acc = &mut self.acc;
         acc.frames += 1;
         let mut occupancy = vec![0u32; self.config.zones.zones.len()];
@@ -269,7 +280,7 @@ impl Metrics {
                 None => {
                     t.face_missing += 1;
                     if t.face_missing > FACE_LOSS_FRAMES {
-                        let end = t.last_frontal_ns;
+                        let end = t.last_frontal_ns + frame_ns;
                         Self::end_attention(acc, t, end);
                     }
                 }
@@ -322,7 +333,7 @@ impl Metrics {
     pub fn end_tracks(&mut self, ids: &[u64]) {
         for id in ids {
             if let Some(mut t) = self.tracks.remove(id) {
-                let end = t.last_frontal_ns;
+                let end = t.last_frontal_ns + self.frame_ns;
                 Self::end_attention(&mut self.acc, &mut t, end);
                 let dwell = t.last_ns - t.first_ns;
                 self.acc.dwell_bands[dwell_band(dwell as f64 / 1e9)] += 1;
@@ -405,6 +416,22 @@ mod tests {
         );
         assert!((w.attention_time_s - 3.0).abs() < 1e-9);
         assert!((w.attraction_ratio - 3.0 / 4.9).abs() < 1e-6);
+    }
+
+    #[test]
+    fn a_single_frontal_sighting_lasts_one_frame() {
+        let mut m = Metrics::new(config("", false, 60));
+        m.frame(T0, &[obs(1, 0.5, Some(true))]);
+        for f in 1..10u64 {
+            m.frame(T0 + f * S / 10, &[obs(1, 0.5, None)]);
+        }
+        let w = m.finish().remove(0);
+        assert_eq!(w.attention_events.len(), 1);
+        assert!(
+            (w.attention_events[0].duration_s - 0.1).abs() < 1e-9,
+            "{:?}",
+            w.attention_events
+        );
     }
 
     #[test]
