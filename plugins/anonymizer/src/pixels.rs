@@ -371,6 +371,45 @@ mod tests {
     }
 
     #[test]
+    fn odd_sized_4_2_0_frames_are_masked_to_the_edge_without_panicking() {
+        // 101×75 frame: luma 101×75, chroma 51×38; an ellipse cut by the right/bottom edges.
+        let region = Region::ellipse(80.0, 50.0, 130.0, 90.0, 101, 75, 2);
+        let mut luma = vec![100u8; 101 * 75];
+        let mut chroma = vec![100u8; 51 * 38];
+        for effect in [
+            Effect::Blur { radius: 6 },
+            Effect::Pixelate { block: 8 },
+            Effect::Solid { value: [0; 4] },
+        ] {
+            Plane {
+                stride: 101,
+                data: &mut luma,
+                width: 101,
+                height: 75,
+                channels: 1,
+                sub: 1,
+            }
+            .apply(&region, effect, &mut Scratch::default());
+            Plane {
+                stride: 51,
+                data: &mut chroma,
+                width: 51,
+                height: 38,
+                channels: 1,
+                sub: 2,
+            }
+            .apply(&region, effect, &mut Scratch::default());
+        }
+        assert_eq!(
+            luma[74 * 101 + 100],
+            0,
+            "the corner pixel inside the ellipse is masked"
+        );
+        assert_eq!(chroma[37 * 51 + 50], 0);
+        assert_eq!(luma[0], 100);
+    }
+
+    #[test]
     fn subsampled_planes_map_regions_to_half_resolution() {
         // A 4:2:0 chroma plane of a 20×20 frame; region 4..12 × 6..10 in frame pixels.
         let mut data = vec![9u8; 10 * 10];

@@ -38,8 +38,13 @@ impl Region {
     pub fn is_empty(&self) -> bool {
         self.x1 <= self.x0 || self.y1 <= self.y0
     }
+    /// Grid cells across and down; at the right/bottom edge of an odd-sized frame the last
+    /// cell is partial but still a cell.
     fn cells(&self) -> (u32, u32) {
-        (self.width() / self.grid, self.height() / self.grid)
+        (
+            self.width().div_ceil(self.grid),
+            self.height().div_ceil(self.grid),
+        )
     }
 
     /// Whether the frame pixel `(x, y)` is masked.
@@ -278,6 +283,18 @@ mod tests {
         assert!(parse_polygons("0,0 1,x 0,1").unwrap_err().contains("'x'"));
         assert!(parse_polygons("0,0 1.5,0 0,1").is_err());
         assert!(parse_polygons("0,0 0.5").unwrap_err().contains("not 'x,y'"));
+    }
+
+    #[test]
+    fn ellipses_reaching_the_edge_of_odd_sized_frames_have_partial_cells() {
+        let r = Region::ellipse(90.0, 40.0, 140.0, 80.0, 101, 75, 2);
+        assert_eq!((r.x1, r.y1), (101, 75));
+        // Every pixel of the clipped rectangle can be asked about, the last column and row too.
+        let covered = (r.x0..r.x1)
+            .flat_map(|x| (r.y0..r.y1).map(move |y| (x, y)))
+            .filter(|&(x, y)| r.contains(x, y))
+            .count();
+        assert!(covered > 0 && r.contains(100, 60));
     }
 
     #[test]
