@@ -47,6 +47,9 @@ impl FrameRecord {
                         (b.x_max * self.width as f64).round(), (b.y_max * self.height as f64).round(),
                     ],
                 });
+                if let Some(id) = d.object_id {
+                    v["track"] = id.into();
+                }
                 if let Some(lm) = &d.landmarks {
                     v["landmarks_px"] = lm
                         .points

@@ -118,3 +118,54 @@ fn short_windows_with_demographics_are_refused() {
     assert!(msg.contains("300"), "{msg}");
     let _ = element.set_state(gst::State::Null);
 }
+
+#[test]
+fn every_tracked_roi_gets_its_own_stable_object_id() {
+    use veil_meta::{Detection, NormalizedBox};
+    init();
+    let element = gst::ElementFactory::make("aggregator")
+        .property("min-hits", 1u32)
+        .build()
+        .unwrap();
+    let mut h = gst_check::Harness::with_element(&element, Some("sink"), Some("src"));
+    h.play();
+    h.set_src_caps_str("video/x-raw,format=RGB,width=64,height=64,framerate=10/1");
+    let mut seen = Vec::new();
+    for f in 0..5u64 {
+        let mut buf = gst::Buffer::with_size(64 * 64 * 3).unwrap();
+        {
+            let b = buf.get_mut().unwrap();
+            b.set_pts(gst::ClockTime::from_mseconds(100 * f));
+            for x in [0.1, 0.6] {
+                let x = x + 0.01 * f as f64;
+                Detection {
+                    label: "person".into(),
+                    label_id: 0,
+                    confidence: 0.9,
+                    bbox: NormalizedBox {
+                        x_min: x,
+                        y_min: 0.2,
+                        x_max: x + 0.2,
+                        y_max: 0.8,
+                    },
+                    landmarks: None,
+                    object_id: None,
+                }
+                .attach(b, 64, 64);
+            }
+        }
+        h.push(buf).unwrap();
+        let out = h.pull().unwrap();
+        let ids: Vec<Option<i32>> = Detection::all(&out, 64, 64)
+            .iter()
+            .map(|d| d.object_id)
+            .collect();
+        seen.push(ids);
+    }
+    assert!(
+        seen.iter().all(|ids| ids == &seen[0]),
+        "ids are stable: {seen:?}"
+    );
+    let (a, b) = (seen[0][0].expect("tracked"), seen[0][1].expect("tracked"));
+    assert_ne!(a, b, "two people, two ids");
+}

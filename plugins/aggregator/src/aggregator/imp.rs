@@ -100,10 +100,11 @@ fn now_ns() -> u64 {
         .unwrap_or(0)
 }
 
-/// A person candidate on one frame: the ROI it came from, its box and score, and the face
-/// landmarks (pixels) attributed to it.
+/// A person candidate on one frame: the ROIs it came from (their positions among the buffer's
+/// ROI metas: ROI ids are not unique, often all 0), its box and score, and whether the face
+/// attributed to it is frontal.
 struct Candidate {
-    roi_ids: Vec<i32>,
+    rois: Vec<usize>,
     bbox: BBox,
     score: f64,
     frontal: Option<bool>,
@@ -205,13 +206,13 @@ impl Aggregator {
     fn candidates(state: &State, buf: &gst::BufferRef, w: u32, h: u32) -> Vec<Candidate> {
         let (fw, fh) = (w as f64, h as f64);
         let mut persons: Vec<Candidate> = Vec::new();
-        let mut faces: Vec<(i32, BBox, f64, Option<bool>)> = Vec::new();
-        for roi in buf.iter_meta::<VideoRegionOfInterestMeta>() {
+        let mut faces: Vec<(usize, BBox, f64, Option<bool>)> = Vec::new();
+        for (index, roi) in buf.iter_meta::<VideoRegionOfInterestMeta>().enumerate() {
             let d = veil_meta::Detection::from_roi(&roi, w, h);
             let b = [d.bbox.x_min, d.bbox.y_min, d.bbox.x_max, d.bbox.y_max];
             if d.label == state.settings.person_label {
                 persons.push(Candidate {
-                    roi_ids: vec![roi.id()],
+                    rois: vec![index],
                     bbox: b,
                     score: d.confidence,
                     frontal: None,
@@ -222,7 +223,7 @@ impl Aggregator {
                         lm.points.iter().map(|&(x, y)| (x * fw, y * fh)).collect();
                     attention::is_frontal(&px)
                 });
-                faces.push((roi.id(), b, d.confidence, frontal));
+                faces.push((index, b, d.confidence, frontal));
             }
         }
         for (id, fb, score, frontal) in faces {
@@ -239,7 +240,7 @@ impl Aggregator {
                 });
             match owner {
                 Some(p) => {
-                    p.roi_ids.push(id);
+                    p.rois.push(id);
                     p.frontal = match (p.frontal, frontal) {
                         (Some(a), Some(b)) => Some(a || b),
                         (a, b) => a.or(b),
@@ -247,7 +248,7 @@ impl Aggregator {
                 }
                 // A face nobody's box contains is a person of its own.
                 None => persons.push(Candidate {
-                    roi_ids: vec![id],
+                    rois: vec![id],
                     bbox: fb,
                     score,
                     frontal,
@@ -502,14 +503,17 @@ impl BaseTransformImpl for Aggregator {
             })
             .collect();
         // Ephemeral ids into the ROIs (DL Streamer's object_id param), for downstream elements.
-        let id_of_roi: Vec<(i32, u64)> = candidates
-            .iter()
-            .zip(&ids)
-            .filter_map(|(c, id)| id.map(|id| c.roi_ids.iter().map(move |&r| (r, id))))
-            .flatten()
-            .collect();
-        for mut roi in buf.iter_meta_mut::<VideoRegionOfInterestMeta>() {
-            if let Some(&(_, id)) = id_of_roi.iter().find(|(r, _)| *r == roi.id()) {
+        let mut id_of_roi: Vec<Option<u64>> = Vec::new();
+        for (c, id) in candidates.iter().zip(&ids) {
+            for &r in &c.rois {
+                if id_of_roi.len() <= r {
+                    id_of_roi.resize(r + 1, None);
+                }
+                id_of_roi[r] = *id;
+            }
+        }
+        for (index, mut roi) in buf.iter_meta_mut::<VideoRegionOfInterestMeta>().enumerate() {
+            if let Some(id) = id_of_roi.get(index).copied().flatten() {
                 roi.add_param(
                     gst::Structure::builder("object_id")
                         .field("id", id as i32)
