@@ -64,6 +64,8 @@ pub struct Track {
     pub confirmed: bool,
     /// Index of the detection matched this frame, if any.
     pub matched: Option<usize>,
+    /// The last detection this track absorbed (where it was last seen).
+    last_box: BBox,
 }
 
 impl Track {
@@ -104,6 +106,12 @@ pub struct Tracker {
     tracks: Vec<Track>,
     next_id: u64,
     pairs: Vec<(f64, usize, usize)>,
+}
+
+fn centre_distance(a: &BBox, b: &BBox) -> f64 {
+    let (ax, ay) = ((a[0] + a[2]) / 2.0, (a[1] + a[3]) / 2.0);
+    let (bx, by) = ((b[0] + b[2]) / 2.0, (b[1] + b[3]) / 2.0);
+    ((ax - bx).powi(2) + (ay - by).powi(2)).sqrt()
 }
 
 fn to_cxcywh(b: &BBox) -> [f64; 4] {
@@ -165,26 +173,37 @@ impl Tracker {
                 }
             }
             self.pairs.sort_unstable_by(|a, b| b.0.total_cmp(&a.0));
-            for &(_, ti, di) in &self.pairs {
-                if track_used[ti] || det_used[di] {
+            self.absorb_pairs(boxes, &mut track_used, &mut det_used);
+        }
+        // Third pass, before new tracks are born: a confirmed track lost for a few frames (an
+        // occlusion, a detector blink) whose prediction drifted away from where the person
+        // reappears still takes a high-score detection within one box size of its predicted or
+        // last seen centre, of a similar size. Without it every occlusion is an identity switch.
+        self.pairs.clear();
+        for (ti, t) in self.tracks.iter().enumerate() {
+            if track_used[ti] || !t.confirmed || t.misses == 0 {
+                continue;
+            }
+            let size = (t.last_box[2] - t.last_box[0]).max(t.last_box[3] - t.last_box[1]);
+            for (di, b) in boxes.iter().enumerate() {
+                if det_used[di] || scores[di] < high {
                     continue;
                 }
-                track_used[ti] = true;
-                det_used[di] = true;
-                let t = &mut self.tracks[ti];
-                let z = to_cxcywh(&boxes[di]);
-                let r = (0.05 * z[2].max(z[3])).powi(2);
-                for (k, zi) in t.kf.iter_mut().zip(z) {
-                    k.update(zi, r);
+                let height_ratio = (b[3] - b[1]) / (t.last_box[3] - t.last_box[1]).max(1e-9);
+                if !(0.6..=1.6).contains(&height_ratio) {
+                    continue;
                 }
-                t.hits += 1;
-                t.misses = 0;
-                t.matched = Some(di);
-                if t.hits >= self.config.min_hits {
-                    t.confirmed = true;
+                let distance = centre_distance(&predicted[ti], b)
+                    .min(centre_distance(&t.last_box, b))
+                    / size.max(1e-9);
+                if distance < 1.0 {
+                    // Closer is better: sort descending on the negated distance.
+                    self.pairs.push((-distance, ti, di));
                 }
             }
         }
+        self.pairs.sort_unstable_by(|a, b| b.0.total_cmp(&a.0));
+        self.absorb_pairs(boxes, &mut track_used, &mut det_used);
         for (di, b) in boxes.iter().enumerate() {
             if !det_used[di] && scores[di] >= high {
                 let z = to_cxcywh(b);
@@ -196,6 +215,7 @@ impl Tracker {
                     misses: 0,
                     confirmed: self.config.min_hits <= 1,
                     matched: Some(di),
+                    last_box: *b,
                 });
             }
         }
@@ -229,6 +249,31 @@ impl Tracker {
             }
         }
         (ids, ended)
+    }
+
+    /// Updates tracks with the detections of `self.pairs`, best pair first, each track and
+    /// detection used once.
+    fn absorb_pairs(&mut self, boxes: &[BBox], track_used: &mut [bool], det_used: &mut [bool]) {
+        for &(_, ti, di) in &self.pairs {
+            if track_used[ti] || det_used[di] {
+                continue;
+            }
+            track_used[ti] = true;
+            det_used[di] = true;
+            let t = &mut self.tracks[ti];
+            let z = to_cxcywh(&boxes[di]);
+            let r = (0.05 * z[2].max(z[3])).powi(2);
+            for (k, zi) in t.kf.iter_mut().zip(z) {
+                k.update(zi, r);
+            }
+            t.hits += 1;
+            t.misses = 0;
+            t.matched = Some(di);
+            t.last_box = boxes[di];
+            if t.hits >= self.config.min_hits {
+                t.confirmed = true;
+            }
+        }
     }
 
     /// Ends every track (EOS); returns their ids.
@@ -286,6 +331,27 @@ mod tests {
             }
         }
         assert_eq!(t.tracks().len(), 2);
+    }
+
+    #[test]
+    fn a_person_reappearing_after_an_occlusion_keeps_their_id() {
+        let mut t = Tracker::new(TrackerConfig::default());
+        let mut last = None;
+        // Walks right for 10 frames, stops behind a post (10 frames unseen), reappears where they
+        // stopped: the constant-velocity prediction has drifted past them (IoU ≈ 0).
+        for f in 0..10 {
+            let (ids, _) = t.update(&[boxed(0.2 + 0.02 * f as f64, 0.5)], &[0.9]);
+            last = ids[0];
+        }
+        for _ in 0..10 {
+            t.update(&[], &[]);
+        }
+        let (ids, _) = t.update(&[boxed(0.40, 0.5)], &[0.9]);
+        assert_eq!(ids[0], last, "re-associated, not a new person");
+        // Somebody else, far away, is not taken for them.
+        let (ids, _) = t.update(&[boxed(0.40, 0.5), boxed(0.9, 0.2)], &[0.9, 0.9]);
+        assert_eq!(ids[0], last);
+        assert_ne!(ids[1], last);
     }
 
     #[test]

@@ -10,6 +10,12 @@
 //! name = "entrance"
 //! from = [0.5, 0.0]
 //! to = [0.5, 1.0]
+//!
+//! # Detections placed here are ignored before tracking (a poster, a mannequin, an object the
+//! # detector keeps taking for a person).
+//! [[exclude]]
+//! name = "poster"
+//! polygon = [[0.0, 0.0], [0.1, 0.0], [0.1, 0.2], [0.0, 0.2]]
 //! ```
 
 use serde::Deserialize;
@@ -33,12 +39,14 @@ pub struct ZoneConfig {
     pub zones: Vec<Zone>,
     #[serde(default, rename = "line")]
     pub lines: Vec<Line>,
+    #[serde(default, rename = "exclude")]
+    pub excludes: Vec<Zone>,
 }
 
 impl ZoneConfig {
     pub fn parse(text: &str) -> Result<Self, String> {
         let cfg: ZoneConfig = toml::from_str(text).map_err(|e| e.to_string())?;
-        for z in &cfg.zones {
+        for z in cfg.zones.iter().chain(&cfg.excludes) {
             if z.polygon.len() < 3 {
                 return Err(format!("zone '{}' needs at least 3 points", z.name));
             }
@@ -54,6 +62,14 @@ impl ZoneConfig {
             return Err(format!("the name '{}' is used twice", w[0]));
         }
         Ok(cfg)
+    }
+}
+
+impl ZoneConfig {
+    /// Whether a box's anchor lies in an exclusion polygon.
+    pub fn excluded(&self, b: &[f64; 4]) -> bool {
+        let a = anchor(b);
+        self.excludes.iter().any(|z| in_polygon(&z.polygon, a))
     }
 }
 
@@ -111,6 +127,12 @@ mod tests {
         );
         assert!(ZoneConfig::parse("[[zone]]\nname='a'\npolygon=[[0,0],[1,0],[1,1]]\n[[line]]\nname='a'\nfrom=[0,0]\nto=[1,1]").unwrap_err().contains("twice"));
         assert!(ZoneConfig::parse("zone = 3").is_err());
+        let ex = ZoneConfig::parse(
+            "[[exclude]]\nname='cone'\npolygon=[[0.2,0.3],[0.3,0.3],[0.3,0.4],[0.2,0.4]]",
+        )
+        .unwrap();
+        assert!(ex.excluded(&[0.21, 0.2, 0.25, 0.35]));
+        assert!(!ex.excluded(&[0.21, 0.2, 0.25, 0.45]));
     }
 
     #[test]

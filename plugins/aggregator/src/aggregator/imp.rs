@@ -71,6 +71,7 @@ struct State {
     settings: Settings,
     tracker: Tracker,
     metrics: Metrics,
+    zones: ZoneConfig,
     info: Option<gst_video::VideoInfo>,
     /// Capture time of the first buffer (UTC ns) and its PTS: capture = anchor + (pts − first).
     anchor: Option<(u64, u64)>,
@@ -160,7 +161,7 @@ impl Aggregator {
         });
         let metrics = Metrics::new(AggregatorConfig {
             window_ns: settings.window as u64 * 1_000_000_000,
-            zones,
+            zones: zones.clone(),
             demographics: settings.demographics,
             k: settings.k,
         });
@@ -168,6 +169,7 @@ impl Aggregator {
             settings,
             tracker,
             metrics,
+            zones,
             info: None,
             anchor: None,
             fixed_start_ns,
@@ -485,7 +487,8 @@ impl BaseTransformImpl for Aggregator {
             .get_or_insert((state.fixed_start_ns.unwrap_or_else(now_ns), pts));
         let capture_ns = anchor_ns + pts.saturating_sub(first_pts);
 
-        let candidates = Self::candidates(state, buf, w, h);
+        let mut candidates = Self::candidates(state, buf, w, h);
+        candidates.retain(|c| !state.zones.excluded(&c.bbox));
         let boxes: Vec<BBox> = candidates.iter().map(|c| c.bbox).collect();
         let scores: Vec<f64> = candidates.iter().map(|c| c.score).collect();
         let (ids, ended) = state.tracker.update(&boxes, &scores);
