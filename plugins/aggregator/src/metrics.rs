@@ -14,7 +14,8 @@
 //! * attraction ratio: attention time / dwell time, over what ended in the window;
 //! * zones by the box's bottom centre: occupancy (mean over the window's frames, max), visitors,
 //!   flows A→B (a track's next zone differs from its last zone; gaps outside zones ignored) and
-//!   line crossings per direction.
+//!   line crossings per direction (a crossing counts when the side of the line a track was last
+//!   clearly on changes, so jitter on the line is no crossing).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -48,7 +49,8 @@ struct TrackState {
     last_frontal_ns: u64,
     face_missing: u32,
     last_zone: Option<usize>,
-    prev_anchor: Option<(f64, f64)>,
+    /// Per line, the side the track was last clearly on.
+    line_sides: Vec<Option<bool>>,
     attributes: BTreeMap<String, String>,
 }
 
@@ -258,7 +260,7 @@ impl Metrics {
                 last_frontal_ns: t_ns,
                 face_missing: 0,
                 last_zone: None,
-                prev_anchor: None,
+                line_sides: vec![None; self.config.zones.lines.len()],
                 attributes: BTreeMap::new(),
             });
             t.last_ns = t_ns;
@@ -311,16 +313,13 @@ impl Metrics {
                 }
                 t.last_zone = Some(zi);
             }
-            if let Some(prev) = t.prev_anchor {
-                for (li, line) in self.config.zones.lines.iter().enumerate() {
-                    match zones::crossing(line, prev, anchor) {
-                        Some(true) => acc.lines[li].forward += 1,
-                        Some(false) => acc.lines[li].backward += 1,
-                        None => {}
-                    }
+            for (li, line) in self.config.zones.lines.iter().enumerate() {
+                match zones::crossing(line, &mut t.line_sides[li], anchor) {
+                    Some(true) => acc.lines[li].forward += 1,
+                    Some(false) => acc.lines[li].backward += 1,
+                    None => {}
                 }
             }
-            t.prev_anchor = Some(anchor);
         }
         for (i, n) in occupancy.into_iter().enumerate() {
             acc.occupancy_sum[i] += n as u64;

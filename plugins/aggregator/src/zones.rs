@@ -95,18 +95,58 @@ fn cross(o: (f64, f64), a: (f64, f64), b: (f64, f64)) -> f64 {
     (a.0 - o.0) * (b.1 - o.1) - (a.1 - o.1) * (b.0 - o.0)
 }
 
-/// Whether moving from `prev` to `cur` crosses the line: `Some(true)` forward (from the line's
-/// right side to its left, looking from `from` to `to` in image coordinates), `Some(false)`
-/// backward, `None` no crossing.
-pub fn crossing(line: &Line, prev: (f64, f64), cur: (f64, f64)) -> Option<bool> {
+/// Anchors closer to a line than this (normalized units) do not decide which side they are on:
+/// a person standing on the line, whose box jitters by a few pixels, crosses nothing.
+pub const LINE_MARGIN: f64 = 0.02;
+
+/// Where a point is relative to a line segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Place {
+    /// Clearly on one side: `true` right, `false` left (looking from `from` to `to`, image
+    /// coordinates with y down).
+    Side(bool),
+    /// Within [`LINE_MARGIN`] of the line.
+    Near,
+    /// Beyond the segment's ends.
+    Beyond,
+}
+
+pub fn place(line: &Line, p: (f64, f64)) -> Place {
     let (a, b) = ((line.from[0], line.from[1]), (line.to[0], line.to[1]));
-    // Sides: a point exactly on the line counts as on the right side, so a step that lands
-    // on the line and the next one that leaves it count one crossing, not zero or two.
-    let right = |p| cross(a, b, p) >= 0.0;
-    let (d3, d4) = (cross(prev, cur, a), cross(prev, cur, b));
-    let crosses = right(prev) != right(cur) && (d3 >= 0.0) != (d4 >= 0.0);
-    // With y pointing down, a negative cross product is the left side of the direction.
-    crosses.then_some(!right(cur))
+    let (dx, dy) = (b.0 - a.0, b.1 - a.1);
+    let len2 = dx * dx + dy * dy;
+    let t = if len2 > 0.0 {
+        ((p.0 - a.0) * dx + (p.1 - a.1) * dy) / len2
+    } else {
+        -1.0
+    };
+    if !(0.0..=1.0).contains(&t) {
+        return Place::Beyond;
+    }
+    let distance = cross(a, b, p) / len2.sqrt();
+    if distance.abs() < LINE_MARGIN {
+        Place::Near
+    } else {
+        Place::Side(distance >= 0.0)
+    }
+}
+
+/// Follows one track across one line: a crossing counts when the side the track was last
+/// clearly on changes; going around the line's ends forgets the side. Returns `Some(true)` for
+/// forward (right to left), `Some(false)` backward.
+pub fn crossing(line: &Line, last_side: &mut Option<bool>, p: (f64, f64)) -> Option<bool> {
+    match place(line, p) {
+        Place::Near => None,
+        Place::Beyond => {
+            *last_side = None;
+            None
+        }
+        Place::Side(now) => {
+            let crossed = last_side.is_some_and(|was| was != now);
+            *last_side = Some(now);
+            crossed.then_some(!now)
+        }
+    }
 }
 
 #[cfg(test)]
@@ -136,16 +176,39 @@ mod tests {
     }
 
     #[test]
-    fn crossings_have_a_direction() {
+    fn crossings_have_a_direction_and_jitter_on_the_line_is_not_one() {
         let line = Line {
             name: "l".into(),
             from: [0.5, 0.0],
             to: [0.5, 1.0],
         };
+        let walk = |xs: &[f64]| {
+            let mut last = None;
+            xs.iter()
+                .filter_map(|&x| crossing(&line, &mut last, (x, 0.5)))
+                .collect::<Vec<bool>>()
+        };
         // Looking down the screen (from top to bottom), the right side is x < 0.5.
-        assert_eq!(crossing(&line, (0.4, 0.5), (0.6, 0.5)), Some(true));
-        assert_eq!(crossing(&line, (0.6, 0.5), (0.4, 0.5)), Some(false));
-        assert_eq!(crossing(&line, (0.4, 0.5), (0.45, 0.5)), None);
+        assert_eq!(walk(&[0.40, 0.45, 0.50, 0.55, 0.60]), vec![true]);
+        assert_eq!(walk(&[0.60, 0.50, 0.40]), vec![false]);
+        // Standing on the line with a jittering box: nothing.
+        assert!(walk(&[0.49, 0.51, 0.495, 0.505, 0.49, 0.51]).is_empty());
+        // Walking around the end of the line is not crossing it.
+        let short = Line {
+            name: "s".into(),
+            from: [0.5, 0.4],
+            to: [0.5, 0.6],
+        };
+        let mut last = None;
+        assert_eq!(crossing(&short, &mut last, (0.4, 0.5)), None);
+        assert_eq!(crossing(&short, &mut last, (0.45, 0.8)), None);
+        assert_eq!(crossing(&short, &mut last, (0.6, 0.8)), None);
+        assert_eq!(
+            crossing(&short, &mut last, (0.6, 0.5)),
+            None,
+            "came round the end, did not cross"
+        );
+        assert_eq!(crossing(&short, &mut last, (0.4, 0.5)), Some(false));
         assert!(in_polygon(
             &[[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]],
             anchor(&[0.2, 0.2, 0.4, 0.6])
