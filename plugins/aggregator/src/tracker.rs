@@ -108,6 +108,14 @@ pub struct Tracker {
     pairs: Vec<(f64, usize, usize)>,
 }
 
+/// Intersection over the smaller box's area: 1 when one box lies inside the other.
+fn overlap_of_smaller(a: &BBox, b: &BBox) -> f64 {
+    let w = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
+    let h = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
+    let smaller = ((a[2] - a[0]) * (a[3] - a[1])).min((b[2] - b[0]) * (b[3] - b[1]));
+    if smaller <= 0.0 { 0.0 } else { w * h / smaller }
+}
+
 fn centre_distance(a: &BBox, b: &BBox) -> f64 {
     let (ax, ay) = ((a[0] + a[2]) / 2.0, (a[1] + a[3]) / 2.0);
     let (bx, by) = ((b[0] + b[2]) / 2.0, (b[1] + b[3]) / 2.0);
@@ -204,8 +212,19 @@ impl Tracker {
         }
         self.pairs.sort_unstable_by(|a, b| b.0.total_cmp(&a.0));
         self.absorb_pairs(boxes, &mut track_used, &mut det_used);
+        // Births. A box lying mostly inside a box that a track took this frame is the same
+        // person seen twice (a partial and a full-body box that NMS kept apart), not a newcomer:
+        // such duplicates would otherwise grow into a second track and take over the first.
+        let taken: Vec<BBox> = self
+            .tracks
+            .iter()
+            .filter_map(|t| t.matched.map(|di| boxes[di]))
+            .collect();
         for (di, b) in boxes.iter().enumerate() {
-            if !det_used[di] && scores[di] >= high {
+            if !det_used[di]
+                && scores[di] >= high
+                && !taken.iter().any(|t| overlap_of_smaller(t, b) >= 0.8)
+            {
                 let z = to_cxcywh(b);
                 let scale = z[2].max(z[3]);
                 self.tracks.push(Track {
@@ -352,6 +371,34 @@ mod tests {
         let (ids, _) = t.update(&[boxed(0.40, 0.5), boxed(0.9, 0.2)], &[0.9, 0.9]);
         assert_eq!(ids[0], last);
         assert_ne!(ids[1], last);
+    }
+
+    #[test]
+    fn a_second_box_on_a_tracked_person_does_not_become_a_second_person() {
+        let mut t = Tracker::new(TrackerConfig::default());
+        for f in 0..5 {
+            t.update(&[boxed(0.3 + 0.01 * f as f64, 0.5)], &[0.9]);
+        }
+        // From now on the detector also reports the upper half of the same person.
+        for f in 5..10 {
+            let full = boxed(0.3 + 0.01 * f as f64, 0.5);
+            let upper = [full[0], full[1], full[2], (full[1] + full[3]) / 2.0];
+            let (ids, _) = t.update(&[full, upper], &[0.9, 0.8]);
+            assert_eq!(ids, vec![Some(1), None], "frame {f}");
+        }
+        assert_eq!(t.tracks().len(), 1);
+        // Two people side by side (overlapping a little) are still two people.
+        let mut t = Tracker::new(TrackerConfig::default());
+        let mut ids = Vec::new();
+        for _ in 0..4 {
+            ids = t
+                .update(&[boxed(0.5, 0.5), boxed(0.58, 0.5)], &[0.9, 0.9])
+                .0;
+        }
+        assert!(
+            ids[0].is_some() && ids[1].is_some() && ids[0] != ids[1],
+            "{ids:?}"
+        );
     }
 
     #[test]

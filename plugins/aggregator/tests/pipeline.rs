@@ -169,3 +169,56 @@ fn every_tracked_roi_gets_its_own_stable_object_id() {
     let (a, b) = (seen[0][0].expect("tracked"), seen[0][1].expect("tracked"));
     assert_ne!(a, b, "two people, two ids");
 }
+
+/// Person passages (a person entering the view and leaving it, or present at the first or last
+/// frame) in vtest.avi, counted by hand once from slit-scans of the frame borders: every column
+/// x=764 and x=3 (rows 150–560), the top-right corner, row 70 across the far road and row 568
+/// along the bottom, stacked over the 795 frames, show each border crossing as one figure.
+/// Crossings: right edge 22, left edge 6, top 3, top-right corner 1, bottom 0 = 33; people
+/// present at frame 0: 3, at frame 794: 8. Passages = (33 + 3 + 8) / 2 = 22 (about ±2: figures
+/// that overlap in a slit, walkers on the far path). Opportunities to see count passages, not
+/// individuals: nothing re-identifies a person who comes back.
+const VTEST_PASSAGES: f64 = 22.0;
+
+#[test]
+fn vtest_opportunities_to_see_match_the_hand_count() {
+    let zones =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/zones/vtest.toml");
+    let (posted, _) = windows(&format!(
+        "filesrc location={} ! decodebin ! videoconvert ! \
+         inferfilter decoder=nanodet model={} keep-labels=person threshold=0.3 ! \
+         aggregator window=3600 start-time=2026-11-23T10:00:00Z zones-file={}",
+        assets::require("media/vtest.avi").display(),
+        assets::require("models/nanodet-m.onnx").display(),
+        zones.display()
+    ));
+    // The 80 s clip falls in one hour-long window, flushed at EOS.
+    assert_eq!(posted.len(), 1);
+    let w = &posted[0];
+    let ots = w.opportunities_to_see as f64;
+    // Within ±20% of the hand count; the upper bound also bounds identity switches, since every
+    // switch adds a track.
+    assert!(
+        (0.8 * VTEST_PASSAGES..=1.2 * VTEST_PASSAGES).contains(&ots),
+        "opportunities to see {ots}, hand count {VTEST_PASSAGES}"
+    );
+    // Zones from configs/zones/vtest.toml: everyone walks on the road, some cross the lawn.
+    let (road, lawn) = (&w.zones["road"], &w.zones["lawn"]);
+    assert!(
+        road.visitors as f64 >= 0.5 * ots && road.visitors <= w.opportunities_to_see,
+        "{road:?}"
+    );
+    assert!(
+        lawn.visitors >= 1 && lawn.visitors < road.visitors,
+        "{lawn:?}"
+    );
+    assert!(
+        road.occupancy_max >= 5,
+        "five or more people on the road at once: {road:?}"
+    );
+    let dwellers: u32 = w.dwell_bands.values().sum();
+    assert_eq!(
+        dwellers, w.opportunities_to_see,
+        "every track ends by EOS and has a dwell band"
+    );
+}
