@@ -222,3 +222,81 @@ fn vtest_opportunities_to_see_match_the_hand_count() {
         "every track ends by EOS and has a dwell band"
     );
 }
+
+#[test]
+fn classifier_attributes_become_suppressed_zone_breakdowns() {
+    use veil_meta::{Detection, NormalizedBox};
+    init();
+    let dir = std::env::temp_dir().join(format!("veil-demo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let zones = dir.join("zones.toml");
+    std::fs::write(
+        &zones,
+        "[[zone]]\nname = 'all'\npolygon = [[0,0],[1,0],[1,1],[0,1]]\n",
+    )
+    .unwrap();
+    let element = gst::ElementFactory::make("aggregator")
+        .property("window", 300u32)
+        .property("demographics", true)
+        .property("min-hits", 1u32)
+        .property("start-time", "2026-11-23T10:00:00Z")
+        .property("zones-file", zones.to_str().unwrap())
+        .build()
+        .unwrap();
+    let bus = gst::Bus::new();
+    element.set_bus(Some(&bus));
+    let mut h = gst_check::Harness::with_element(&element, Some("sink"), Some("src"));
+    h.play();
+    h.set_src_caps_str("video/x-raw,format=RGB,width=640,height=480,framerate=10/1");
+    for f in 0..3u64 {
+        let mut buf = gst::Buffer::with_size(640 * 480 * 3).unwrap();
+        {
+            let b = buf.get_mut().unwrap();
+            b.set_pts(gst::ClockTime::from_mseconds(100 * f));
+            // Nine people in a row: six classified female, three male.
+            for i in 0..9 {
+                let x = 0.02 + 0.105 * i as f64;
+                Detection {
+                    label: "person".into(),
+                    label_id: 0,
+                    confidence: 0.9,
+                    bbox: NormalizedBox {
+                        x_min: x,
+                        y_min: 0.2,
+                        x_max: x + 0.08,
+                        y_max: 0.8,
+                    },
+                    landmarks: None,
+                    object_id: None,
+                }
+                .attach(b, 640, 480);
+            }
+            for (i, mut roi) in b
+                .iter_meta_mut::<gst_video::VideoRegionOfInterestMeta>()
+                .enumerate()
+            {
+                let gender = if i < 6 { "female" } else { "male" };
+                roi.add_param(
+                    gst::Structure::builder("gender")
+                        .field("label", gender)
+                        .field("confidence", 0.9)
+                        .build(),
+                );
+            }
+        }
+        h.push(buf).unwrap();
+    }
+    h.push_event(gst::event::Eos::new());
+    let window = bus
+        .iter()
+        .find_map(|m| match m.view() {
+            gst::MessageView::Element(e) => e.structure().and_then(MetricsWindow::from_structure),
+            _ => None,
+        })
+        .expect("a window at EOS");
+    assert_eq!(window.opportunities_to_see, 9);
+    let cells = &window.demographics["all"]["gender"];
+    assert_eq!(cells["male"], None, "3 < k = 5");
+    assert_eq!(cells["female"], None, "else 9 - female = male");
+    let _ = std::fs::remove_dir_all(&dir);
+}

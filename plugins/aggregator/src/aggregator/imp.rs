@@ -109,6 +109,20 @@ struct Candidate {
     bbox: BBox,
     score: f64,
     frontal: Option<bool>,
+    /// Classifier results on its ROIs: (attribute, value).
+    attributes: Vec<(String, String)>,
+}
+
+/// Params every ROI may carry that are not classifier results.
+const NON_ATTRIBUTE_PARAMS: [&str; 3] = ["detection", "object_id", "landmarks"];
+
+/// Classifier results in the DL Streamer convention: any other param structure with a string
+/// `label` field is an attribute named after the structure (e.g. `gender` → `female`).
+fn attributes(roi: &VideoRegionOfInterestMeta) -> Vec<(String, String)> {
+    roi.params()
+        .filter(|p| !NON_ATTRIBUTE_PARAMS.contains(&p.name().as_str()))
+        .filter_map(|p| Some((p.name().to_string(), p.get::<String>("label").ok()?)))
+        .collect()
 }
 
 impl Aggregator {
@@ -208,7 +222,7 @@ impl Aggregator {
     fn candidates(state: &State, buf: &gst::BufferRef, w: u32, h: u32) -> Vec<Candidate> {
         let (fw, fh) = (w as f64, h as f64);
         let mut persons: Vec<Candidate> = Vec::new();
-        let mut faces: Vec<(usize, BBox, f64, Option<bool>)> = Vec::new();
+        let mut faces: Vec<(usize, BBox, f64, Option<bool>, Vec<(String, String)>)> = Vec::new();
         for (index, roi) in buf.iter_meta::<VideoRegionOfInterestMeta>().enumerate() {
             let d = veil_meta::Detection::from_roi(&roi, w, h);
             let b = [d.bbox.x_min, d.bbox.y_min, d.bbox.x_max, d.bbox.y_max];
@@ -218,6 +232,7 @@ impl Aggregator {
                     bbox: b,
                     score: d.confidence,
                     frontal: None,
+                    attributes: attributes(&roi),
                 });
             } else if d.label == state.settings.face_label {
                 let frontal = d.landmarks.as_ref().map(|lm| {
@@ -225,10 +240,10 @@ impl Aggregator {
                         lm.points.iter().map(|&(x, y)| (x * fw, y * fh)).collect();
                     attention::is_frontal(&px)
                 });
-                faces.push((index, b, d.confidence, frontal));
+                faces.push((index, b, d.confidence, frontal, attributes(&roi)));
             }
         }
-        for (id, fb, score, frontal) in faces {
+        for (id, fb, score, frontal, attrs) in faces {
             let (cx, cy) = ((fb[0] + fb[2]) / 2.0, (fb[1] + fb[3]) / 2.0);
             // The smallest person box containing the face's centre owns it.
             let owner = persons
@@ -243,6 +258,7 @@ impl Aggregator {
             match owner {
                 Some(p) => {
                     p.rois.push(id);
+                    p.attributes.extend(attrs);
                     p.frontal = match (p.frontal, frontal) {
                         (Some(a), Some(b)) => Some(a || b),
                         (a, b) => a.or(b),
@@ -254,6 +270,7 @@ impl Aggregator {
                     bbox: fb,
                     score,
                     frontal,
+                    attributes: attrs,
                 }),
             }
         }
@@ -501,7 +518,7 @@ impl BaseTransformImpl for Aggregator {
                     track,
                     bbox: c.bbox,
                     frontal: c.frontal,
-                    attributes: Vec::new(),
+                    attributes: c.attributes.clone(),
                 })
             })
             .collect();
