@@ -222,7 +222,7 @@ impl Aggregator {
     fn candidates(state: &State, buf: &gst::BufferRef, w: u32, h: u32) -> Vec<Candidate> {
         let (fw, fh) = (w as f64, h as f64);
         let mut persons: Vec<Candidate> = Vec::new();
-        let mut faces: Vec<(usize, BBox, f64, Option<bool>, Vec<(String, String)>)> = Vec::new();
+        let mut faces: Vec<Candidate> = Vec::new();
         for (index, roi) in buf.iter_meta::<VideoRegionOfInterestMeta>().enumerate() {
             let d = veil_meta::Detection::from_roi(&roi, w, h);
             let b = [d.bbox.x_min, d.bbox.y_min, d.bbox.x_max, d.bbox.y_max];
@@ -240,10 +240,17 @@ impl Aggregator {
                         lm.points.iter().map(|&(x, y)| (x * fw, y * fh)).collect();
                     attention::is_frontal(&px)
                 });
-                faces.push((index, b, d.confidence, frontal, attributes(&roi)));
+                faces.push(Candidate {
+                    rois: vec![index],
+                    bbox: b,
+                    score: d.confidence,
+                    frontal,
+                    attributes: attributes(&roi),
+                });
             }
         }
-        for (id, fb, score, frontal, attrs) in faces {
+        for face in faces {
+            let fb = face.bbox;
             let (cx, cy) = ((fb[0] + fb[2]) / 2.0, (fb[1] + fb[3]) / 2.0);
             // The smallest person box containing the face's centre owns it.
             let owner = persons
@@ -257,21 +264,15 @@ impl Aggregator {
                 });
             match owner {
                 Some(p) => {
-                    p.rois.push(id);
-                    p.attributes.extend(attrs);
-                    p.frontal = match (p.frontal, frontal) {
+                    p.rois.extend(face.rois);
+                    p.attributes.extend(face.attributes);
+                    p.frontal = match (p.frontal, face.frontal) {
                         (Some(a), Some(b)) => Some(a || b),
                         (a, b) => a.or(b),
                     };
                 }
                 // A face nobody's box contains is a person of its own.
-                None => persons.push(Candidate {
-                    rois: vec![id],
-                    bbox: fb,
-                    score,
-                    frontal,
-                    attributes: attrs,
-                }),
+                None => persons.push(face),
             }
         }
         persons
