@@ -4,15 +4,9 @@
 use std::sync::{Arc, Mutex};
 
 use gst::prelude::*;
+use veil_meta::roi::iou;
 use veil_meta::{Detection, InferenceStatus, StatusMeta};
 use veil_tools::assets;
-
-fn iou(a: &[f64; 4], b: &[f64; 4]) -> f64 {
-    let w = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
-    let h = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
-    let inter = w * h;
-    inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
-}
 
 /// What reached the sink for one frame: its inference statuses and detection boxes in pixels.
 type SeenFrame = (Vec<StatusMeta>, Vec<[f64; 4]>);

@@ -5,13 +5,7 @@
 /// `[x_min, y_min, x_max, y_max]`, any consistent unit (the element uses normalized coordinates).
 pub type BBox = [f64; 4];
 
-pub fn iou(a: &BBox, b: &BBox) -> f64 {
-    let w = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
-    let h = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
-    let inter = w * h;
-    let union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter;
-    if union <= 0.0 { 0.0 } else { inter / union }
-}
+pub use veil_meta::roi::iou;
 
 /// A 1-D constant-velocity Kalman filter (state: position, velocity).
 #[derive(Debug, Clone, Copy)]

@@ -3,15 +3,9 @@
 //!
 //! Boxes are normalized `[x_min, y_min, x_max, y_max]`.
 
-pub type BBox = [f64; 4];
+use veil_meta::roi::iou;
 
-fn iou(a: &BBox, b: &BBox) -> f64 {
-    let w = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
-    let h = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
-    let inter = w * h;
-    let union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter;
-    if union <= 0.0 { 0.0 } else { inter / union }
-}
+pub type BBox = [f64; 4];
 
 fn centre(b: &BBox) -> (f64, f64) {
     ((b[0] + b[2]) / 2.0, (b[1] + b[3]) / 2.0)

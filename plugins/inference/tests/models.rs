@@ -1,5 +1,6 @@
 //! `inferfilter` with the real models through ONNX Runtime, in real pipelines.
 
+use veil_meta::roi::iou;
 use veil_tools::assets;
 use veil_tools::frames::{FrameRecord, run_pipeline};
 
@@ -92,13 +93,6 @@ const VTEST_FRAME_30_PERSONS: [[f64; 4]; 5] = [
     [627.0, 250.0, 668.0, 353.0],
     [664.0, 250.0, 700.0, 347.0],
 ];
-
-fn iou(a: &[f64; 4], b: &[f64; 4]) -> f64 {
-    let w = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
-    let h = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
-    let inter = w * h;
-    inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
-}
 
 #[test]
 fn nanodet_finds_the_people_on_vtest_frame_30() {

@@ -13,6 +13,16 @@ use gst_video::VideoRegionOfInterestMeta;
 pub const FACE_LANDMARK_NAMES: [&str; 5] =
     ["eye_left", "eye_right", "nose", "mouth_left", "mouth_right"];
 
+/// Intersection over union of two `[x_min, y_min, x_max, y_max]` boxes (any one unit); 0 for
+/// empty or disjoint boxes.
+pub fn iou(a: &[f64; 4], b: &[f64; 4]) -> f64 {
+    let w = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
+    let h = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
+    let inter = w * h;
+    let union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter;
+    if union <= 0.0 { 0.0 } else { inter / union }
+}
+
 /// An axis-aligned box with coordinates normalized to the frame (0..1).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct NormalizedBox {
@@ -153,6 +163,14 @@ impl Detection {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn iou_of_known_boxes() {
+        assert_eq!(iou(&[0.0, 0.0, 2.0, 2.0], &[0.0, 0.0, 2.0, 2.0]), 1.0);
+        assert_eq!(iou(&[0.0, 0.0, 1.0, 1.0], &[1.0, 0.0, 2.0, 1.0]), 0.0);
+        assert!((iou(&[0.0, 0.0, 2.0, 1.0], &[1.0, 0.0, 3.0, 1.0]) - 1.0 / 3.0).abs() < 1e-12);
+        assert_eq!(iou(&[0.0; 4], &[0.0; 4]), 0.0);
+    }
 
     #[test]
     fn pixel_boxes_round_outward_and_clamp() {

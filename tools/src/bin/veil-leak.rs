@@ -9,15 +9,9 @@
 //! independent of any detector.
 
 use anyhow::Context;
+use veil_meta::roi::iou;
 use veil_tools::assets;
 use veil_tools::frames::{packed_rgb as rgb, run_pipeline_samples};
-
-fn iou(a: &[f64; 4], b: &[f64; 4]) -> f64 {
-    let w = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
-    let h = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
-    let inter = w * h;
-    inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
-}
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
