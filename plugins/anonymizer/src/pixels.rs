@@ -297,7 +297,7 @@ mod tests {
     fn effects_touch_only_covered_pixels() {
         let (w, h) = (40u32, 30u32);
         let orig: Vec<u8> = (0..w * h * 3).map(|i| (i * 37 % 256) as u8).collect();
-        let region = Region::ellipse(5.0, 5.0, 25.0, 25.0, w, h, 1);
+        let region = Region::ellipse([5.0, 5.0, 25.0, 25.0], w, h, 1);
         for effect in [
             Effect::Blur { radius: 4 },
             Effect::Pixelate { block: 6 },
@@ -332,7 +332,7 @@ mod tests {
         let mut data: Vec<u8> = (0..w * h)
             .map(|i| if (i % w + i / w) % 2 == 0 { 0 } else { 200 })
             .collect();
-        let region = Region::rect(0.0, 0.0, 64.0, 64.0, w, h, 1);
+        let region = Region::rect([0.0, 0.0, 64.0, 64.0], w, h, 1);
         plane(&mut data, w, h, 1).apply(
             &region,
             Effect::Blur { radius: 5 },
@@ -356,7 +356,7 @@ mod tests {
     fn pixelate_makes_uniform_blocks() {
         let (w, h) = (16u32, 16u32);
         let mut data: Vec<u8> = (0..w * h).map(|i| i as u8).collect();
-        let region = Region::rect(0.0, 0.0, 16.0, 16.0, w, h, 1);
+        let region = Region::rect([0.0, 0.0, 16.0, 16.0], w, h, 1);
         plane(&mut data, w, h, 1).apply(
             &region,
             Effect::Pixelate { block: 8 },
@@ -373,7 +373,7 @@ mod tests {
     #[test]
     fn odd_sized_4_2_0_frames_are_masked_to_the_edge_without_panicking() {
         // 101×75 frame: luma 101×75, chroma 51×38; an ellipse cut by the right/bottom edges.
-        let region = Region::ellipse(80.0, 50.0, 130.0, 90.0, 101, 75, 2);
+        let region = Region::ellipse([80.0, 50.0, 130.0, 90.0], 101, 75, 2);
         let mut luma = vec![100u8; 101 * 75];
         let mut chroma = vec![100u8; 51 * 38];
         for effect in [
@@ -413,7 +413,7 @@ mod tests {
     fn subsampled_planes_map_regions_to_half_resolution() {
         // A 4:2:0 chroma plane of a 20×20 frame; region 4..12 × 6..10 in frame pixels.
         let mut data = vec![9u8; 10 * 10];
-        let region = Region::rect(4.0, 6.0, 12.0, 10.0, 20, 20, 2);
+        let region = Region::rect([4.0, 6.0, 12.0, 10.0], 20, 20, 2);
         let mut p = Plane {
             stride: 10,
             data: &mut data,

@@ -70,15 +70,8 @@ impl Region {
     }
 
     /// A rectangle from a pixel box (floating point), snapped outward to the grid and clipped.
-    pub fn rect(
-        x0: f64,
-        y0: f64,
-        x1: f64,
-        y1: f64,
-        frame_w: u32,
-        frame_h: u32,
-        grid: u32,
-    ) -> Region {
+    pub fn rect(b: [f64; 4], frame_w: u32, frame_h: u32, grid: u32) -> Region {
+        let [x0, y0, x1, y1] = b;
         let g = grid as f64;
         let snap_down = |v: f64, max: u32| ((v / g).floor().max(0.0) * g).min(max as f64) as u32;
         let snap_up = |v: f64, max: u32| ((v / g).ceil().max(0.0) * g).min(max as f64) as u32;
@@ -94,16 +87,9 @@ impl Region {
     }
 
     /// An ellipse inscribed in the pixel box, at grid resolution.
-    pub fn ellipse(
-        x0: f64,
-        y0: f64,
-        x1: f64,
-        y1: f64,
-        frame_w: u32,
-        frame_h: u32,
-        grid: u32,
-    ) -> Region {
-        let mut r = Region::rect(x0, y0, x1, y1, frame_w, frame_h, grid);
+    pub fn ellipse(b: [f64; 4], frame_w: u32, frame_h: u32, grid: u32) -> Region {
+        let [x0, y0, x1, y1] = b;
+        let mut r = Region::rect(b, frame_w, frame_h, grid);
         if r.is_empty() {
             return r;
         }
@@ -128,7 +114,7 @@ impl Region {
             x1 = x1.max(x);
             y1 = y1.max(y);
         }
-        let mut r = Region::rect(x0, y0, x1, y1, frame_w, frame_h, grid);
+        let mut r = Region::rect([x0, y0, x1, y1], frame_w, frame_h, grid);
         if r.is_empty() || points.len() < 3 {
             return Region { x1: r.x0, ..r };
         }
@@ -239,17 +225,17 @@ mod tests {
 
     #[test]
     fn rects_snap_outward_to_the_chroma_grid() {
-        let r = Region::rect(10.5, 11.0, 20.2, 21.0, 100, 100, 2);
+        let r = Region::rect([10.5, 11.0, 20.2, 21.0], 100, 100, 2);
         assert_eq!((r.x0, r.y0, r.x1, r.y1), (10, 10, 22, 22));
-        let r = Region::rect(-5.0, 95.0, 3.0, 130.0, 100, 99, 2);
+        let r = Region::rect([-5.0, 95.0, 3.0, 130.0], 100, 99, 2);
         assert_eq!((r.x0, r.y0, r.x1, r.y1), (0, 94, 4, 99));
-        let r = Region::rect(10.5, 11.0, 20.2, 21.0, 100, 100, 1);
+        let r = Region::rect([10.5, 11.0, 20.2, 21.0], 100, 100, 1);
         assert_eq!((r.x0, r.y0, r.x1, r.y1), (10, 11, 21, 21));
     }
 
     #[test]
     fn ellipse_covers_centre_not_corners_and_respects_the_grid() {
-        let r = Region::ellipse(0.0, 0.0, 40.0, 20.0, 100, 100, 2);
+        let r = Region::ellipse([0.0, 0.0, 40.0, 20.0], 100, 100, 2);
         assert!(r.contains(20, 10));
         assert!(!r.contains(0, 0) && !r.contains(39, 19));
         // Cells are 2×2: both pixels of a cell agree.
@@ -287,7 +273,7 @@ mod tests {
 
     #[test]
     fn ellipses_reaching_the_edge_of_odd_sized_frames_have_partial_cells() {
-        let r = Region::ellipse(90.0, 40.0, 140.0, 80.0, 101, 75, 2);
+        let r = Region::ellipse([90.0, 40.0, 140.0, 80.0], 101, 75, 2);
         assert_eq!((r.x1, r.y1), (101, 75));
         // Every pixel of the clipped rectangle can be asked about, the last column and row too.
         let covered = (r.x0..r.x1)

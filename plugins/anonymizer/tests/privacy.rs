@@ -88,15 +88,8 @@ fn pixels_outside_the_chroma_snapped_masks_are_byte_identical() {
                 1
             };
             let b = scale_box(face, 1.3);
-            let region = Region::rect(
-                b[0] * w as f64,
-                b[1] * h as f64,
-                b[2] * w as f64,
-                b[3] * h as f64,
-                w,
-                h,
-                grid,
-            );
+            let (fw, fh) = (w as f64, h as f64);
+            let region = Region::rect([b[0] * fw, b[1] * fh, b[2] * fw, b[3] * fh], w, h, grid);
             let fin =
                 gst_video::VideoFrameRef::from_buffer_ref_readable(input.as_ref(), &info).unwrap();
             let fout =

@@ -11,6 +11,7 @@
 //! Both are plain data types with conversion to and from GStreamer metas, so downstream elements
 //! and applications read them without knowing about `inferfilter`.
 
+pub mod element;
 pub mod events;
 pub mod roi;
 pub mod status;

@@ -464,22 +464,7 @@ impl ElementImpl for Anonymizer {
             let caps = gst_video::VideoCapsBuilder::new()
                 .format_list(FORMATS)
                 .build();
-            vec![
-                gst::PadTemplate::new(
-                    "src",
-                    gst::PadDirection::Src,
-                    gst::PadPresence::Always,
-                    &caps,
-                )
-                .unwrap(),
-                gst::PadTemplate::new(
-                    "sink",
-                    gst::PadDirection::Sink,
-                    gst::PadPresence::Always,
-                    &caps,
-                )
-                .unwrap(),
-            ]
+            veil_meta::element::in_place_pad_templates(&caps)
         });
         PAD_TEMPLATES.as_ref()
     }
@@ -590,15 +575,11 @@ impl BaseTransformImpl for Anonymizer {
         if let Some(boxes) = &boxes {
             for b in boxes {
                 let b = region::scale_box(*b, s.mask_scale);
-                let (x0, y0, x1, y1) = (
-                    b[0] * w as f64,
-                    b[1] * h as f64,
-                    b[2] * w as f64,
-                    b[3] * h as f64,
-                );
+                let (fw, fh) = (w as f64, h as f64);
+                let px = [b[0] * fw, b[1] * fh, b[2] * fw, b[3] * fh];
                 let r = match s.shape {
-                    MaskShape::Box => Region::rect(x0, y0, x1, y1, w, h, grid),
-                    MaskShape::Ellipse => Region::ellipse(x0, y0, x1, y1, w, h, grid),
+                    MaskShape::Box => Region::rect(px, w, h, grid),
+                    MaskShape::Ellipse => Region::ellipse(px, w, h, grid),
                 };
                 if !r.is_empty() {
                     regions.push(r);

@@ -550,22 +550,7 @@ impl ElementImpl for InferFilter {
             // `set_caps` and fails with a message naming it; `transform_caps` advertises only
             // the supported formats upstream, so converters in front pick one of those.
             let caps = gst::Caps::builder("video/x-raw").build();
-            vec![
-                gst::PadTemplate::new(
-                    "src",
-                    gst::PadDirection::Src,
-                    gst::PadPresence::Always,
-                    &caps,
-                )
-                .unwrap(),
-                gst::PadTemplate::new(
-                    "sink",
-                    gst::PadDirection::Sink,
-                    gst::PadPresence::Always,
-                    &caps,
-                )
-                .unwrap(),
-            ]
+            veil_meta::element::in_place_pad_templates(&caps)
         });
         PAD_TEMPLATES.as_ref()
     }
