@@ -1,0 +1,17 @@
+//! Veil's wire records, shared by `auditsink`, the sink service and any Rust client.
+//!
+//! A record is one JSON object (see [`Record`]); its `hash` is the SHA-256 of the RFC 8785
+//! canonical JSON of the record without its `hash` member, and `prev` is the previous record's
+//! `hash`, so the records of one chain unit (tenant, device, stream) form a hash chain. Every so
+//! often the device appends a `checkpoint` record whose body is signed with its Ed25519 key.
+//! `schema/record.schema.json` (at the repository root) is the same contract as a JSON Schema.
+
+pub mod chain;
+pub mod checkpoint;
+pub mod names;
+pub mod record;
+
+pub use chain::{ChainState, ChainVerifier, VerifyError};
+pub use checkpoint::{Checkpoint, DeviceKey};
+pub use names::{ChainUnit, NameError, Names};
+pub use record::{Ack, GENESIS, Kind, Record, RecordError, WIRE_VERSION};

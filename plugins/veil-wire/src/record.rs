@@ -1,0 +1,408 @@
+//! The record: one JSON object per published message.
+//!
+//! ```json
+//! {"v":1,"tenant":"acme","site":"store-12","device":"cam-3","stream":"entrance","seq":42,
+//!  "capture_time":"2026-11-23T10:01:00.000000000Z","pts":60000000000,"kind":"metrics",
+//!  "body":{...},"prev":"<64 hex>","hash":"<64 hex>"}
+//! ```
+//!
+//! `hash` = lowercase hex SHA-256 of the RFC 8785 (JCS) canonical JSON of the record with the
+//! `hash` member removed — `prev` included, so each record commits to the whole chain before it.
+//! Chained records (every kind but `detections`) number from 1 per chain unit; the first one's
+//! `prev` is [`GENESIS`]. `detections` records are best-effort, outside the chain, with a
+//! sequence of their own and `prev` null. `pts` is in nanoseconds, null when unknown or beyond
+//! 2^53 − 1 (JSON numbers are exact only up to there).
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::names::{NameError, Names};
+
+pub const WIRE_VERSION: u32 = 1;
+/// `prev` of a chain's first record.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+/// Largest integer a JSON number carries exactly (and RFC 8785 accepts).
+pub const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// An aggregator window (`veil-metrics-window`).
+    Metrics,
+    /// Any other event from the elements upstream.
+    Event,
+    /// Per-frame boxes without track ids; best-effort, outside the chain.
+    Detections,
+    /// Something about the record stream itself: spool overflow, restarts, chain breaks.
+    Integrity,
+    /// Signed chain head.
+    Checkpoint,
+    /// What the device runs: element settings, model files and their SHA-256.
+    Config,
+    /// Reserved for the industrial modes.
+    Inspection,
+    Compliance,
+    Image,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 9] = [
+        Kind::Metrics,
+        Kind::Event,
+        Kind::Detections,
+        Kind::Integrity,
+        Kind::Checkpoint,
+        Kind::Config,
+        Kind::Inspection,
+        Kind::Compliance,
+        Kind::Image,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Metrics => "metrics",
+            Kind::Event => "event",
+            Kind::Detections => "detections",
+            Kind::Integrity => "integrity",
+            Kind::Checkpoint => "checkpoint",
+            Kind::Config => "config",
+            Kind::Inspection => "inspection",
+            Kind::Compliance => "compliance",
+            Kind::Image => "image",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.as_str() == text)
+    }
+
+    /// Whether records of this kind are in the hash chain (and delivered reliably).
+    pub fn chained(self) -> bool {
+        self != Kind::Detections
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error("not a record: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("unsupported wire version {0} (this build reads {WIRE_VERSION})")]
+    Version(u32),
+    #[error(transparent)]
+    Name(#[from] NameError),
+    #[error("capture_time {0:?} is not an RFC 3339 UTC time")]
+    Time(String),
+    #[error("{field} is not 64 lowercase hex digits")]
+    Digest { field: &'static str },
+    #[error("a {kind} record must {rule}")]
+    Shape {
+        kind: &'static str,
+        rule: &'static str,
+    },
+    #[error("{0} is beyond 2^53 - 1")]
+    Unsafe(&'static str),
+    #[error("canonical JSON failed: {0}")]
+    Canonical(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Record {
+    pub v: u32,
+    pub tenant: String,
+    pub site: String,
+    pub device: String,
+    pub stream: String,
+    pub seq: u64,
+    pub capture_time: String,
+    pub pts: Option<u64>,
+    pub kind: Kind,
+    pub body: serde_json::Value,
+    pub prev: Option<String>,
+    pub hash: String,
+}
+
+fn is_digest(text: &str) -> bool {
+    text.len() == 64 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// RFC 3339 in UTC with nanoseconds, `Z` suffix: the only form records carry.
+pub fn format_time(ns_since_epoch: u64) -> String {
+    let secs = (ns_since_epoch / 1_000_000_000) as i64;
+    let nanos = (ns_since_epoch % 1_000_000_000) as u32;
+    chrono::DateTime::from_timestamp(secs, nanos)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+}
+
+/// Nanoseconds since the epoch of an RFC 3339 time, if it is one.
+pub fn parse_time(text: &str) -> Option<u64> {
+    let t = chrono::DateTime::parse_from_rfc3339(text).ok()?;
+    u64::try_from(t.timestamp_nanos_opt()?).ok()
+}
+
+/// RFC 8785 canonical JSON of a value.
+pub fn canonical_json(value: &serde_json::Value) -> Result<Vec<u8>, RecordError> {
+    serde_json_canonicalizer::to_vec(value).map_err(|e| RecordError::Canonical(e.to_string()))
+}
+
+/// Lowercase hex SHA-256.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+impl Record {
+    /// A record with its hash computed. `prev` is `None` for kinds outside the chain.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        names: &Names,
+        seq: u64,
+        capture_ns: u64,
+        pts: Option<u64>,
+        kind: Kind,
+        body: serde_json::Value,
+        prev: Option<String>,
+    ) -> Result<Record, RecordError> {
+        let mut record = Record {
+            v: WIRE_VERSION,
+            tenant: names.tenant.clone(),
+            site: names.site.clone(),
+            device: names.device.clone(),
+            stream: names.stream.clone(),
+            seq,
+            capture_time: format_time(capture_ns),
+            pts: pts.filter(|&p| p <= MAX_SAFE_INTEGER),
+            kind,
+            body,
+            prev,
+            hash: String::new(),
+        };
+        record.hash = record.compute_hash()?;
+        record.validate()?;
+        Ok(record)
+    }
+
+    /// The exact bytes that are hashed: canonical JSON of the record without `hash`.
+    pub fn hashed_bytes(&self) -> Result<Vec<u8>, RecordError> {
+        let mut value = serde_json::to_value(self)?;
+        if let Some(map) = value.as_object_mut() {
+            map.remove("hash");
+        }
+        canonical_json(&value)
+    }
+
+    pub fn compute_hash(&self) -> Result<String, RecordError> {
+        Ok(sha256_hex(&self.hashed_bytes()?))
+    }
+
+    /// Decodes and validates a published payload (the hash is checked by the chain verifier,
+    /// which can then name the record).
+    pub fn from_slice(bytes: &[u8]) -> Result<Record, RecordError> {
+        let record: Record = serde_json::from_slice(bytes)?;
+        record.validate()?;
+        Ok(record)
+    }
+
+    pub fn to_vec(&self) -> Vec<u8> {
+        // A Record holds only strings, integers and a JSON value: serializing cannot fail.
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    pub fn names(&self) -> Result<Names, NameError> {
+        Names::new(&self.tenant, &self.site, &self.device, &self.stream)
+    }
+
+    pub fn key_expr(&self) -> String {
+        format!(
+            "veil/{}/{}/{}/{}/{}",
+            self.tenant,
+            self.site,
+            self.device,
+            self.stream,
+            self.kind.as_str()
+        )
+    }
+
+    pub fn validate(&self) -> Result<(), RecordError> {
+        if self.v != WIRE_VERSION {
+            return Err(RecordError::Version(self.v));
+        }
+        self.names()?;
+        if parse_time(&self.capture_time).is_none() || !self.capture_time.ends_with('Z') {
+            return Err(RecordError::Time(self.capture_time.clone()));
+        }
+        if self.seq == 0 {
+            return Err(RecordError::Shape {
+                kind: self.kind.as_str(),
+                rule: "have seq >= 1",
+            });
+        }
+        if self.seq > MAX_SAFE_INTEGER {
+            return Err(RecordError::Unsafe("seq"));
+        }
+        if self.pts.is_some_and(|p| p > MAX_SAFE_INTEGER) {
+            return Err(RecordError::Unsafe("pts"));
+        }
+        if !is_digest(&self.hash) {
+            return Err(RecordError::Digest { field: "hash" });
+        }
+        match (&self.prev, self.kind.chained()) {
+            (Some(prev), true) if is_digest(prev) => {}
+            (Some(_), true) => return Err(RecordError::Digest { field: "prev" }),
+            (None, true) => {
+                return Err(RecordError::Shape {
+                    kind: self.kind.as_str(),
+                    rule: "carry prev",
+                });
+            }
+            (Some(_), false) => {
+                return Err(RecordError::Shape {
+                    kind: self.kind.as_str(),
+                    rule: "have a null prev (it is outside the chain)",
+                });
+            }
+            (None, false) => {}
+        }
+        if !self.body.is_object() {
+            return Err(RecordError::Shape {
+                kind: self.kind.as_str(),
+                rule: "have an object body",
+            });
+        }
+        Ok(())
+    }
+}
+
+/// The store's acknowledgement, published on [`Names::ack_key`]: every chained record up to and
+/// including `seq` is durably stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ack {
+    pub v: u32,
+    pub seq: u64,
+}
+
+impl Ack {
+    pub fn new(seq: u64) -> Ack {
+        Ack {
+            v: WIRE_VERSION,
+            seq,
+        }
+    }
+
+    pub fn from_slice(bytes: &[u8]) -> Option<Ack> {
+        serde_json::from_slice::<Ack>(bytes)
+            .ok()
+            .filter(|a| a.v == WIRE_VERSION)
+    }
+
+    pub fn to_vec(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn names() -> Names {
+        Names::new("acme", "store-12", "cam-3", "entrance").unwrap()
+    }
+
+    #[test]
+    fn hash_is_sha256_of_canonical_json_without_hash() {
+        let r = Record::new(
+            &names(),
+            1,
+            1_795_000_000_123_000_000,
+            Some(40_000_000),
+            Kind::Metrics,
+            json!({"z": 1.5, "a": [1, 2], "é": "ü"}),
+            Some(GENESIS.into()),
+        )
+        .unwrap();
+        let bytes = String::from_utf8(r.hashed_bytes().unwrap()).unwrap();
+        // Members sorted, no whitespace, no hash member.
+        assert!(bytes.starts_with(r#"{"body":{"a":[1,2],"z":1.5,"é":"ü"},"capture_time":"#));
+        assert!(!bytes.contains("\"hash\""));
+        assert_eq!(r.hash, sha256_hex(bytes.as_bytes()));
+        // Decoding the published bytes gives the same record and the same hash.
+        let back = Record::from_slice(&r.to_vec()).unwrap();
+        assert_eq!(back.compute_hash().unwrap(), r.hash);
+    }
+
+    #[test]
+    fn malformed_records_are_refused_with_a_reason() {
+        let good = Record::new(
+            &names(),
+            3,
+            0,
+            None,
+            Kind::Event,
+            json!({}),
+            Some(GENESIS.into()),
+        )
+        .unwrap();
+        let mut v: serde_json::Value = serde_json::from_slice(&good.to_vec()).unwrap();
+        let cases: Vec<(&str, serde_json::Value)> = vec![
+            ("v", json!(2)),
+            ("tenant", json!("a/b")),
+            ("capture_time", json!("yesterday")),
+            ("prev", json!("xyz")),
+            ("prev", json!(null)),
+            ("body", json!([1])),
+            ("seq", json!(0)),
+            ("seq", json!(-1)),
+            ("kind", json!("video")),
+        ];
+        for (field, bad) in cases {
+            let saved = v[field].clone();
+            v[field] = bad.clone();
+            let err = Record::from_slice(&serde_json::to_vec(&v).unwrap());
+            assert!(err.is_err(), "{field} = {bad} accepted");
+            v[field] = saved;
+        }
+        v["extra"] = json!(1);
+        assert!(Record::from_slice(&serde_json::to_vec(&v).unwrap()).is_err());
+        assert!(Record::from_slice(b"\xff\x00garbage").is_err());
+    }
+
+    #[test]
+    fn detections_stay_outside_the_chain() {
+        let r = Record::new(&names(), 1, 0, None, Kind::Detections, json!({}), None).unwrap();
+        assert_eq!(r.prev, None);
+        assert!(
+            Record::new(
+                &names(),
+                1,
+                0,
+                None,
+                Kind::Detections,
+                json!({}),
+                Some(GENESIS.into())
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn pts_beyond_json_precision_becomes_null() {
+        let r = Record::new(
+            &names(),
+            1,
+            0,
+            Some(MAX_SAFE_INTEGER + 1),
+            Kind::Event,
+            json!({}),
+            Some(GENESIS.into()),
+        )
+        .unwrap();
+        assert_eq!(r.pts, None);
+    }
+
+    #[test]
+    fn times_are_utc_nanoseconds() {
+        assert_eq!(format_time(1_500_000_000), "1970-01-01T00:00:01.500000000Z");
+        assert_eq!(parse_time("1970-01-01T00:00:01.5Z"), Some(1_500_000_000));
+    }
+}
