@@ -5,4 +5,16 @@ pub fn init() {
     let _ = gst::init();
     veil_meta::status::register();
     gstveilinference::plugin_register_static().expect("register veilinference");
+    gstveilanonymizer::plugin_register_static().expect("register veilanonymizer");
+    gstveilaggregator::plugin_register_static().expect("register veilaggregator");
+    gstveilaudit::plugin_register_static().expect("register veilaudit");
+}
+
+pub mod store;
+
+/// A path inside the repository (configs, pipelines, examples).
+pub fn repo_path(relative: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(relative)
 }

@@ -7,7 +7,8 @@
 //! Python script, a Zenoh client — decodes the same document.
 //!
 //! Scalar fields: `window-start`, `window-end` (RFC 3339 UTC strings), `partial` (bool: flushed
-//! at EOS before the window's end), `opportunities-to-see`, `watchers` (u32), `body` (JSON).
+//! at EOS before the window's end), `opportunities-to-see`, `watchers` (u32), `body` (JSON), and
+//! from the aggregator `pts` (u64 ns: the frame that closed the window).
 //!
 //! No field identifies anyone: no track ids, no boxes, no images. Attention events carry only
 //! start, end and duration.

@@ -15,6 +15,7 @@ pub mod element;
 pub mod events;
 pub mod roi;
 pub mod status;
+pub mod time;
 
 pub use roi::{Detection, Landmarks, NormalizedBox};
 pub use status::{InferenceStatus, StatusMeta};

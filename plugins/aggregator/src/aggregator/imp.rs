@@ -77,6 +77,7 @@ struct State {
     anchor: Option<(u64, u64)>,
     fixed_start_ns: Option<u64>,
     windows_sent: u64,
+    last_pts: Option<u64>,
 }
 
 #[derive(Default)]
@@ -85,21 +86,7 @@ pub struct Aggregator {
     state: Mutex<Option<State>>,
 }
 
-/// `start-time`: RFC 3339 (`2026-11-23T10:00:00Z`) or seconds since the epoch.
-fn parse_start_time(text: &str) -> Option<u64> {
-    if let Ok(secs) = text.trim().parse::<f64>() {
-        return (secs >= 0.0).then_some((secs * 1e9) as u64);
-    }
-    let t = chrono::DateTime::parse_from_rfc3339(text.trim()).ok()?;
-    u64::try_from(t.timestamp_nanos_opt()?).ok()
-}
-
-fn now_ns() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0)
-}
+use veil_meta::time::{now_ns, parse_start_time};
 
 /// A person candidate on one frame: the ROIs it came from (their positions among the buffer's
 /// ROI metas: ROI ids are not unique, often all 0), its box and score, and whether the face
@@ -188,12 +175,17 @@ impl Aggregator {
             anchor: None,
             fixed_start_ns,
             windows_sent: 0,
+            last_pts: None,
         })
     }
 
     fn send_windows(&self, state: &mut State, windows: Vec<MetricsWindow>) {
         for w in windows {
-            let s = w.to_structure();
+            let mut s = w.to_structure();
+            // PTS of the frame that closed the window (the last frame at EOS).
+            if let Some(pts) = state.last_pts {
+                s.set("pts", pts);
+            }
             gst::debug!(
                 CAT,
                 imp = self,
@@ -485,6 +477,7 @@ impl BaseTransformImpl for Aggregator {
             return Err(gst::FlowError::NotNegotiated);
         };
         let pts = buf.pts().map(|p| p.nseconds()).unwrap_or(0);
+        state.last_pts = Some(pts);
         let (anchor_ns, first_pts) = *state
             .anchor
             .get_or_insert((state.fixed_start_ns.unwrap_or_else(now_ns), pts));
@@ -530,23 +523,5 @@ impl BaseTransformImpl for Aggregator {
         let windows = state.metrics.frame(capture_ns, &observations);
         self.send_windows(state, windows);
         Ok(gst::FlowSuccess::Ok)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn start_times_parse() {
-        assert_eq!(
-            parse_start_time("2026-11-23T10:00:00Z"),
-            Some(1_795_428_000_000_000_000)
-        );
-        assert_eq!(
-            parse_start_time("1795428000"),
-            Some(1_795_428_000_000_000_000)
-        );
-        assert_eq!(parse_start_time("yesterday"), None);
     }
 }

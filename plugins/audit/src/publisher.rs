@@ -1,0 +1,274 @@
+//! The publisher thread: sends spooled records in order over Zenoh (reliable, congestion
+//! control Block), listens for the store's acknowledgements, drops acknowledged records from
+//! the spool and, when acknowledgements stop coming, sends again from the first unacknowledged
+//! record. Detections go out best-effort (congestion control Drop) and are never spooled.
+
+use std::collections::{HashMap, VecDeque};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use veil_wire::{Ack, Kind, Names, Record};
+use zenoh::Wait;
+use zenoh::qos::CongestionControl;
+
+use crate::spool::Spool;
+
+/// The element's default when no configuration file is given: a client of a sink service (or
+/// router) on loopback, no multicast scouting.
+pub const DEFAULT_ENDPOINT: &str = "tcp/127.0.0.1:7447";
+/// Detections waiting to be sent beyond this are dropped (oldest first): they are best-effort.
+const MAX_DETECTIONS_BACKLOG: usize = 1024;
+
+pub fn load_config(path: Option<&Path>) -> Result<zenoh::Config, String> {
+    let mut config = match path {
+        Some(p) => zenoh::Config::from_file(p)
+            .map_err(|e| format!("Zenoh configuration {}: {e}", p.display()))?,
+        None => {
+            let mut c = zenoh::Config::default();
+            for (key, value) in [
+                ("mode", "\"client\"".to_string()),
+                ("connect/endpoints", format!("[\"{DEFAULT_ENDPOINT}\"]")),
+                ("scouting/multicast/enabled", "false".into()),
+            ] {
+                c.insert_json5(key, &value)
+                    .map_err(|e| format!("default Zenoh configuration {key}: {e}"))?;
+            }
+            c
+        }
+    };
+    // The device must start (and spool) while the store is down: never fail the open for it,
+    // keep retrying in the background instead.
+    config
+        .insert_json5("connect/exit_on_failure", "false")
+        .map_err(|e| format!("Zenoh configuration: {e}"))?;
+    Ok(config)
+}
+
+/// State shared between the element, the writer's sink and the publisher thread.
+#[derive(Default)]
+pub struct Shared {
+    /// Highest acknowledgement received (applied to the spool by the publisher thread).
+    ack_received: AtomicU64,
+    /// Highest acknowledgement applied to the spool.
+    acked: AtomicU64,
+    stop: AtomicBool,
+    wake: Mutex<bool>,
+    cv: Condvar,
+    detections: Mutex<VecDeque<Record>>,
+    pub resends: AtomicU64,
+    pub detections_dropped: AtomicU64,
+}
+
+impl Shared {
+    pub fn wake(&self) {
+        if let Ok(mut w) = self.wake.lock() {
+            *w = true;
+            self.cv.notify_all();
+        }
+    }
+
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::Release);
+        self.wake();
+    }
+
+    pub fn push_detections(&self, records: Vec<Record>) {
+        if let Ok(mut q) = self.detections.lock() {
+            for r in records {
+                if q.len() >= MAX_DETECTIONS_BACKLOG {
+                    q.pop_front();
+                    self.detections_dropped.fetch_add(1, Ordering::Relaxed);
+                }
+                q.push_back(r);
+            }
+        }
+        self.wake();
+    }
+
+    fn on_ack(&self, seq: u64) {
+        self.ack_received.fetch_max(seq, Ordering::AcqRel);
+        self.wake();
+    }
+
+    /// Waits until the store acknowledged `seq` (true) or `timeout` passed (false).
+    pub fn wait_acked(&self, seq: u64, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let Ok(mut guard) = self.wake.lock() else {
+            return false;
+        };
+        loop {
+            if self.acked.load(Ordering::Acquire) >= seq {
+                return true;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() || self.stop.load(Ordering::Acquire) {
+                return false;
+            }
+            match self
+                .cv
+                .wait_timeout(guard, left.min(Duration::from_millis(50)))
+            {
+                Ok((g, _)) => guard = g,
+                Err(_) => return false,
+            }
+        }
+    }
+
+    fn sleep(&self, timeout: Duration) {
+        if let Ok(guard) = self.wake.lock() {
+            if let Ok((mut g, _)) = self.cv.wait_timeout_while(guard, timeout, |woken| !*woken) {
+                *g = false;
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct PublisherSettings {
+    /// Without acknowledgement progress for this long, send again from the first
+    /// unacknowledged record.
+    pub ack_timeout: Duration,
+    /// At most this many records sent and not yet acknowledged.
+    pub window: u64,
+}
+
+pub trait PublisherEvents: Send {
+    fn acked(&self, seq: u64);
+    fn error(&self, message: String);
+}
+
+pub struct Publisher {
+    session: zenoh::Session,
+    names: Names,
+    spool: Arc<Spool>,
+    shared: Arc<Shared>,
+    settings: PublisherSettings,
+    events: Box<dyn PublisherEvents>,
+    publishers: HashMap<Kind, zenoh::pubsub::Publisher<'static>>,
+    _ack_subscriber: zenoh::pubsub::Subscriber<()>,
+}
+
+impl Publisher {
+    pub fn new(
+        session: zenoh::Session,
+        names: Names,
+        spool: Arc<Spool>,
+        shared: Arc<Shared>,
+        settings: PublisherSettings,
+        events: Box<dyn PublisherEvents>,
+    ) -> Result<Publisher, String> {
+        shared.acked.store(spool.acked(), Ordering::Release);
+        let on_ack = shared.clone();
+        let ack_subscriber = session
+            .declare_subscriber(names.ack_key())
+            .callback(move |sample| {
+                if let Some(ack) = Ack::from_slice(&sample.payload().to_bytes()) {
+                    on_ack.on_ack(ack.seq);
+                }
+            })
+            .wait()
+            .map_err(|e| format!("subscribing to {}: {e}", names.ack_key()))?;
+        Ok(Publisher {
+            session,
+            names,
+            spool,
+            shared,
+            settings,
+            events,
+            publishers: HashMap::new(),
+            _ack_subscriber: ack_subscriber,
+        })
+    }
+
+    fn publisher(&mut self, kind: Kind) -> Result<&zenoh::pubsub::Publisher<'static>, String> {
+        if !self.publishers.contains_key(&kind) {
+            let key = self.names.record_key(kind.as_str());
+            let congestion = if kind.chained() {
+                CongestionControl::Block
+            } else {
+                CongestionControl::Drop
+            };
+            let p = self
+                .session
+                .declare_publisher(key.clone())
+                .congestion_control(congestion)
+                .encoding(zenoh::bytes::Encoding::APPLICATION_JSON)
+                .wait()
+                .map_err(|e| format!("declaring a publisher on {key}: {e}"))?;
+            self.publishers.insert(kind, p);
+        }
+        self.publishers
+            .get(&kind)
+            .ok_or_else(|| "publisher vanished".to_string())
+    }
+
+    fn put(&mut self, kind: Kind, bytes: Vec<u8>) {
+        let result = self
+            .publisher(kind)
+            .and_then(|p| p.put(bytes).wait().map_err(|e| e.to_string()));
+        if let Err(e) = result {
+            self.events
+                .error(format!("publishing a {} record: {e}", kind.as_str()));
+        }
+    }
+
+    fn apply_acks(&mut self, last_progress: &mut Instant) {
+        let received = self.shared.ack_received.load(Ordering::Acquire);
+        match self.spool.ack(received) {
+            Ok(true) => {
+                self.shared.acked.store(received, Ordering::Release);
+                self.shared.wake();
+                *last_progress = Instant::now();
+                self.events.acked(received);
+            }
+            Ok(false) => {}
+            Err(e) => self.events.error(e.to_string()),
+        }
+    }
+
+    pub fn run(mut self) {
+        let mut next = self.spool.acked() + 1;
+        let mut last_progress = Instant::now();
+        while !self.shared.stop.load(Ordering::Acquire) {
+            self.apply_acks(&mut last_progress);
+            let acked = self.spool.acked();
+            next = next.max(acked + 1);
+            if next > acked + 1 && last_progress.elapsed() >= self.settings.ack_timeout {
+                // Sent, never acknowledged: the store was away or lost them. Again, in order.
+                next = acked + 1;
+                last_progress = Instant::now();
+                self.shared.resends.fetch_add(1, Ordering::Relaxed);
+            }
+            while next <= self.spool.last_seq()
+                && next - acked <= self.settings.window
+                && !self.shared.stop.load(Ordering::Acquire)
+            {
+                if next == acked + 1 {
+                    last_progress = Instant::now();
+                }
+                match self.spool.get(next) {
+                    Ok(Some((kind, bytes))) => self.put(kind, bytes),
+                    // Acknowledged meanwhile.
+                    Ok(None) => {}
+                    Err(e) => self.events.error(e.to_string()),
+                }
+                next += 1;
+            }
+            let detections: Vec<Record> = self
+                .shared
+                .detections
+                .lock()
+                .map(|mut q| q.drain(..).collect())
+                .unwrap_or_default();
+            for r in detections {
+                self.put(Kind::Detections, r.to_vec());
+            }
+            self.shared.sleep(Duration::from_millis(20));
+        }
+        self.apply_acks(&mut last_progress);
+        drop(self.publishers);
+        let _ = self.session.close().wait();
+    }
+}

@@ -1,0 +1,378 @@
+//! The writer thread: turns queued items into chained records, signs checkpoints, appends them
+//! to the spool in groups (one flush per group, at most `flush_interval` after the group's
+//! first item arrived) and tells the publisher there is more to send.
+
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use veil_wire::record::{canonical_json, sha256_hex};
+use veil_wire::{DeviceKey, Kind, Names, Record};
+
+use crate::spool::Spool;
+
+/// What the streaming thread (and the element) hand to the writer.
+pub enum Input {
+    /// A chained record to be.
+    Record {
+        kind: Kind,
+        capture_ns: u64,
+        pts: Option<u64>,
+        body: Value,
+    },
+    /// Per-frame boxes: best-effort, outside the chain, never spooled.
+    Detections {
+        capture_ns: u64,
+        pts: Option<u64>,
+        body: Value,
+    },
+    /// The pipeline's configuration; recorded when it differs from the last one recorded, or
+    /// always when `force` (at start).
+    Config {
+        body: Value,
+        force: bool,
+    },
+    /// Append everything before this, close with a checkpoint, and reply with the last sequence
+    /// number.
+    Flush(SyncSender<u64>),
+    Stop,
+}
+
+/// What to do when the spool holds `max_pending` unacknowledged records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Overflow {
+    /// Refuse new records, count them, and record the loss (an `integrity` record) as soon as
+    /// there is room again. The video never waits.
+    DropNew,
+    /// Wait for room: the queue fills and the streaming thread ends up waiting.
+    Block,
+}
+
+#[derive(Debug, Clone)]
+pub struct WriterSettings {
+    pub flush_interval: Duration,
+    pub max_group: usize,
+    pub checkpoint_every: u64,
+    pub checkpoint_period: Duration,
+    pub max_pending: u64,
+    pub overflow: Overflow,
+}
+
+/// What the writer reports (the element turns these into bus messages).
+#[derive(Debug, Clone, PartialEq)]
+pub enum WriterEvent {
+    /// Records `first..=last` are durably in the spool.
+    Queued {
+        first: u64,
+        last: u64,
+    },
+    /// The spool was full; `dropped` records were refused so far in this overflow.
+    Overflow {
+        dropped: u64,
+    },
+    Error(String),
+}
+
+pub trait Sink: Send {
+    /// New records are in the spool.
+    fn spooled(&self);
+    /// Best-effort records to publish right away.
+    fn detections(&self, records: Vec<Record>);
+    fn report(&self, event: WriterEvent);
+}
+
+pub struct Writer {
+    names: Names,
+    key: DeviceKey,
+    spool: Arc<Spool>,
+    settings: WriterSettings,
+    sink: Box<dyn Sink>,
+    since_checkpoint: u64,
+    last_checkpoint: Instant,
+    /// Records refused at the spool's bound since the last `integrity` record about it, and
+    /// the capture-time span they covered.
+    dropped: u64,
+    dropped_span: Option<(u64, u64)>,
+    detections_next: u64,
+    /// The group being built: continues the spool's chain.
+    group: Vec<Record>,
+}
+
+fn now_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}
+
+/// Digest that tells configurations apart.
+pub fn config_digest(body: &Value) -> String {
+    sha256_hex(&canonical_json(body).unwrap_or_default())
+}
+
+impl Writer {
+    pub fn new(
+        names: Names,
+        key: DeviceKey,
+        spool: Arc<Spool>,
+        settings: WriterSettings,
+        sink: Box<dyn Sink>,
+    ) -> Writer {
+        let detections_next = spool.detections_next();
+        Writer {
+            names,
+            key,
+            spool,
+            settings,
+            sink,
+            since_checkpoint: 0,
+            last_checkpoint: Instant::now(),
+            dropped: 0,
+            dropped_span: None,
+            detections_next,
+            group: Vec::new(),
+        }
+    }
+
+    /// Runs until `Input::Stop` or until every sender is gone, then closes the chain with a
+    /// checkpoint.
+    pub fn run(mut self, rx: Receiver<Input>) {
+        loop {
+            let idle = self
+                .settings
+                .checkpoint_period
+                .saturating_sub(self.last_checkpoint.elapsed());
+            let first = match rx.recv_timeout(idle.max(Duration::from_millis(1))) {
+                Ok(item) => item,
+                Err(RecvTimeoutError::Timeout) => {
+                    self.periodic_checkpoint();
+                    self.commit();
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => break,
+            };
+            let deadline = Instant::now() + self.settings.flush_interval;
+            let mut stop = self.take(first);
+            while !stop && self.group.len() < self.settings.max_group {
+                let wait = deadline.saturating_duration_since(Instant::now());
+                let item = if wait.is_zero() {
+                    match rx.try_recv() {
+                        Ok(item) => item,
+                        Err(_) => break,
+                    }
+                } else {
+                    match rx.recv_timeout(wait) {
+                        Ok(item) => item,
+                        Err(RecvTimeoutError::Timeout) => break,
+                        Err(RecvTimeoutError::Disconnected) => {
+                            stop = true;
+                            break;
+                        }
+                    }
+                };
+                stop = self.take(item);
+            }
+            self.periodic_checkpoint();
+            self.commit();
+            if stop {
+                break;
+            }
+        }
+        self.close();
+        self.commit();
+    }
+
+    /// Handles one input; true when the writer must stop.
+    fn take(&mut self, item: Input) -> bool {
+        let result = match item {
+            Input::Record {
+                kind,
+                capture_ns,
+                pts,
+                body,
+            } => self.chained(kind, capture_ns, pts, body),
+            Input::Detections {
+                capture_ns,
+                pts,
+                body,
+            } => self.detections(capture_ns, pts, body),
+            Input::Config { body, force } => self.config(body, force),
+            Input::Flush(reply) => {
+                self.close();
+                self.commit();
+                let _ = reply.send(self.spool.last_seq());
+                Ok(())
+            }
+            Input::Stop => return true,
+        };
+        if let Err(e) = result {
+            self.sink.report(WriterEvent::Error(e));
+        }
+        false
+    }
+
+    fn has_room(&self) -> bool {
+        self.spool.pending() + (self.group.len() as u64) < self.settings.max_pending
+    }
+
+    fn chained(
+        &mut self,
+        kind: Kind,
+        capture_ns: u64,
+        pts: Option<u64>,
+        body: Value,
+    ) -> Result<(), String> {
+        if !self.has_room() {
+            match self.settings.overflow {
+                Overflow::DropNew => {
+                    self.dropped += 1;
+                    let (from, to) = self.dropped_span.unwrap_or((capture_ns, capture_ns));
+                    self.dropped_span = Some((from.min(capture_ns), to.max(capture_ns)));
+                    if self.dropped == 1 || self.dropped.is_power_of_two() {
+                        self.sink.report(WriterEvent::Overflow {
+                            dropped: self.dropped,
+                        });
+                    }
+                    return Ok(());
+                }
+                Overflow::Block => {
+                    // Commit what is built so the publisher can send it, then wait for room.
+                    self.commit();
+                    while !self.has_room() {
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                }
+            }
+        }
+        if self.dropped > 0 {
+            // There is room again: first say what was lost, in the chain itself.
+            let (from, to) = self.dropped_span.take().unwrap_or_default();
+            let body = json!({
+                "type": "spool-overflow",
+                "dropped": self.dropped,
+                "first_capture_time": veil_wire::record::format_time(from),
+                "last_capture_time": veil_wire::record::format_time(to),
+                "max_pending": self.settings.max_pending,
+            });
+            self.dropped = 0;
+            self.push(Kind::Integrity, now_ns(), None, body)?;
+        }
+        self.push(kind, capture_ns, pts, body)?;
+        if self.since_checkpoint >= self.settings.checkpoint_every {
+            self.checkpoint()?;
+        }
+        Ok(())
+    }
+
+    fn detections(&mut self, capture_ns: u64, pts: Option<u64>, body: Value) -> Result<(), String> {
+        let seq = self.detections_next;
+        self.detections_next += 1;
+        let r = Record::new(
+            &self.names,
+            seq,
+            capture_ns,
+            pts,
+            Kind::Detections,
+            body,
+            None,
+        )
+        .map_err(|e| e.to_string())?;
+        self.sink.detections(vec![r]);
+        Ok(())
+    }
+
+    fn config(&mut self, body: Value, force: bool) -> Result<(), String> {
+        let digest = config_digest(&body);
+        if !force && self.spool.config_digest().as_deref() == Some(digest.as_str()) {
+            return Ok(());
+        }
+        self.chained(Kind::Config, now_ns(), None, body)?;
+        self.spool
+            .set_config_digest(&digest)
+            .map_err(|e| e.to_string())
+    }
+
+    fn push(
+        &mut self,
+        kind: Kind,
+        capture_ns: u64,
+        pts: Option<u64>,
+        body: Value,
+    ) -> Result<(), String> {
+        let (seq, prev) = match self.group.last() {
+            Some(r) => (r.seq + 1, r.hash.clone()),
+            None => (self.spool.next_seq(), self.spool.head()),
+        };
+        let r = Record::new(&self.names, seq, capture_ns, pts, kind, body, Some(prev))
+            .map_err(|e| e.to_string())?;
+        self.group.push(r);
+        if kind == Kind::Checkpoint {
+            self.since_checkpoint = 0;
+            self.last_checkpoint = Instant::now();
+        } else {
+            self.since_checkpoint += 1;
+        }
+        Ok(())
+    }
+
+    /// Signs the current head (the last record built, or the spool's).
+    fn checkpoint(&mut self) -> Result<(), String> {
+        let (seq, head) = match self.group.last() {
+            Some(r) => (r.seq, r.hash.clone()),
+            None => (self.spool.last_seq(), self.spool.head()),
+        };
+        if seq == 0 {
+            return Ok(());
+        }
+        let n = &self.names;
+        let cp = self
+            .key
+            .sign_checkpoint(&n.tenant, &n.device, &n.stream, seq, &head);
+        let body = serde_json::to_value(cp).map_err(|e| e.to_string())?;
+        self.push(Kind::Checkpoint, now_ns(), None, body)
+    }
+
+    fn periodic_checkpoint(&mut self) {
+        if self.since_checkpoint > 0
+            && self.last_checkpoint.elapsed() >= self.settings.checkpoint_period
+        {
+            if let Err(e) = self.checkpoint() {
+                self.sink.report(WriterEvent::Error(e));
+            }
+        }
+    }
+
+    /// At EOS and stop: nothing left unsigned.
+    fn close(&mut self) {
+        if self.since_checkpoint > 0 {
+            if let Err(e) = self.checkpoint() {
+                self.sink.report(WriterEvent::Error(e));
+            }
+        }
+    }
+
+    /// Appends the group to the spool (one flush) and reports it as queued.
+    fn commit(&mut self) {
+        let _ = self.spool.set_detections_next(self.detections_next);
+        if self.group.is_empty() {
+            return;
+        }
+        let group = std::mem::take(&mut self.group);
+        match self.spool.append(&group) {
+            Ok(()) => {
+                let (first, last) = (group[0].seq, group[group.len() - 1].seq);
+                self.sink.report(WriterEvent::Queued { first, last });
+                self.sink.spooled();
+            }
+            Err(e) => {
+                // The chain state did not advance: the same sequence numbers are built again
+                // from the next group on, and the loss is visible here.
+                self.sink.report(WriterEvent::Error(format!(
+                    "{} records not spooled: {e}",
+                    group.len()
+                )));
+            }
+        }
+    }
+}
