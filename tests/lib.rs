@@ -2,7 +2,12 @@
 
 /// Registers every Veil plugin in this process (no GST_PLUGIN_PATH needed).
 pub fn init() {
-    let _ = gst::init();
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(register_all);
+}
+
+fn register_all() {
+    gst::init().expect("gst init");
     veil_meta::status::register();
     gstveilinference::plugin_register_static().expect("register veilinference");
     gstveilanonymizer::plugin_register_static().expect("register veilanonymizer");
