@@ -31,11 +31,28 @@ fn run(description: &str) -> Vec<gst::Structure> {
     veil_e2e::init();
     let pipeline = gst::parse::launch(description).unwrap();
     let bus = pipeline.bus().unwrap();
-    pipeline.set_state(gst::State::Playing).unwrap();
+    if pipeline.set_state(gst::State::Playing).is_err() {
+        let error =
+            bus.timed_pop_filtered(gst::ClockTime::from_seconds(1), &[gst::MessageType::Error]);
+        let text = match error.as_ref().map(|m| m.view()) {
+            Some(gst::MessageView::Error(e)) => format!("{} ({:?})", e.error(), e.debug()),
+            _ => "no error message".into(),
+        };
+        panic!("the pipeline does not start: {text}");
+    }
     let mut messages = Vec::new();
     for msg in bus.iter_timed(gst::ClockTime::from_seconds(120)) {
         match msg.view() {
             gst::MessageView::Element(e) => messages.extend(e.structure().map(|s| s.to_owned())),
+            gst::MessageView::Warning(w) => messages.push(
+                gst::Structure::builder("warning")
+                    .field("text", w.error().to_string())
+                    .field(
+                        "debug",
+                        w.debug().map(|d| d.to_string()).unwrap_or_default(),
+                    )
+                    .build(),
+            ),
             gst::MessageView::Error(e) => panic!("{} ({:?})", e.error(), e.debug()),
             gst::MessageView::Eos(_) => break,
             _ => {}
@@ -187,14 +204,13 @@ fn unit_summary(store_received: &veil_e2e::store::Received) -> (u64, usize, u64,
 }
 
 #[test]
-fn records_published_while_the_store_is_away_arrive_once_after_it_returns() {
+fn records_published_while_the_store_is_down_or_away_arrive_once_after_it_returns() {
     let dir = temp_dir("away");
-    let store = TestStore::start();
-    let endpoint = store.endpoint.clone();
+    let endpoint = format!("tcp/127.0.0.1:{}", veil_e2e::store::free_port());
     let config = device_config(&dir, "device-tcp.json5", &endpoint);
-    // 400 frames, 10 ms apart: 40 windows over about 4 s.
+    // 500 frames, 10 ms apart: 50 windows over about 5 s.
     let pipeline = synthetic(
-        400,
+        500,
         10_000,
         &format!(
             "auditsink tenant=acme device=cam-2 zenoh-config={} spool-dir={} checkpoint-interval=5 ack-timeout=300",
@@ -202,7 +218,15 @@ fn records_published_while_the_store_is_away_arrive_once_after_it_returns() {
             dir.join("spool").display()
         ),
     );
+    // The device starts while its store is down, and spools.
     let device = std::thread::spawn(move || run(&pipeline));
+    std::thread::sleep(Duration::from_millis(700));
+    let store = TestStore::start_with(
+        veil_e2e::store::listening_config(&endpoint),
+        endpoint.clone(),
+        Default::default(),
+    );
+    // Then the store goes away mid-stream, and comes back.
     assert!(store.wait_for(Duration::from_secs(20), |r| {
         r.units.values().any(|u| u.records.len() >= 5)
     }));
@@ -321,5 +345,167 @@ fn records_reported_queued_before_a_sigkill_arrive_after_the_restart() {
         "{queued_before_kills:?}"
     );
     assert!(queued_before_kills.iter().all(|&q| q <= upto));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A shipped configuration with its certificate paths and endpoint rewritten.
+fn tls_config(
+    dir: &Path,
+    shipped: &str,
+    endpoint: &str,
+    certs: &Path,
+    client: Option<&Path>,
+) -> PathBuf {
+    let mut text =
+        std::fs::read_to_string(veil_e2e::repo_path(&format!("configs/zenoh/{shipped}")))
+            .unwrap()
+            .replace("tls/127.0.0.1:7448", endpoint);
+    if let Some(client) = client {
+        text = text
+            .replace(
+                "configs/certs/device.pem",
+                &client.join("device.pem").display().to_string(),
+            )
+            .replace(
+                "configs/certs/device-key.pem",
+                &client.join("device-key.pem").display().to_string(),
+            );
+    }
+    let text = text.replace("configs/certs/", &format!("{}/", certs.display()));
+    let path = dir.join(format!(
+        "{}-{shipped}",
+        client.map_or(0, |c| c.as_os_str().len())
+    ));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// What a TLS client with this certificate hears from the listener after its handshake:
+/// `Ok` when the listener accepted it (and waits for Zenoh to speak), else the TLS error.
+fn tls_probe(port: u16, ca: &Path, client: &Path) -> Result<(), String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+    use std::io::Read;
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(ca).unwrap() {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let chain: Vec<CertificateDer> = CertificateDer::pem_file_iter(client.join("device.pem"))
+        .unwrap()
+        .map(|c| c.unwrap())
+        .collect();
+    let key = PrivateKeyDer::from_pem_file(client.join("device-key.pem")).unwrap();
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_client_auth_cert(chain, key)
+        .unwrap();
+    let name = ServerName::try_from("127.0.0.1").unwrap();
+    let conn = rustls::ClientConnection::new(std::sync::Arc::new(config), name).unwrap();
+    let sock = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(1500)))
+        .unwrap();
+    let mut tls = rustls::StreamOwned::new(conn, sock);
+    let mut buf = [0u8; 64];
+    match tls.read(&mut buf) {
+        Ok(0) => Err("closed without a word".into()),
+        Ok(_) => Ok(()),
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+#[test]
+fn mutual_tls_delivers_and_a_device_without_a_valid_certificate_is_refused() {
+    let dir = temp_dir("mtls");
+    let certs = dir.join("certs");
+    let rogue = dir.join("rogue");
+    veil_tools::certs::generate(&certs, "Veil", &["device"]).unwrap();
+    veil_tools::certs::generate(&rogue, "Rogue", &["device"]).unwrap();
+    let port = veil_e2e::store::free_port();
+    let endpoint = format!("tls/127.0.0.1:{port}");
+    let service = tls_config(&dir, "service-mtls.json5", &endpoint, &certs, None);
+    let store = TestStore::start_with(
+        zenoh::Config::from_file(&service).unwrap(),
+        endpoint.clone(),
+        Default::default(),
+    );
+    let device = |name: &str, config: &Path, timeout_ms: u32| {
+        run(&synthetic(
+            30,
+            0,
+            &format!(
+                "auditsink tenant=acme device={name} zenoh-config={} spool-dir={} eos-timeout={timeout_ms}",
+                config.display(),
+                dir.join("spool").display()
+            ),
+        ))
+    };
+    let eos = |messages: &[gst::Structure]| {
+        let s = messages
+            .iter()
+            .find(|s| s.name() == gstveilaudit::MSG_EOS)
+            .unwrap()
+            .clone();
+        (
+            s.get::<bool>("complete").unwrap(),
+            s.get::<u64>("acknowledged").unwrap(),
+            last_queued(messages),
+        )
+    };
+    // The element says so when it cannot reach the store.
+    let refused = |messages: &[gst::Structure]| {
+        messages.iter().any(|s| {
+            s.name() == "warning"
+                && s.get::<String>("text")
+                    .unwrap()
+                    .contains("cannot be reached")
+        })
+    };
+
+    // The refusal itself, observed at the TLS layer: the listener accepts the device's
+    // certificate and answers one of another CA with an alert.
+    assert_eq!(tls_probe(port, &certs.join("ca.pem"), &certs), Ok(()));
+    let refusal = tls_probe(port, &certs.join("ca.pem"), &rogue).unwrap_err();
+    assert!(refusal.contains("alert"), "{refusal}");
+
+    // Positive control: the device with its certificate delivers everything.
+    let good = tls_config(&dir, "device-mtls.json5", &endpoint, &certs, None);
+    let messages = device("cam-good", &good, 10_000);
+    let (complete, acked, last) = eos(&messages);
+    assert!(
+        complete && acked == last && last > 3,
+        "{complete} {acked} {last}"
+    );
+    assert!(!refused(&messages));
+
+    // The same device with a certificate of another CA, and with none at all: nothing arrives.
+    let forged = tls_config(&dir, "device-mtls.json5", &endpoint, &certs, Some(&rogue));
+    let messages = device("cam-forged", &forged, 3_000);
+    let (complete, acked, _) = eos(&messages);
+    assert!(!complete && acked == 0 && refused(&messages));
+    let anonymous = tls_config(&dir, "device-tls.json5", &endpoint, &certs, None);
+    let messages = device("cam-anonymous", &anonymous, 3_000);
+    let (complete, acked, _) = eos(&messages);
+    assert!(!complete && acked == 0 && refused(&messages));
+    let received = store.stop();
+    let devices: Vec<String> = received
+        .lock()
+        .unwrap()
+        .units
+        .keys()
+        .map(|u| u.device.clone())
+        .collect();
+    assert_eq!(devices, vec!["cam-good".to_string()]);
+
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -1,5 +1,6 @@
 //! Shared helpers for Veil's command-line tools and end-to-end tests.
 
 pub mod assets;
+pub mod certs;
 pub mod frames;
 pub mod synth;

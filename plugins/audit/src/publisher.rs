@@ -62,6 +62,13 @@ pub struct Shared {
 }
 
 impl Shared {
+    /// Starts from what the spool says was acknowledged before.
+    pub fn new(acked: u64) -> Self {
+        let shared = Shared::default();
+        shared.acked.store(acked, Ordering::Release);
+        shared
+    }
+
     pub fn wake(&self) {
         if let Ok(mut w) = self.wake.lock() {
             *w = true;
@@ -116,11 +123,11 @@ impl Shared {
         }
     }
 
-    fn sleep(&self, timeout: Duration) {
-        if let Ok(guard) = self.wake.lock() {
-            if let Ok((mut g, _)) = self.cv.wait_timeout_while(guard, timeout, |woken| !*woken) {
-                *g = false;
-            }
+    pub fn sleep(&self, timeout: Duration) {
+        if let Ok(guard) = self.wake.lock()
+            && let Ok((mut g, _)) = self.cv.wait_timeout_while(guard, timeout, |woken| !*woken)
+        {
+            *g = false;
         }
     }
 }
@@ -136,7 +143,42 @@ pub struct PublisherSettings {
 
 pub trait PublisherEvents: Send {
     fn acked(&self, seq: u64);
+    /// No session yet: the store (or router) cannot be reached. Records keep being spooled.
+    fn unreachable(&self, reason: String);
+    fn connected(&self);
     fn error(&self, message: String);
+}
+
+/// Opens the Zenoh session, retrying until it opens or `shared` is stopped: a device starts,
+/// and spools, while its store is down (a Zenoh client's open fails when nothing answers).
+pub fn connect(
+    config: &zenoh::Config,
+    shared: &Shared,
+    events: &dyn PublisherEvents,
+) -> Option<zenoh::Session> {
+    let mut backoff = Duration::from_millis(250);
+    let mut reported = false;
+    loop {
+        match zenoh::open(config.clone()).wait() {
+            Ok(session) => {
+                if reported {
+                    events.connected();
+                }
+                return Some(session);
+            }
+            Err(e) => {
+                if !reported {
+                    events.unreachable(e.to_string());
+                    reported = true;
+                }
+            }
+        }
+        shared.sleep(backoff);
+        if shared.stop.load(Ordering::Acquire) {
+            return None;
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(2));
+    }
 }
 
 pub struct Publisher {
@@ -159,7 +201,6 @@ impl Publisher {
         settings: PublisherSettings,
         events: Box<dyn PublisherEvents>,
     ) -> Result<Publisher, String> {
-        shared.acked.store(spool.acked(), Ordering::Release);
         let on_ack = shared.clone();
         let ack_subscriber = session
             .declare_subscriber(names.ack_key())

@@ -3,6 +3,7 @@
 //! first item arrived) and tells the publisher there is more to send.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
 use std::time::{Duration, Instant};
 
@@ -57,6 +58,9 @@ pub struct WriterSettings {
     pub checkpoint_period: Duration,
     pub max_pending: u64,
     pub overflow: Overflow,
+    /// Set when the element stops: a writer blocked on a full spool goes over the bound
+    /// rather than lose records or hang.
+    pub stopping: Arc<AtomicBool>,
 }
 
 /// What the writer reports (the element turns these into bus messages).
@@ -239,7 +243,7 @@ impl Writer {
                 Overflow::Block => {
                     // Commit what is built so the publisher can send it, then wait for room.
                     self.commit();
-                    while !self.has_room() {
+                    while !self.has_room() && !self.settings.stopping.load(Ordering::Acquire) {
                         std::thread::sleep(Duration::from_millis(5));
                     }
                 }
@@ -334,21 +338,17 @@ impl Writer {
     }
 
     fn periodic_checkpoint(&mut self) {
-        if self.since_checkpoint > 0
-            && self.last_checkpoint.elapsed() >= self.settings.checkpoint_period
-        {
-            if let Err(e) = self.checkpoint() {
-                self.sink.report(WriterEvent::Error(e));
-            }
+        if self.last_checkpoint.elapsed() >= self.settings.checkpoint_period {
+            self.close();
         }
     }
 
-    /// At EOS and stop: nothing left unsigned.
+    /// At EOS and stop (and periodically): nothing left unsigned.
     fn close(&mut self) {
-        if self.since_checkpoint > 0 {
-            if let Err(e) = self.checkpoint() {
-                self.sink.report(WriterEvent::Error(e));
-            }
+        if self.since_checkpoint > 0
+            && let Err(e) = self.checkpoint()
+        {
+            self.sink.report(WriterEvent::Error(e));
         }
     }
 
@@ -374,5 +374,177 @@ impl Writer {
                 )));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+    use std::sync::mpsc::sync_channel;
+    use veil_wire::ChainVerifier;
+
+    #[derive(Clone, Default)]
+    struct Collect(Arc<Mutex<Vec<WriterEvent>>>);
+
+    impl Sink for Collect {
+        fn spooled(&self) {}
+        fn detections(&self, _: Vec<Record>) {}
+        fn report(&self, event: WriterEvent) {
+            self.0.lock().unwrap().push(event);
+        }
+    }
+
+    fn settings(max_pending: u64) -> WriterSettings {
+        WriterSettings {
+            flush_interval: Duration::from_millis(5),
+            max_group: 64,
+            checkpoint_every: 4,
+            checkpoint_period: Duration::from_secs(60),
+            max_pending,
+            overflow: Overflow::DropNew,
+            stopping: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// Runs a writer over `items` to the end; returns the spooled records and the reports.
+    fn write(
+        dir: &std::path::Path,
+        settings: WriterSettings,
+        items: Vec<Input>,
+    ) -> (Vec<Record>, Vec<WriterEvent>) {
+        let spool = Arc::new(Spool::open(dir).unwrap());
+        let names = Names::new("t", "s", "d", "x").unwrap();
+        let sink = Collect::default();
+        let writer = Writer::new(
+            names,
+            DeviceKey::from_seed([3; 32]),
+            spool.clone(),
+            settings,
+            Box::new(sink.clone()),
+        );
+        let (tx, rx) = sync_channel(16);
+        let thread = std::thread::spawn(move || writer.run(rx));
+        for item in items {
+            tx.send(item).unwrap();
+        }
+        tx.send(Input::Stop).unwrap();
+        thread.join().unwrap();
+        let records = (spool.acked() + 1..=spool.last_seq())
+            .map(|seq| Record::from_slice(&spool.get(seq).unwrap().unwrap().1).unwrap())
+            .collect();
+        let events = sink.0.lock().unwrap().clone();
+        (records, events)
+    }
+
+    fn event(n: u64) -> Input {
+        Input::Record {
+            kind: Kind::Event,
+            capture_ns: n,
+            pts: Some(n),
+            body: json!({"n": n}),
+        }
+    }
+
+    fn temp(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("veil-writer-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    }
+
+    #[test]
+    fn records_are_chained_checkpointed_and_reported_queued() {
+        let dir = temp("chain");
+        let (records, events) = write(&dir, settings(1000), (1..=10).map(event).collect());
+        let mut verifier =
+            ChainVerifier::with_pinned_key(&DeviceKey::from_seed([3; 32]).public_hex());
+        for r in &records {
+            verifier.push(r).unwrap();
+        }
+        // 10 events, a checkpoint after every 4, and one closing the chain at stop.
+        let kinds: Vec<Kind> = records.iter().map(|r| r.kind).collect();
+        assert_eq!(kinds.iter().filter(|&&k| k == Kind::Checkpoint).count(), 3);
+        assert_eq!(*kinds.last().unwrap(), Kind::Checkpoint);
+        assert_eq!(verifier.state().signed_upto, records.len() as u64 - 1);
+        let queued = events.iter().filter_map(|e| match e {
+            WriterEvent::Queued { last, .. } => Some(*last),
+            _ => None,
+        });
+        assert_eq!(queued.max(), Some(records.len() as u64));
+
+        // A restart continues the same chain.
+        let (more, _) = write(&dir, settings(1000), vec![event(11)]);
+        assert_eq!(more.len(), records.len() + 2);
+        for r in &more[records.len()..] {
+            verifier.push(r).unwrap();
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_full_spool_drops_new_records_and_records_the_loss() {
+        let dir = temp("full");
+        let spool = Arc::new(Spool::open(&dir).unwrap());
+        let names = Names::new("t", "s", "d", "x").unwrap();
+        let sink = Collect::default();
+        let writer = Writer::new(
+            names,
+            DeviceKey::from_seed([3; 32]),
+            spool.clone(),
+            settings(5),
+            Box::new(sink.clone()),
+        );
+        let (tx, rx) = sync_channel(16);
+        let thread = std::thread::spawn(move || writer.run(rx));
+        for n in 1..=12 {
+            tx.send(event(n)).unwrap();
+        }
+        let (reply, done) = sync_channel(1);
+        tx.send(Input::Flush(reply)).unwrap();
+        // Room for 5 unacknowledged records: 4 events and their checkpoint; 8 refused.
+        assert_eq!(done.recv().unwrap(), 5);
+        assert!(
+            sink.0
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|e| matches!(e, WriterEvent::Overflow { dropped: 1 }))
+        );
+        // The store acknowledges: room again, and the first record says what was lost.
+        spool.ack(5).unwrap();
+        tx.send(event(13)).unwrap();
+        tx.send(Input::Stop).unwrap();
+        thread.join().unwrap();
+        let loss = Record::from_slice(&spool.get(6).unwrap().unwrap().1).unwrap();
+        assert_eq!(loss.kind, Kind::Integrity);
+        assert_eq!(loss.body["type"], "spool-overflow");
+        assert_eq!(loss.body["dropped"], 8);
+        let next = Record::from_slice(&spool.get(7).unwrap().unwrap().1).unwrap();
+        assert_eq!(next.body["n"], 13);
+        drop(spool);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn configuration_is_recorded_when_it_changes() {
+        let dir = temp("config");
+        let config = |v: u32, force: bool| Input::Config {
+            body: json!({"threshold": v}),
+            force,
+        };
+        let (records, _) = write(
+            &dir,
+            settings(1000),
+            vec![
+                config(1, true),
+                config(1, false),
+                config(2, false),
+                config(2, false),
+            ],
+        );
+        let configs: Vec<&Record> = records.iter().filter(|r| r.kind == Kind::Config).collect();
+        assert_eq!(configs.len(), 2);
+        assert_eq!(configs[1].body["threshold"], 2);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

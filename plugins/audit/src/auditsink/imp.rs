@@ -1,5 +1,5 @@
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, LazyLock, Mutex};
 use std::thread::JoinHandle;
@@ -16,7 +16,6 @@ use serde_json::{Value, json};
 use veil_meta::events::METRICS_WINDOW;
 use veil_meta::time::{CaptureClock, now_ns, parse_start_time};
 use veil_wire::{DeviceKey, Kind, Names};
-use zenoh::Wait;
 
 use super::SpoolFull;
 use crate::pipeline_config;
@@ -135,6 +134,7 @@ struct State {
     clock: CaptureClock,
     frame_size: Option<(u32, u32)>,
     last_queued: Arc<AtomicU64>,
+    stopping: Arc<AtomicBool>,
     notify: Option<(glib::WeakRef<gst::Bin>, glib::SignalHandlerId)>,
     detections: bool,
     eos_timeout: Duration,
@@ -214,6 +214,23 @@ impl PublisherEvents for PublisherReports {
         if let Some(element) = self.element.upgrade() {
             let s = gst::Structure::builder(MSG_ACKED).field("seq", seq).build();
             let _ = element.post_message(gst::message::Element::builder(s).src(&element).build());
+        }
+    }
+
+    fn unreachable(&self, reason: String) {
+        if let Some(element) = self.element.upgrade() {
+            gst::element_warning!(
+                element,
+                gst::ResourceError::OpenWrite,
+                ("The store cannot be reached yet; records are spooled and sent once it can"),
+                ["{}", reason]
+            );
+        }
+    }
+
+    fn connected(&self) {
+        if let Some(element) = self.element.upgrade() {
+            gst::info!(CAT, obj = element, "connected to the store");
         }
     }
 
@@ -405,12 +422,6 @@ impl AuditSink {
         );
         let config = publisher::load_config(settings.zenoh_config.as_deref())
             .map_err(|e| gst::error_msg!(gst::LibraryError::Settings, ("{}", e)))?;
-        let session = zenoh::open(config).wait().map_err(|e| {
-            gst::error_msg!(
-                gst::ResourceError::OpenWrite,
-                ("Could not open a Zenoh session: {}", e)
-            )
-        })?;
         gst::info!(
             CAT,
             imp = self,
@@ -421,25 +432,30 @@ impl AuditSink {
             key.public_hex()
         );
 
-        let shared = Arc::new(Shared::default());
+        let shared = Arc::new(Shared::new(spool.acked()));
         let element = self.obj().downgrade();
-        let publisher = Publisher::new(
-            session,
-            names.clone(),
-            spool.clone(),
-            shared.clone(),
-            PublisherSettings {
+        let publisher = {
+            let (names, spool, shared) = (names.clone(), spool.clone(), shared.clone());
+            let events = Box::new(PublisherReports {
+                element: element.clone(),
+            });
+            let settings = PublisherSettings {
                 ack_timeout: Duration::from_millis(settings.ack_timeout_ms.into()),
                 window: SEND_WINDOW,
-            },
-            Box::new(PublisherReports {
-                element: element.clone(),
-            }),
-        )
-        .map_err(|e| gst::error_msg!(gst::ResourceError::OpenWrite, ("{}", e)))?;
+            };
+            move || {
+                let Some(session) = publisher::connect(&config, &shared, events.as_ref()) else {
+                    return;
+                };
+                match Publisher::new(session, names, spool, shared, settings, events) {
+                    Ok(p) => p.run(),
+                    Err(e) => gst::error!(CAT, "{e}"),
+                }
+            }
+        };
         let publisher = std::thread::Builder::new()
             .name("auditsink-pub".into())
-            .spawn(move || publisher.run())
+            .spawn(publisher)
             .map_err(|e| {
                 gst::error_msg!(
                     gst::CoreError::Failed,
@@ -448,6 +464,7 @@ impl AuditSink {
             })?;
 
         let last_queued = Arc::new(AtomicU64::new(spool.last_seq()));
+        let stopping = Arc::new(AtomicBool::new(false));
         let writer = Writer::new(
             names,
             key,
@@ -462,6 +479,7 @@ impl AuditSink {
                     SpoolFull::DropNew => Overflow::DropNew,
                     SpoolFull::Block => Overflow::Block,
                 },
+                stopping: stopping.clone(),
             },
             Box::new(WriterReports {
                 element,
@@ -501,6 +519,7 @@ impl AuditSink {
             clock: CaptureClock::new(fixed_start),
             frame_size: None,
             last_queued,
+            stopping,
             notify: None,
             detections: settings.detections,
             eos_timeout: Duration::from_millis(settings.eos_timeout_ms.into()),
@@ -769,6 +788,7 @@ impl BaseSinkImpl for AuditSink {
         }
         // The writer drains what was queued and closes the chain with a checkpoint; then the
         // publisher stops. Whatever is not acknowledged stays in the spool for the next start.
+        state.stopping.store(true, Ordering::Release);
         let _ = state.tx.send(Input::Stop);
         drop(state.tx);
         if let Some(w) = state.writer.take() {
