@@ -406,7 +406,7 @@ impl AuditSink {
             &settings.device,
             &settings.stream,
         )
-        .map_err(|e| gst::error_msg!(gst::LibraryError::Settings, ["{}", e]))?;
+        .map_err(|e| gst::error_msg!(gst::LibraryError::Settings, ("{}", e)))?;
         let spool_root = settings.spool_dir.clone().unwrap_or_else(default_spool_dir);
         let device_dir = spool_root.join(&names.tenant).join(&names.device);
         let spool_path = device_dir.join("streams").join(&names.stream);
