@@ -148,6 +148,20 @@ install_media() {
   check_sha "$media/astronaut.png" "$ASTRONAUT_SHA"
 }
 
+# The Python Zenoh client for examples/python (and the test that runs it): the same Zenoh
+# version as the Rust side (1.x on both; other versions fail silently), pinned.
+CLIENT_VENV=$VEIL_CACHE/client-venv
+CLIENT_PIP=(eclipse-zenoh==1.10.2 rfc8785==0.1.4 cryptography==46.0.3)
+install_python_client() {
+  local stamp="$CLIENT_VENV/.ok-${CLIENT_PIP[*]// /_}"
+  [ -f "$stamp" ] && return
+  log "installing the Python Zenoh client into $CLIENT_VENV (${CLIENT_PIP[*]})"
+  rm -rf "$CLIENT_VENV"
+  python3 -m venv "$CLIENT_VENV"
+  "$CLIENT_VENV/bin/pip" install -q --only-binary=:all: "${CLIENT_PIP[@]}"
+  touch "$stamp"
+}
+
 main() {
   install_apt
   command -v cargo >/dev/null || die "cargo (Rust stable) is required: https://rustup.rs"
@@ -159,6 +173,7 @@ main() {
   install_centerface
   install_nanodet
   install_media
+  install_python_client
   log "ready: cache in $VEIL_CACHE"
 }
 

@@ -509,3 +509,44 @@ fn mutual_tls_delivers_and_a_device_without_a_valid_certificate_is_refused() {
 
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_python_eclipse_zenoh_client_verifies_hashes_chain_and_signatures() {
+    use std::io::BufRead;
+    let dir = temp_dir("python");
+    let store = TestStore::start();
+    let mut client = std::process::Command::new(veil_e2e::python_client())
+        .arg(veil_e2e::repo_path("examples/python/veil_subscribe.py"))
+        .args(["--connect", &store.endpoint, "--idle", "3", "--summary"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(client.stdout.take().unwrap()).lines();
+    assert_eq!(lines.next().unwrap().unwrap(), "ready");
+
+    let config = device_config(&dir, "device-tcp.json5", &store.endpoint);
+    let messages = run(&synthetic(
+        100,
+        0,
+        &format!(
+            "auditsink tenant=acme device=cam-py detections=true checkpoint-interval=5 zenoh-config={} spool-dir={}",
+            config.display(),
+            dir.join("spool").display()
+        ),
+    ));
+    let last = last_queued(&messages);
+    let summary: serde_json::Value = serde_json::from_str(&lines.last().unwrap().unwrap()).unwrap();
+    assert!(client.wait().unwrap().success(), "{summary}");
+    let chain = &summary["chains"]["acme/cam-py/default"];
+    assert_eq!(chain["errors"], serde_json::json!([]), "{summary}");
+    assert_eq!(chain["verified"], last, "{summary}");
+    assert_eq!(chain["upto"], last);
+    assert_eq!(chain["signed_upto"], last - 1);
+    let key =
+        veil_wire::DeviceKey::load_or_create(&dir.join("spool/acme/cam-py/device.key")).unwrap();
+    assert_eq!(chain["public_key"], key.public_hex().as_str());
+    // Best-effort, but nothing should be lost on loopback at this rate.
+    assert!(summary["detections"].as_u64().unwrap() >= 95, "{summary}");
+    drop(store);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -23,3 +23,19 @@ pub fn repo_path(relative: &str) -> std::path::PathBuf {
         .join("..")
         .join(relative)
 }
+
+/// The Python of the venv that scripts/setup.sh makes for the Zenoh client examples.
+pub fn python_client() -> std::path::PathBuf {
+    let cache = std::env::var("VEIL_CACHE")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| {
+            std::path::PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/veil")
+        });
+    let python = cache.join("client-venv/bin/python");
+    assert!(
+        python.exists(),
+        "missing {}: run scripts/setup.sh (the test command runs it for you)",
+        python.display()
+    );
+    python
+}
