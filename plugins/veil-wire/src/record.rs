@@ -406,3 +406,71 @@ mod tests {
         assert_eq!(parse_time("1970-01-01T00:00:01.5Z"), Some(1_500_000_000));
     }
 }
+
+#[cfg(test)]
+mod schema_tests {
+    use super::*;
+
+    /// The JSON Schema in schema/ and this code describe the same record.
+    #[test]
+    fn the_published_schema_matches_the_code() {
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../schema/record.schema.json"
+        ))
+        .unwrap();
+        let schema: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let required: Vec<&str> = schema["required"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        let record = Record::new(
+            &Names::new("t", "s", "d", "x").unwrap(),
+            1,
+            0,
+            None,
+            Kind::Event,
+            serde_json::json!({}),
+            Some(GENESIS.into()),
+        )
+        .unwrap();
+        let value = serde_json::to_value(&record).unwrap();
+        let fields: Vec<&str> = value
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let (mut a, mut b) = (required.clone(), fields);
+        a.sort_unstable();
+        b.sort_unstable();
+        assert_eq!(a, b);
+        let kinds: Vec<&str> = schema["properties"]["kind"]["enum"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        assert_eq!(kinds, Kind::ALL.map(Kind::as_str).to_vec());
+        let checkpoint: Vec<&str> = schema["$defs"]["checkpoint"]["required"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        let cp = crate::DeviceKey::from_seed([1; 32]).sign_checkpoint("t", "d", "x", 1, GENESIS);
+        let cp_value = serde_json::to_value(cp).unwrap();
+        let mut cp_fields: Vec<&str> = cp_value
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let mut cp_required = checkpoint;
+        cp_fields.sort_unstable();
+        cp_required.sort_unstable();
+        assert_eq!(cp_required, cp_fields);
+    }
+}
