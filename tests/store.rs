@@ -55,6 +55,8 @@ pub struct Received {
     pub units: BTreeMap<ChainUnit, Unit>,
     pub detections: Vec<Record>,
     pub malformed: u64,
+    /// First arrival of each chained record: (seq, ns since the epoch), for latency figures.
+    pub arrivals: Vec<(u64, u64)>,
 }
 
 impl Received {
@@ -70,6 +72,11 @@ impl Received {
             Some(old) if old.hash == record.hash => unit.duplicates += 1,
             Some(_) => unit.conflicts += 1,
             None => {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_nanos() as u64)
+                    .unwrap_or(0);
+                self.arrivals.push((record.seq, now));
                 unit.records.insert(record.seq, record);
             }
         }
