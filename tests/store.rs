@@ -134,22 +134,29 @@ impl TestStore {
         let stop = Arc::new(AtomicBool::new(false));
         let (stop2, received2) = (stop.clone(), received.clone());
         let thread = std::thread::spawn(move || {
+            // Acknowledgements are grouped (at most one per unit every 2 ms), like a store's
+            // group commit; the last one goes out as soon as the stream pauses.
+            let mut due: BTreeMap<ChainUnit, (Names, u64)> = BTreeMap::new();
+            let mut last_ack = Instant::now();
             while !stop2.load(Ordering::Acquire) {
-                let Ok(Some(sample)) = subscriber.recv_timeout(Duration::from_millis(20)) else {
-                    continue;
-                };
-                let record = match Record::from_slice(&sample.payload().to_bytes()) {
-                    Ok(r) => r,
-                    Err(_) => {
-                        received2.lock().unwrap().malformed += 1;
-                        continue;
+                let sample = subscriber.recv_timeout(Duration::from_millis(5)).ok().flatten();
+                if let Some(sample) = &sample {
+                    match Record::from_slice(&sample.payload().to_bytes()) {
+                        Ok(record) => {
+                            if let Some((names, upto)) = received2.lock().unwrap().take(record)
+                                && upto > 0
+                            {
+                                due.insert(names.unit(), (names, upto));
+                            }
+                        }
+                        Err(_) => received2.lock().unwrap().malformed += 1,
                     }
-                };
-                let ack = received2.lock().unwrap().take(record);
-                if let Some((names, upto)) = ack
-                    && upto > 0
-                {
-                    let _ = session.put(names.ack_key(), Ack::new(upto).to_vec()).wait();
+                }
+                if sample.is_none() || last_ack.elapsed() >= Duration::from_millis(2) {
+                    for (_, (names, upto)) in std::mem::take(&mut due) {
+                        let _ = session.put(names.ack_key(), Ack::new(upto).to_vec()).wait();
+                    }
+                    last_ack = Instant::now();
                 }
             }
             drop(subscriber);
