@@ -139,7 +139,10 @@ impl TestStore {
             let mut due: BTreeMap<ChainUnit, (Names, u64)> = BTreeMap::new();
             let mut last_ack = Instant::now();
             while !stop2.load(Ordering::Acquire) {
-                let sample = subscriber.recv_timeout(Duration::from_millis(5)).ok().flatten();
+                let sample = subscriber
+                    .recv_timeout(Duration::from_millis(5))
+                    .ok()
+                    .flatten();
                 if let Some(sample) = &sample {
                     match Record::from_slice(&sample.payload().to_bytes()) {
                         Ok(record) => {
