@@ -1,0 +1,209 @@
+//! The service's TOML configuration (`configs/sink-service.toml` is a working example).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub store: StoreConfig,
+    #[serde(default)]
+    pub zenoh: ZenohConfig,
+    #[serde(default)]
+    pub trust: TrustConfig,
+    #[serde(default)]
+    pub retention: RetentionConfig,
+    #[serde(default)]
+    pub limits: Limits,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// The sled directory (`~/` is expanded).
+    pub path: PathBuf,
+    /// The key-encryption key: 64 hex digits, mode 0600 (`sink-service keys init` makes one).
+    pub kek_file: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ZenohConfig {
+    /// Zenoh configuration file (JSON5); default: listen on tcp/127.0.0.1:7447.
+    pub config: Option<PathBuf>,
+    /// What to ingest.
+    pub subscribe: String,
+    /// Prefix of the admin queryables (`<admin>/verify`, `<admin>/stats`).
+    pub admin: String,
+}
+
+impl Default for ZenohConfig {
+    fn default() -> Self {
+        ZenohConfig {
+            config: None,
+            subscribe: "veil/**".into(),
+            admin: "veil-admin/sink".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum TrustMode {
+    /// Only the keys listed per tenant sign valid checkpoints.
+    Pinned,
+    /// A device's first key is pinned to its tenant and device; a key already pinned to another
+    /// tenant is refused.
+    #[default]
+    Tofu,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrustConfig {
+    pub mode: TrustMode,
+    /// tenant → Ed25519 public keys (hex) of its devices.
+    pub tenants: BTreeMap<String, Vec<String>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    /// kind → how long records are kept ("30s", "12h", "90d"); kinds not listed are kept.
+    pub keep: BTreeMap<String, String>,
+    pub sweep_interval: String,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig {
+            keep: BTreeMap::new(),
+            sweep_interval: "60s".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Larger payloads are quarantined (truncated) and counted. Room for inspection images.
+    pub max_payload_bytes: usize,
+    /// Acknowledgements (and the flush before them) at most this often, in ms: group commit.
+    pub ack_interval_ms: u64,
+    /// Records held in memory per chain unit while waiting for a missing one.
+    pub max_out_of_order: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_payload_bytes: 16 << 20,
+            ack_interval_ms: 5,
+            max_out_of_order: 10_000,
+        }
+    }
+}
+
+/// "90d", "12h", "15m", "30s" or plain seconds.
+pub fn parse_duration(text: &str) -> anyhow::Result<Duration> {
+    let t = text.trim();
+    let (number, unit) = t.split_at(
+        t.find(|c: char| !c.is_ascii_digit() && c != '.')
+            .unwrap_or(t.len()),
+    );
+    let n: f64 = number
+        .parse()
+        .with_context(|| format!("duration {text:?}"))?;
+    let secs = match unit {
+        "" | "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        "d" => n * 86400.0,
+        _ => anyhow::bail!("duration {text:?}: use s, m, h or d"),
+    };
+    Ok(Duration::from_secs_f64(secs))
+}
+
+pub fn expand_home(path: &Path) -> PathBuf {
+    match path.strip_prefix("~") {
+        Ok(rest) => std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .unwrap_or_default()
+            .join(rest),
+        Err(_) => path.to_owned(),
+    }
+}
+
+impl Config {
+    pub fn load(path: &Path) -> anyhow::Result<Config> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let mut config: Config =
+            toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+        config.store.path = expand_home(&config.store.path);
+        config.store.kek_file = expand_home(&config.store.kek_file);
+        for kind in config.retention.keep.keys() {
+            anyhow::ensure!(
+                veil_wire::Kind::parse(kind).is_some(),
+                "retention: unknown kind {kind:?}"
+            );
+        }
+        for value in config
+            .retention
+            .keep
+            .values()
+            .chain([&config.retention.sweep_interval])
+        {
+            parse_duration(value)?;
+        }
+        Ok(config)
+    }
+
+    /// Retention per kind.
+    pub fn retention(&self) -> BTreeMap<veil_wire::Kind, Duration> {
+        self.retention
+            .keep
+            .iter()
+            .filter_map(|(k, v)| Some((veil_wire::Kind::parse(k)?, parse_duration(v).ok()?)))
+            .collect()
+    }
+
+    pub fn zenoh(&self) -> anyhow::Result<zenoh::Config> {
+        match &self.zenoh.config {
+            Some(p) => zenoh::Config::from_file(p)
+                .map_err(|e| anyhow::anyhow!("Zenoh configuration {}: {e}", p.display())),
+            None => {
+                let mut c = zenoh::Config::default();
+                for (k, v) in [
+                    ("mode", "\"peer\""),
+                    ("listen/endpoints", "[\"tcp/127.0.0.1:7447\"]"),
+                    ("scouting/multicast/enabled", "false"),
+                ] {
+                    c.insert_json5(k, v).map_err(|e| anyhow::anyhow!("{e}"))?;
+                }
+                Ok(c)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_have_units() {
+        assert_eq!(parse_duration("30s").unwrap(), Duration::from_secs(30));
+        assert_eq!(parse_duration("2h").unwrap(), Duration::from_secs(7200));
+        assert_eq!(
+            parse_duration("90d").unwrap(),
+            Duration::from_secs(90 * 86400)
+        );
+        assert_eq!(parse_duration("5").unwrap(), Duration::from_secs(5));
+        assert!(parse_duration("5 weeks").is_err());
+    }
+}

@@ -1,0 +1,412 @@
+//! Taking records in: validate, check the names agree, deduplicate, verify the chain, stage
+//! until a trusted checkpoint vouches for them, then store them as valid. Everything else is
+//! quarantined with a reason and counted; nothing a device sends stops the service.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde_json::json;
+use veil_wire::checkpoint::Checkpoint;
+use veil_wire::{ChainUnit, ChainVerifier, Kind, Names, Record};
+
+use crate::config::{Limits, TrustConfig, TrustMode};
+use crate::store::{Entry, Store, UnitState, record_key, seq_key};
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Stats {
+    pub received: u64,
+    pub stored: u64,
+    pub staged: u64,
+    pub detections: u64,
+    pub duplicates: u64,
+    pub out_of_order: u64,
+    pub quarantined: u64,
+    pub malformed: u64,
+    pub oversized: u64,
+    pub spoofed: u64,
+    pub chain_errors: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Staged,
+    Stored,
+    Duplicate,
+    Pending,
+    Quarantined(String),
+}
+
+struct Unit {
+    names: Names,
+    state: UnitState,
+    verifier: ChainVerifier,
+    /// Records ahead of a missing one, held until it arrives (not durable, not acknowledged).
+    pending: BTreeMap<u64, (Record, Vec<u8>)>,
+    dirty: bool,
+    /// A record conflicting with a stored one arrived: no acknowledgement for this unit, so a
+    /// device that lost its spool and started over does not drop records the store never had.
+    conflict: bool,
+    last_error_seq: Option<u64>,
+}
+
+pub struct Ingest {
+    store: Arc<Store>,
+    trust: TrustConfig,
+    limits: Limits,
+    units: HashMap<ChainUnit, Unit>,
+    touched: Vec<ChainUnit>,
+    pub stats: Stats,
+}
+
+type Result<T> = anyhow::Result<T>;
+
+impl Ingest {
+    pub fn new(store: Arc<Store>, trust: TrustConfig, limits: Limits) -> Ingest {
+        Ingest {
+            store,
+            trust,
+            limits,
+            units: HashMap::new(),
+            touched: Vec::new(),
+            stats: Stats::default(),
+        }
+    }
+
+    /// Takes one published payload. Errors are the store's (disk), never the payload's.
+    pub fn take(&mut self, key_expr: &str, payload: &[u8]) -> Result<Outcome> {
+        self.stats.received += 1;
+        if payload.len() > self.limits.max_payload_bytes {
+            self.stats.oversized += 1;
+            let reason = format!(
+                "oversized: {} bytes, the limit is {}",
+                payload.len(),
+                self.limits.max_payload_bytes
+            );
+            return self.reject(&reason, key_expr, payload);
+        }
+        let record = match Record::from_slice(payload) {
+            Ok(r) => r,
+            Err(e) => {
+                self.stats.malformed += 1;
+                return self.reject(&format!("malformed: {e}"), key_expr, payload);
+            }
+        };
+        let Some((names, kind)) = Names::parse_record_key(key_expr) else {
+            self.stats.malformed += 1;
+            return self.reject(
+                "key expression is not veil/<tenant>/<site>/<device>/<stream>/<kind>",
+                key_expr,
+                payload,
+            );
+        };
+        if record.names().ok().as_ref() != Some(&names) || kind != record.kind.as_str() {
+            self.stats.spoofed += 1;
+            let reason = format!(
+                "the key expression names {}/{}/{}/{}/{kind}, the record {}/{}/{}/{}/{}",
+                names.tenant,
+                names.site,
+                names.device,
+                names.stream,
+                record.tenant,
+                record.site,
+                record.device,
+                record.stream,
+                record.kind.as_str()
+            );
+            self.store.integrity_event(
+                &names.tenant,
+                json!({"type": "names-disagree", "key_expr": key_expr, "reason": reason}),
+            )?;
+            return self.reject(&reason, key_expr, payload);
+        }
+        if !record.kind.chained() {
+            let key = record_key(
+                &record.site,
+                &record.device,
+                &record.stream,
+                record.kind.as_str(),
+                capture_ns(&record),
+                record.seq,
+            );
+            self.store.put(&record.tenant, "records", &key, payload)?;
+            self.stats.detections += 1;
+            return Ok(Outcome::Stored);
+        }
+        let unit_id = names.unit();
+        self.load(&unit_id, &names)?;
+        if !self.touched.contains(&unit_id) {
+            self.touched.push(unit_id.clone());
+        }
+        let next = self.unit(&unit_id).state.chain.next_seq;
+        if record.seq < next {
+            return self.duplicate(&unit_id, &record, key_expr, payload);
+        }
+        if record.seq > next {
+            let max = self.limits.max_out_of_order;
+            let unit = self.unit_mut(&unit_id);
+            if unit.pending.len() < max {
+                unit.pending.insert(record.seq, (record, payload.to_vec()));
+            }
+            self.stats.out_of_order += 1;
+            return Ok(Outcome::Pending);
+        }
+        let outcome = self.apply(&unit_id, record, payload.to_vec())?;
+        // What was waiting for this one.
+        loop {
+            let unit = self.unit_mut(&unit_id);
+            let next = unit.state.chain.next_seq;
+            unit.pending.retain(|&s, _| s >= next);
+            let Some((record, bytes)) = unit.pending.remove(&next) else {
+                break;
+            };
+            self.apply(&unit_id, record, bytes)?;
+        }
+        Ok(outcome)
+    }
+
+    fn reject(&mut self, reason: &str, key_expr: &str, payload: &[u8]) -> Result<Outcome> {
+        self.stats.quarantined += 1;
+        self.store.quarantine(
+            reason,
+            key_expr,
+            payload,
+            self.limits.max_payload_bytes.min(64 << 10),
+        )?;
+        Ok(Outcome::Quarantined(reason.to_owned()))
+    }
+
+    fn unit(&self, id: &ChainUnit) -> &Unit {
+        &self.units[id]
+    }
+
+    fn unit_mut(&mut self, id: &ChainUnit) -> &mut Unit {
+        self.units.get_mut(id).expect("unit loaded")
+    }
+
+    fn load(&mut self, id: &ChainUnit, names: &Names) -> Result<()> {
+        if self.units.contains_key(id) {
+            return Ok(());
+        }
+        let state = self
+            .store
+            .unit_state(&id.tenant, &id.device, &id.stream)?
+            .unwrap_or_else(|| UnitState {
+                site: names.site.clone(),
+                ..Default::default()
+            });
+        let verifier = ChainVerifier::resume(id.clone(), state.chain.clone());
+        self.units.insert(
+            id.clone(),
+            Unit {
+                names: names.clone(),
+                state,
+                verifier,
+                pending: BTreeMap::new(),
+                dirty: false,
+                conflict: false,
+                last_error_seq: None,
+            },
+        );
+        Ok(())
+    }
+
+    fn duplicate(
+        &mut self,
+        id: &ChainUnit,
+        record: &Record,
+        key_expr: &str,
+        payload: &[u8],
+    ) -> Result<Outcome> {
+        let entry = self
+            .store
+            .tree("index", &id.tenant)?
+            .get(seq_key(&id.device, &id.stream, record.seq))?
+            .and_then(|v| Entry::decode(&v));
+        let same = match &entry {
+            Some(e) => hex::encode(e.hash()) == record.hash,
+            // Before the retention cut: nothing left to compare with.
+            None => record.seq < self.store.cut(&id.tenant, &id.device, &id.stream)?.next_seq,
+        };
+        if same {
+            self.stats.duplicates += 1;
+            return Ok(Outcome::Duplicate);
+        }
+        self.unit_mut(id).conflict = true;
+        self.stats.chain_errors += 1;
+        let reason = format!(
+            "record {} conflicts with the one stored under that number (a device that started over?)",
+            record.seq
+        );
+        self.store.integrity_event(&id.tenant, json!({"type": "conflict", "device": id.device, "stream": id.stream, "seq": record.seq, "reason": reason}))?;
+        self.reject(&reason, key_expr, payload)
+    }
+
+    fn apply(&mut self, id: &ChainUnit, record: Record, bytes: Vec<u8>) -> Result<Outcome> {
+        let store = self.store.clone();
+        let before = self.unit(id).verifier.state().clone();
+        if let Err(e) = self.unit_mut(id).verifier.push(&record) {
+            self.stats.chain_errors += 1;
+            let unit = self.unit_mut(id);
+            if unit.last_error_seq != Some(record.seq) {
+                unit.last_error_seq = Some(record.seq);
+                store.integrity_event(&id.tenant, json!({"type": "chain", "device": id.device, "stream": id.stream, "seq": e.seq, "reason": e.reason}))?;
+            }
+            let key_expr = record.key_expr();
+            return self.reject(&e.to_string(), &key_expr, &bytes);
+        }
+        let hash = digest(&record.hash);
+        let index = store.tree("index", &id.tenant)?;
+        let outcome = if record.kind == Kind::Checkpoint {
+            let cp: Checkpoint = serde_json::from_value(record.body.clone())?;
+            match self.trusted(&id.tenant, &id.device, &cp.public_key)? {
+                Ok(()) => {
+                    self.promote(id, before.signed_upto + 1, cp.seq)?;
+                    self.store_live(id, &record, &bytes)?;
+                    Outcome::Stored
+                }
+                Err(reason) => {
+                    // The chain holds together, but not for this tenant: set all of it aside.
+                    self.stats.spoofed += 1;
+                    let reason = format!("untrusted checkpoint {}: {reason}", record.seq);
+                    store.integrity_event(&id.tenant, json!({"type": "untrusted-key", "device": id.device, "stream": id.stream, "seq": record.seq, "reason": reason}))?;
+                    self.set_aside(id, before.signed_upto + 1, cp.seq, &reason)?;
+                    index.insert(
+                        seq_key(&id.device, &id.stream, record.seq),
+                        Entry::Quarantined(hash).encode(),
+                    )?;
+                    let key_expr = record.key_expr();
+                    self.reject(&reason, &key_expr, &bytes)?;
+                    let unit = self.unit_mut(id);
+                    let mut state = unit.verifier.state().clone();
+                    state.signed_upto = before.signed_upto;
+                    unit.verifier = ChainVerifier::resume(id.clone(), state);
+                    Outcome::Quarantined(reason)
+                }
+            }
+        } else {
+            let key = seq_key(&id.device, &id.stream, record.seq);
+            store.put(&id.tenant, "staging", &key, &bytes)?;
+            index.insert(key, Entry::Staged(hash).encode())?;
+            self.stats.staged += 1;
+            Outcome::Staged
+        };
+        let unit = self.unit_mut(id);
+        unit.state.chain = unit.verifier.state().clone();
+        unit.dirty = true;
+        Ok(outcome)
+    }
+
+    fn trusted(
+        &self,
+        tenant: &str,
+        device: &str,
+        key: &str,
+    ) -> Result<std::result::Result<(), String>> {
+        if self
+            .trust
+            .tenants
+            .get(tenant)
+            .is_some_and(|keys| keys.iter().any(|k| k == key))
+        {
+            return Ok(Ok(()));
+        }
+        if let Some((other, _)) = self
+            .trust
+            .tenants
+            .iter()
+            .find(|(_, keys)| keys.iter().any(|k| k == key))
+        {
+            return Ok(Err(format!("signed by a key pinned for tenant {other}")));
+        }
+        match self.trust.mode {
+            TrustMode::Pinned => Ok(Err(format!(
+                "signed by a key not pinned for tenant {tenant}"
+            ))),
+            TrustMode::Tofu => self.store.pin_key(tenant, device, key),
+        }
+    }
+
+    fn store_live(&mut self, id: &ChainUnit, record: &Record, bytes: &[u8]) -> Result<()> {
+        let rkey = record_key(
+            &record.site,
+            &id.device,
+            &id.stream,
+            record.kind.as_str(),
+            capture_ns(record),
+            record.seq,
+        );
+        self.store.put(&id.tenant, "records", &rkey, bytes)?;
+        self.store.tree("index", &id.tenant)?.insert(
+            seq_key(&id.device, &id.stream, record.seq),
+            Entry::Live(digest(&record.hash), rkey).encode(),
+        )?;
+        self.stats.stored += 1;
+        Ok(())
+    }
+
+    /// Staged records `from..=to` become valid.
+    fn promote(&mut self, id: &ChainUnit, from: u64, to: u64) -> Result<()> {
+        let staging = self.store.tree("staging", &id.tenant)?;
+        for seq in from..=to {
+            let key = seq_key(&id.device, &id.stream, seq);
+            let Some(bytes) = self.store.get(&id.tenant, "staging", &key)? else {
+                continue; // already promoted before a restart, or set aside
+            };
+            let record = Record::from_slice(&bytes)?;
+            self.store_live(id, &record, &bytes)?;
+            staging.remove(&key)?;
+        }
+        Ok(())
+    }
+
+    /// Staged records `from..=to` go to the quarantine.
+    fn set_aside(&mut self, id: &ChainUnit, from: u64, to: u64, reason: &str) -> Result<()> {
+        let staging = self.store.tree("staging", &id.tenant)?;
+        let index = self.store.tree("index", &id.tenant)?;
+        for seq in from..=to {
+            let key = seq_key(&id.device, &id.stream, seq);
+            let Some(bytes) = self.store.get(&id.tenant, "staging", &key)? else {
+                continue;
+            };
+            let record = Record::from_slice(&bytes)?;
+            self.reject(reason, &record.key_expr(), &bytes)?;
+            index.insert(&key, Entry::Quarantined(digest(&record.hash)).encode())?;
+            staging.remove(&key)?;
+        }
+        Ok(())
+    }
+
+    /// Saves the chain states, makes everything durable, and returns the acknowledgements due:
+    /// per unit touched, the highest contiguous sequence number durably taken.
+    pub fn commit(&mut self) -> Result<Vec<(Names, u64)>> {
+        for unit in self.units.values_mut().filter(|u| u.dirty) {
+            let n = &unit.names;
+            self.store
+                .set_unit_state(&n.tenant, &n.device, &n.stream, &unit.state)?;
+            unit.dirty = false;
+        }
+        self.store.flush()?;
+        let mut acks = Vec::new();
+        for id in self.touched.drain(..) {
+            if let Some(unit) = self.units.get_mut(&id) {
+                let upto = unit.state.chain.next_seq - 1;
+                if !std::mem::take(&mut unit.conflict) && upto > 0 {
+                    acks.push((unit.names.clone(), upto));
+                }
+            }
+        }
+        Ok(acks)
+    }
+}
+
+fn digest(hex_hash: &str) -> [u8; 32] {
+    hex::decode(hex_hash)
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .unwrap_or([0; 32])
+}
+
+pub fn capture_ns(record: &Record) -> u64 {
+    veil_wire::record::parse_time(&record.capture_time).unwrap_or(0)
+}

@@ -1,0 +1,167 @@
+//! `serve`: the Zenoh side. Subscribes to the records, ingests them in groups (one flush per
+//! group, then the acknowledgements), answers history queries and admin queries, and sweeps
+//! retention — until SIGTERM or SIGINT.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use veil_wire::Ack;
+use zenoh::Wait;
+
+use crate::config::{Config, parse_duration};
+use crate::ingest::{Ingest, Stats};
+use crate::store::Store;
+
+fn zerr(e: zenoh::Error) -> anyhow::Error {
+    anyhow::anyhow!("{e}")
+}
+
+pub fn serve(config: &Config, store: Arc<Store>) -> anyhow::Result<()> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(signal, stop.clone())?;
+    }
+    let session = zenoh::open(config.zenoh()?)
+        .wait()
+        .map_err(zerr)
+        .context("opening the Zenoh session")?;
+    let subscriber = session
+        .declare_subscriber(config.zenoh.subscribe.as_str())
+        .with(zenoh::handlers::FifoChannel::new(16_384))
+        .wait()
+        .map_err(zerr)?;
+    let stats = Arc::new(Mutex::new(Stats::default()));
+    let mut threads = Vec::new();
+
+    // History queries.
+    let queryable = session.declare_queryable("veil/**").wait().map_err(zerr)?;
+    {
+        let (store, stop) = (store.clone(), stop.clone());
+        threads.push(std::thread::spawn(move || {
+            while !stop.load(Ordering::Acquire) {
+                let Ok(Some(query)) = queryable.recv_timeout(Duration::from_millis(100)) else {
+                    continue;
+                };
+                let answer = crate::query::parse_range(query.parameters().as_str())
+                    .map_err(anyhow::Error::msg)
+                    .and_then(|range| crate::query::history(&store, query.key_expr(), range));
+                match answer {
+                    Ok(records) => {
+                        for (key, bytes) in records {
+                            let _ = query.reply(key, bytes).wait();
+                        }
+                    }
+                    Err(e) => {
+                        let _ = query.reply_err(format!("{e}")).wait();
+                    }
+                }
+            }
+        }));
+    }
+
+    // Admin: verification while serving (sled is single-process), and counters.
+    let admin = session
+        .declare_queryable(format!("{}/*", config.zenoh.admin))
+        .wait()
+        .map_err(zerr)?;
+    {
+        let (store, stop, stats) = (store.clone(), stop.clone(), stats.clone());
+        threads.push(std::thread::spawn(move || {
+            while !stop.load(Ordering::Acquire) {
+                let Ok(Some(query)) = admin.recv_timeout(Duration::from_millis(100)) else {
+                    continue;
+                };
+                let key = query.key_expr().to_string();
+                let body = if key.ends_with("/verify") {
+                    crate::verify::verify(&store)
+                        .map(|r| serde_json::json!({"ok": r.ok(), "report": r}))
+                } else if key.ends_with("/stats") {
+                    Ok(serde_json::to_value(&*stats.lock().unwrap()).unwrap_or_default())
+                } else {
+                    Err(anyhow::anyhow!(
+                        "unknown admin query {key}: use verify or stats"
+                    ))
+                };
+                match body {
+                    Ok(v) => {
+                        let _ = query.reply(key, v.to_string()).wait();
+                    }
+                    Err(e) => {
+                        let _ = query.reply_err(e.to_string()).wait();
+                    }
+                }
+            }
+        }));
+    }
+
+    // Retention.
+    let keep = config.retention();
+    if !keep.is_empty() {
+        let (store, stop) = (store.clone(), stop.clone());
+        let every = parse_duration(&config.retention.sweep_interval)?;
+        threads.push(std::thread::spawn(move || {
+            let mut last = Instant::now();
+            while !stop.load(Ordering::Acquire) {
+                std::thread::sleep(Duration::from_millis(100));
+                if last.elapsed() >= every {
+                    last = Instant::now();
+                    match crate::retention::sweep(&store, &keep, crate::store::now_ns()) {
+                        Ok(0) => {}
+                        Ok(n) => eprintln!("sink-service: retention deleted {n} records"),
+                        Err(e) => eprintln!("sink-service: retention: {e}"),
+                    }
+                }
+            }
+        }));
+    }
+
+    println!(
+        "sink-service: ready — store {}, subscribed to {}, history on veil/**, admin on {}/{{verify,stats}}",
+        store.path.display(),
+        config.zenoh.subscribe,
+        config.zenoh.admin
+    );
+    let mut ingest = Ingest::new(store.clone(), config.trust.clone(), config.limits.clone());
+    let group = Duration::from_millis(config.limits.ack_interval_ms);
+    let mut last_commit = Instant::now();
+    let mut pending = false;
+    while !stop.load(Ordering::Acquire) {
+        let sample = subscriber.recv_timeout(group).ok().flatten();
+        if let Some(sample) = &sample {
+            let payload = sample.payload().to_bytes();
+            match ingest.take(sample.key_expr().as_str(), &payload) {
+                Ok(_) => pending = true,
+                // The store's own trouble (disk): say it, keep serving; the device resends.
+                Err(e) => eprintln!("sink-service: could not store a record: {e:#}"),
+            }
+        }
+        if pending && (sample.is_none() || last_commit.elapsed() >= group) {
+            match ingest.commit() {
+                Ok(acks) => {
+                    for (names, upto) in acks {
+                        let _ = session.put(names.ack_key(), Ack::new(upto).to_vec()).wait();
+                    }
+                }
+                Err(e) => eprintln!("sink-service: could not commit: {e:#}"),
+            }
+            if let Ok(mut s) = stats.lock() {
+                *s = ingest.stats.clone();
+            }
+            pending = false;
+            last_commit = Instant::now();
+        }
+    }
+    let _ = ingest.commit();
+    for t in threads {
+        let _ = t.join();
+    }
+    let _ = session.close().wait();
+    store.flush()?;
+    eprintln!(
+        "sink-service: stopped, {} records received",
+        ingest.stats.received
+    );
+    Ok(())
+}
