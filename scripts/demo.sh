@@ -1,30 +1,51 @@
 #!/usr/bin/env bash
-# The main job: face detection (CenterFace via inferfilter) on the synthesized 1280x720 clip and
-# on astronaut.png, then persons + faces (NanoDet chained with CenterFace) on messi5.jpg,
-# printing the detections of every frame as JSON lines; then the clip anonymized to an MP4, and
-# the number of faces left unmasked in it (from the clip's ground truth).
+# The main job, the whole chain: a sink service is started on loopback; the audience pipeline
+# (NanoDet + CenterFace → aggregator → auditsink) runs on vtest.avi and on the synthesized face
+# clip, publishing signed, hash-chained records over Zenoh; the service is stopped and prints a
+# readable summary of what it stored (windows, dwell bands, attention, integrity status). Then
+# the face clip is anonymized, with the count of faces left unmasked.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$VEIL_ROOT"
 scripts/setup.sh
 scripts/synth-media.sh
-cargo build --locked -q -p veil-tools -p gst-plugin-veilinference -p gst-plugin-veilanonymizer
-detect=$CARGO_TARGET_DIR/debug/veil-detect
+cargo build --locked -q -p veil-tools -p veil-sink-service -p gst-plugin-veilinference \
+  -p gst-plugin-veilanonymizer -p gst-plugin-veilaggregator -p gst-plugin-veilaudit
 models=$VEIL_ASSETS/models media=$VEIL_ASSETS/media
+sink=$CARGO_TARGET_DIR/debug/sink-service
 
-run() { # title, pipeline file, variables
-  local title=$1 file=$2
-  shift 2
-  printf '\n== %s (pipelines/%s)\n' "$title" "$file"
-  "$detect" "$(env "$@" envsubst < "pipelines/$file" | grep -v '^#')"
+# A fresh store, key and spool for the demo, on a free port of 127.0.0.1.
+demo=$VEIL_CACHE/demo
+rm -rf "$demo" && mkdir -p "$demo"
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+sed "s|127.0.0.1:7447|127.0.0.1:$port|" configs/zenoh/service-tcp.json5 > "$demo/service.json5"
+sed "s|127.0.0.1:7447|127.0.0.1:$port|" configs/zenoh/device-tcp.json5 > "$demo/device.json5"
+sed -e "s|^path = .*|path = \"$demo/store\"|" -e "s|^kek_file = .*|kek_file = \"$demo/sink.kek\"|" \
+  -e "s|^config = .*|config = \"$demo/service.json5\"|" configs/sink-service.toml > "$demo/sink-service.toml"
+"$sink" --config "$demo/sink-service.toml" keys init
+
+"$sink" --config "$demo/sink-service.toml" serve > "$demo/serve.log" 2>&1 &
+serve_pid=$!
+trap 'kill $serve_pid 2>/dev/null || true' EXIT
+for _ in $(seq 100); do grep -q ready "$demo/serve.log" && break; sleep 0.1; done
+grep ready "$demo/serve.log"
+
+chain() { # title, stream, input, zones
+  printf '\n== %s → auditsink → sink-service (pipelines/audience-audit.pipeline)\n' "$1"
+  local description
+  description=$(MODELS=$models INPUT=$3 ZONES=$4 START=2026-11-23T10:00:00Z TENANT=demo SITE=lab \
+    DEVICE=cam-1 STREAM=$2 ZENOH=$demo/device.json5 SPOOL=$demo/spool \
+    envsubst < pipelines/audience-audit.pipeline | grep -v '^#')
+  # shellcheck disable=SC2086
+  gst-launch-1.0 -m $description | grep -E 'veil-audit-eos|veil-metrics-window' | sed -E 's/, body=.*//' || true
 }
+chain "audience on vtest.avi" vtest "$media/vtest.avi" configs/zones/vtest.toml
+chain "audience on the synthesized face clip" faces "$media/faces-720p.mp4" configs/zones/screen.toml
 
-run "faces on the synthesized clip" face-detect.pipeline \
-  MODELS="$models" INPUT="$media/faces-720p.mp4"
-run "faces on astronaut.png" face-detect.pipeline \
-  MODELS="$models" INPUT="$media/astronaut.png"
-run "persons and faces on messi5.jpg" persons-and-faces.pipeline \
-  MODELS="$models" INPUT="$media/messi5.jpg"
+kill -TERM $serve_pid && wait $serve_pid || true
+trap - EXIT
+printf '\n== what the sink service stored (sink-service summary)\n'
+"$sink" --config "$demo/sink-service.toml" summary
 
 printf '\n== anonymizing the synthesized clip (pipelines/anonymize-file.pipeline)\n'
 out=$VEIL_CACHE/demo-anonymized.mp4

@@ -21,6 +21,8 @@ pub struct Report {
     pub set_aside: u64,
     pub integrity_events: u64,
     pub quarantined: u64,
+    /// Per chain unit (`tenant/device/stream`): the sequence number verified up to.
+    pub chains: std::collections::BTreeMap<String, u64>,
     pub errors: Vec<String>,
 }
 
@@ -173,6 +175,9 @@ fn check_chain(
             report.staged += 1;
         }
     }
+    report
+        .chains
+        .insert(name.clone(), verifier.state().next_seq - 1);
     if verifier.state().next_seq != state.chain.next_seq {
         report.errors.push(format!(
             "{name}: the chain state says {} records, the index holds up to {}",

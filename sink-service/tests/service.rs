@@ -1,0 +1,294 @@
+//! The service as a process: real `sink-service serve` children, real auditsink pipelines, real
+//! Zenoh on 127.0.0.1, real sled files. Crash safety under SIGKILL, and history for a Python
+//! client we did not write.
+
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use gst::prelude::*;
+use zenoh::Wait;
+
+fn temp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("veil-service-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Config files for a service on `port` and a device pointed at it.
+fn configs(dir: &Path, port: u16) -> (PathBuf, PathBuf) {
+    let service_zenoh = dir.join("service.json5");
+    std::fs::write(
+        &service_zenoh,
+        std::fs::read_to_string(veil_e2e::repo_path("configs/zenoh/service-tcp.json5"))
+            .unwrap()
+            .replace("127.0.0.1:7447", &format!("127.0.0.1:{port}")),
+    )
+    .unwrap();
+    let device = dir.join("device.json5");
+    std::fs::write(
+        &device,
+        std::fs::read_to_string(veil_e2e::repo_path("configs/zenoh/device-tcp.json5"))
+            .unwrap()
+            .replace("127.0.0.1:7447", &format!("127.0.0.1:{port}"))
+            // Reconnect quickly after the service comes back.
+            .replace("period_max_ms: 2000", "period_max_ms: 300"),
+    )
+    .unwrap();
+    let config = dir.join("sink.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[store]\npath = \"{}\"\nkek_file = \"{}\"\n[zenoh]\nconfig = \"{}\"\n",
+            dir.join("store").display(),
+            dir.join("kek").display(),
+            service_zenoh.display()
+        ),
+    )
+    .unwrap();
+    (config, device)
+}
+
+fn sink_service(config: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_sink-service"))
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// A `serve` child, killed if the test fails.
+struct Service(Child);
+
+impl Service {
+    fn kill(&mut self) {
+        self.0.kill().unwrap(); // SIGKILL
+        self.0.wait().unwrap();
+    }
+
+    /// SIGTERM: a clean stop.
+    fn stop(mut self) -> bool {
+        Command::new("kill")
+            .arg("-TERM")
+            .arg(self.0.id().to_string())
+            .status()
+            .unwrap();
+        self.0.wait().unwrap().success()
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `serve` and waits for its "ready" line.
+fn serve(config: &Path) -> Service {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sink-service"))
+        .arg("--config")
+        .arg(config)
+        .arg("serve")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    assert!(first.contains("ready"), "{first}");
+    Service(child)
+}
+
+fn verify_report(config: &Path) -> serde_json::Value {
+    let out = sink_service(config, &["verify"]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(out.status.success(), "{report}");
+    report
+}
+
+fn pipeline(frames: u32, pace_us: u32, device: &str, zenoh: &Path, spool: &Path) -> String {
+    format!(
+        "videotestsrc num-buffers={frames} pattern=black ! video/x-raw,width=64,height=48,framerate=10/1 ! \
+         identity sleep-time={pace_us} ! aggregator window=1 start-time=2026-11-23T10:00:00Z ! \
+         auditsink tenant=acme site=hq device={device} checkpoint-interval=5 eos-timeout=60000 ack-timeout=300 \
+         zenoh-config={} spool-dir={}",
+        zenoh.display(),
+        spool.display()
+    )
+}
+
+/// Runs a pipeline to EOS; returns the last queued sequence number and whether EOS was complete.
+fn run(description: &str) -> (u64, bool) {
+    veil_e2e::init();
+    let p = gst::parse::launch(description).unwrap();
+    let bus = p.bus().unwrap();
+    p.set_state(gst::State::Playing).unwrap();
+    let (mut last, mut complete) = (0, false);
+    for msg in bus.iter_timed(gst::ClockTime::from_seconds(300)) {
+        match msg.view() {
+            gst::MessageView::Element(e) => {
+                let s = e.structure().unwrap();
+                if s.name() == gstveilaudit::MSG_QUEUED {
+                    last = last.max(s.get::<u64>("last").unwrap());
+                }
+                if s.name() == gstveilaudit::MSG_EOS {
+                    complete = s.get::<bool>("complete").unwrap();
+                }
+            }
+            gst::MessageView::Error(e) => panic!("{} {:?}", e.error(), e.debug()),
+            gst::MessageView::Eos(_) => break,
+            _ => {}
+        }
+    }
+    p.set_state(gst::State::Null).unwrap();
+    (last, complete)
+}
+
+fn random_ms(min: u64, max: u64, salt: u64) -> Duration {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos() as u64;
+    let x = (nanos ^ salt.wrapping_mul(0x9E37_79B9_7F4A_7C15)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    Duration::from_millis(min + (x >> 33) % (max - min))
+}
+
+#[test]
+fn serve_sigkilled_at_random_moments_keeps_everything_it_acknowledged() {
+    let dir = temp("crash");
+    let port = veil_e2e::store::free_port();
+    let (config, device) = configs(&dir, port);
+    assert!(sink_service(&config, &["keys", "init"]).status.success());
+    let mut service = serve(&config);
+
+    // Watch the acknowledgements the service sends, as the device sees them.
+    let mut watch = zenoh::Config::default();
+    for (k, v) in [
+        ("mode", "\"client\"".to_string()),
+        ("connect/endpoints", format!("[\"tcp/127.0.0.1:{port}\"]")),
+        ("connect/exit_on_failure", "false".into()),
+        ("scouting/multicast/enabled", "false".into()),
+    ] {
+        watch.insert_json5(k, &v).unwrap();
+    }
+    let watcher = zenoh::open(watch).wait().unwrap();
+    let acked = Arc::new(AtomicU64::new(0));
+    let seen = acked.clone();
+    let _acks = watcher
+        .declare_subscriber("veil-ack/**")
+        .callback(move |s| {
+            if let Some(a) = veil_wire::Ack::from_slice(&s.payload().to_bytes()) {
+                seen.fetch_max(a.seq, Ordering::AcqRel);
+            }
+        })
+        .wait()
+        .unwrap();
+
+    let description = pipeline(6000, 4000, "cam-crash", &device, &dir.join("spool"));
+    let device_thread = std::thread::spawn(move || run(&description));
+    let rounds = 50;
+    let start = Instant::now();
+    for round in 0..rounds {
+        std::thread::sleep(random_ms(30, 400, round));
+        service.kill();
+        let before_kill = acked.load(Ordering::Acquire);
+        // Offline, while the service is down: everything acknowledged is there and verifies.
+        let report = verify_report(&config);
+        let upto = report["chains"]["acme/cam-crash/default"]
+            .as_u64()
+            .unwrap_or(0);
+        assert!(
+            upto >= before_kill,
+            "round {round}: acknowledged {before_kill}, stored {upto}: {report}"
+        );
+        service = serve(&config);
+    }
+    let (last, complete) = device_thread.join().unwrap();
+    assert!(complete, "the device's records were not all acknowledged");
+    // Stop gracefully (SIGTERM) and check the whole store.
+    assert!(service.stop());
+    let report = verify_report(&config);
+    assert_eq!(report["chains"]["acme/cam-crash/default"], last, "{report}");
+    // Exactly once: the chain verified contiguously and every record is valid (the last one is
+    // the device's closing checkpoint, so nothing waits for a signature).
+    assert_eq!(report["records"], last, "{report}");
+    assert_eq!(report["staged"], 0);
+    eprintln!(
+        "{rounds} kills in {:.0} s, {last} records",
+        start.elapsed().as_secs_f64()
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_python_eclipse_zenoh_get_returns_the_stored_history() {
+    let dir = temp("history");
+    let port = veil_e2e::store::free_port();
+    let (config, device) = configs(&dir, port);
+    assert!(sink_service(&config, &["keys", "init"]).status.success());
+    let service = serve(&config);
+    // 2 minutes of stream time in one-second windows.
+    let (last, complete) = run(&pipeline(1200, 0, "cam-py", &device, &dir.join("spool")));
+    assert!(complete);
+
+    let python = |args: &[&str]| -> serde_json::Value {
+        let out = Command::new(veil_e2e::python_client())
+            .arg(veil_e2e::repo_path("examples/python/veil_history.py"))
+            .args(["--connect", &format!("tcp/127.0.0.1:{port}")])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let all = python(&["--key", "veil/acme/**"]);
+    assert_eq!(all["records"], last, "{all}");
+    assert_eq!(all["errors"], serde_json::json!([]));
+    // One minute of metrics windows: capture time (window end) in [10:00:30, 10:01:30).
+    let minute = python(&[
+        "--key",
+        "veil/acme/hq/cam-py/default/metrics",
+        "--from",
+        "2026-11-23T10:00:30Z",
+        "--to",
+        "2026-11-23T10:01:30Z",
+    ]);
+    assert_eq!(minute["records"], 60, "{minute}");
+    assert_eq!(minute["kinds"]["metrics"], 60);
+    // Another tenant's key space holds nothing of acme's.
+    assert_eq!(python(&["--key", "veil/beta/**"])["records"], 0);
+
+    // Verification while serving, over Zenoh (sled is single-process).
+    let out = sink_service(&config, &["verify"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("in use by another process"));
+    let mut c = zenoh::Config::default();
+    c.insert_json5("mode", "\"client\"").unwrap();
+    c.insert_json5("connect/endpoints", &format!("[\"tcp/127.0.0.1:{port}\"]"))
+        .unwrap();
+    c.insert_json5("scouting/multicast/enabled", "false")
+        .unwrap();
+    let session = zenoh::open(c).wait().unwrap();
+    let reply = session
+        .get("veil-admin/sink/verify")
+        .wait()
+        .unwrap()
+        .recv()
+        .unwrap();
+    drop(session);
+    let report: serde_json::Value =
+        serde_json::from_slice(&reply.result().unwrap().payload().to_bytes()).unwrap();
+    assert_eq!(report["ok"], true, "{report}");
+    assert_eq!(report["report"]["records"], last);
+    assert!(service.stop());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
