@@ -261,8 +261,9 @@ impl Ingest {
             let cp: Checkpoint = serde_json::from_value(record.body.clone())?;
             match self.trusted(&id.tenant, &id.device, &cp.public_key)? {
                 Ok(()) => {
-                    self.promote(id, before.signed_upto + 1, cp.seq)?;
-                    self.store_live(id, &record, &bytes)?;
+                    // The staged records up to it become valid by the chain state alone.
+                    self.store_record(id, &record, &bytes)?;
+                    self.stats.stored += 1 + cp.seq.saturating_sub(before.signed_upto);
                     Outcome::Stored
                 }
                 Err(reason) => {
@@ -285,9 +286,7 @@ impl Ingest {
                 }
             }
         } else {
-            let key = seq_key(&id.device, &id.stream, record.seq);
-            store.put(&id.tenant, "staging", &key, &bytes)?;
-            index.insert(key, Entry::Staged(hash).encode())?;
+            self.store_record(id, &record, &bytes)?;
             self.stats.staged += 1;
             Outcome::Staged
         };
@@ -327,7 +326,8 @@ impl Ingest {
         }
     }
 
-    fn store_live(&mut self, id: &ChainUnit, record: &Record, bytes: &[u8]) -> Result<()> {
+    /// Writes a chained record at its final place (valid once a trusted checkpoint covers it).
+    fn store_record(&mut self, id: &ChainUnit, record: &Record, bytes: &[u8]) -> Result<()> {
         let rkey = record_key(
             &record.site,
             &id.device,
@@ -341,38 +341,28 @@ impl Ingest {
             seq_key(&id.device, &id.stream, record.seq),
             Entry::Live(digest(&record.hash), rkey).encode(),
         )?;
-        self.stats.stored += 1;
-        Ok(())
-    }
-
-    /// Staged records `from..=to` become valid.
-    fn promote(&mut self, id: &ChainUnit, from: u64, to: u64) -> Result<()> {
-        let staging = self.store.tree("staging", &id.tenant)?;
-        for seq in from..=to {
-            let key = seq_key(&id.device, &id.stream, seq);
-            let Some(bytes) = self.store.get(&id.tenant, "staging", &key)? else {
-                continue; // already promoted before a restart, or set aside
-            };
-            let record = Record::from_slice(&bytes)?;
-            self.store_live(id, &record, &bytes)?;
-            staging.remove(&key)?;
-        }
         Ok(())
     }
 
     /// Staged records `from..=to` go to the quarantine.
     fn set_aside(&mut self, id: &ChainUnit, from: u64, to: u64, reason: &str) -> Result<()> {
-        let staging = self.store.tree("staging", &id.tenant)?;
+        let records = self.store.tree("records", &id.tenant)?;
         let index = self.store.tree("index", &id.tenant)?;
         for seq in from..=to {
             let key = seq_key(&id.device, &id.stream, seq);
-            let Some(bytes) = self.store.get(&id.tenant, "staging", &key)? else {
+            let Some(Entry::Live(hash, rkey)) = index.get(&key)?.and_then(|v| Entry::decode(&v))
+            else {
                 continue;
             };
-            let record = Record::from_slice(&bytes)?;
-            self.reject(reason, &record.key_expr(), &bytes)?;
-            index.insert(&key, Entry::Quarantined(digest(&record.hash)).encode())?;
-            staging.remove(&key)?;
+            if let Some(bytes) = self.store.get(&id.tenant, "records", &rkey)? {
+                let key_expr = Record::from_slice(&bytes)
+                    .map(|r| r.key_expr())
+                    .unwrap_or_default();
+                self.reject(reason, &key_expr, &bytes)?;
+            }
+            // Index first: a crash in between leaves a quarantined entry, never a valid one.
+            index.insert(&key, Entry::Quarantined(hash).encode())?;
+            records.remove(&rkey)?;
         }
         Ok(())
     }

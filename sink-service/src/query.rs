@@ -5,7 +5,7 @@
 
 use zenoh::key_expr::KeyExpr;
 
-use crate::store::{Store, parse_record_key, series_prefix};
+use crate::store::{Store, is_valid, key_seq, parse_record_key, series_prefix};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Range {
@@ -58,13 +58,17 @@ pub fn history(
         }
         let records = store.tree("records", &tenant)?;
         // The series of this tenant: distinct site/device/stream/kind prefixes.
-        let mut series: Vec<Vec<u8>> = Vec::new();
+        let mut series = Vec::new();
         for (device, stream, state) in store.units(&tenant)? {
             for kind in veil_wire::Kind::ALL {
-                series.push(series_prefix(&state.site, &device, &stream, kind.as_str()));
+                series.push((
+                    series_prefix(&state.site, &device, &stream, kind.as_str()),
+                    kind,
+                    state.clone(),
+                ));
             }
         }
-        for prefix in series {
+        for (prefix, kind_of_series, state) in series {
             let Some((site, device, stream, kind, _, _)) =
                 parse_record_key(&[prefix.as_slice(), &[0u8; 16]].concat())
             else {
@@ -86,6 +90,10 @@ pub fn history(
                     return Ok(out);
                 }
                 let (key, _) = item?;
+                // Staged records (not yet vouched for by a trusted checkpoint) are not served.
+                if !is_valid(kind_of_series, key_seq(&key), Some(&state)) {
+                    continue;
+                }
                 if let Some(bytes) = store.get(&tenant, "records", &key)? {
                     out.push((name.clone(), bytes));
                 }

@@ -2,13 +2,15 @@
 //!
 //! Trees (`<t>` = tenant):
 //! - `records/<t>`: `site␀device␀stream␀kind␀` + capture ns (BE) + seq (BE) → sealed record
-//!   bytes, so a time range of one stream and kind is one range scan. Only records a trusted
-//!   checkpoint vouched for (and best-effort `detections`) are here: they are what is served.
-//! - `staging/<t>`: `device␀stream␀` + seq → sealed record: hash-chained, not yet signed.
-//! - `index/<t>`: `device␀stream␀` + seq → tag + SHA-256 + where: `S` staged, `L` live (+ the
-//!   records key), `T` deleted by retention, `Q` quarantined. The chain in sequence order:
-//!   deduplication, verification and retention use it, and a deleted record's hash keeps the
-//!   chain verifiable across the cut.
+//!   bytes, so a time range of one stream and kind is one range scan. A chained record is
+//!   written here once, when its hash chain verifies, and is *valid* — served, counted — only
+//!   once a checkpoint signed by a key trusted for its tenant vouches for it, i.e. while
+//!   `seq <= signed_upto + 1` of its unit (the `+ 1` being that checkpoint); before, it is staged.
+//!   A chain whose checkpoint is untrusted is moved to the quarantine.
+//! - `index/<t>`: `device␀stream␀` + seq → tag + SHA-256 + where: `L` in records (+ its key),
+//!   `T` deleted by retention, `Q` quarantined. The chain in sequence order: deduplication,
+//!   verification and retention use it, and a deleted record's hash keeps the chain verifiable
+//!   across the cut.
 //! - `chains/<t>`: `device␀stream` → the unit's state (JSON): the chain state after the last
 //!   record taken (the commit point), the site, and the state at the retention cut.
 //! - `events/<t>`: integrity events; `quarantine`: what could not be taken, with the reason.
@@ -78,6 +80,21 @@ pub fn record_key(
 }
 
 /// The parts of a records key: site, device, stream, kind, capture ns, seq.
+/// The sequence number at the end of a records or index key.
+pub fn key_seq(key: &[u8]) -> u64 {
+    key.len()
+        .checked_sub(8)
+        .and_then(|at| key[at..].try_into().ok())
+        .map(u64::from_be_bytes)
+        .unwrap_or(0)
+}
+
+/// Whether a stored record is valid (vouched for by a trusted checkpoint) given its unit's state.
+pub fn is_valid(kind: Kind, seq: u64, state: Option<&UnitState>) -> bool {
+    !kind.chained()
+        || state.is_some_and(|s| s.chain.signed_upto > 0 && seq <= s.chain.signed_upto + 1)
+}
+
 pub fn parse_record_key(key: &[u8]) -> Option<(String, String, String, String, u64, u64)> {
     let mut parts = Vec::new();
     let mut rest = key;
@@ -98,7 +115,6 @@ pub fn parse_record_key(key: &[u8]) -> Option<(String, String, String, String, u
 /// An index entry: where a chained record is, and its hash.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Entry {
-    Staged([u8; 32]),
     Live([u8; 32], Vec<u8>),
     Deleted([u8; 32]),
     Quarantined([u8; 32]),
@@ -107,13 +123,12 @@ pub enum Entry {
 impl Entry {
     pub fn hash(&self) -> [u8; 32] {
         match self {
-            Entry::Staged(h) | Entry::Live(h, _) | Entry::Deleted(h) | Entry::Quarantined(h) => *h,
+            Entry::Live(h, _) | Entry::Deleted(h) | Entry::Quarantined(h) => *h,
         }
     }
 
     pub fn encode(&self) -> Vec<u8> {
         let (tag, rest): (u8, &[u8]) = match self {
-            Entry::Staged(_) => (b'S', &[]),
             Entry::Live(_, key) => (b'L', key),
             Entry::Deleted(_) => (b'T', &[]),
             Entry::Quarantined(_) => (b'Q', &[]),
@@ -127,7 +142,6 @@ impl Entry {
         }
         let hash: [u8; 32] = bytes[1..33].try_into().ok()?;
         Some(match bytes[0] {
-            b'S' => Entry::Staged(hash),
             b'L' => Entry::Live(hash, bytes[33..].to_vec()),
             b'T' => Entry::Deleted(hash),
             b'Q' => Entry::Quarantined(hash),

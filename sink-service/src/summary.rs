@@ -6,24 +6,24 @@ use std::fmt::Write;
 
 use veil_wire::{Kind, Record};
 
-use crate::store::{Store, series_prefix};
+use crate::store::{Store, UnitState, is_valid, key_seq, series_prefix};
 
+/// The valid records of one series.
 fn stored(
     store: &Store,
     tenant: &str,
-    site: &str,
+    state: &UnitState,
     device: &str,
     stream: &str,
     kind: Kind,
 ) -> anyhow::Result<Vec<Record>> {
     let mut out = Vec::new();
-    for item in store.tree("records", tenant)?.scan_prefix(series_prefix(
-        site,
-        device,
-        stream,
-        kind.as_str(),
-    )) {
+    let prefix = series_prefix(&state.site, device, stream, kind.as_str());
+    for item in store.tree("records", tenant)?.scan_prefix(prefix) {
         let (key, _) = item?;
+        if !is_valid(kind, key_seq(&key), Some(state)) {
+            continue;
+        }
         if let Some(bytes) = store.get(tenant, "records", &key)? {
             out.push(Record::from_slice(&bytes)?);
         }
@@ -42,10 +42,7 @@ pub fn summary(store: &Store) -> anyhow::Result<String> {
             )?;
             let mut counts = BTreeMap::new();
             for kind in Kind::ALL {
-                let n = store
-                    .tree("records", &tenant)?
-                    .scan_prefix(series_prefix(site, &device, &stream, kind.as_str()))
-                    .count();
+                let n = stored(store, &tenant, &state, &device, &stream, kind)?.len();
                 if n > 0 {
                     counts.insert(kind.as_str(), n);
                 }
@@ -57,7 +54,7 @@ pub fn summary(store: &Store) -> anyhow::Result<String> {
                 state.chain.next_seq - 1,
                 state.chain.signed_upto
             )?;
-            let windows = stored(store, &tenant, site, &device, &stream, Kind::Metrics)?;
+            let windows = stored(store, &tenant, &state, &device, &stream, Kind::Metrics)?;
             if let (Some(first), Some(last)) = (windows.first(), windows.last()) {
                 let (mut ots, mut watchers, mut attention, mut events) =
                     (0u64, 0u64, 0.0f64, 0usize);
@@ -124,7 +121,7 @@ pub fn summary(store: &Store) -> anyhow::Result<String> {
                 }
             }
             if let Some(config) =
-                stored(store, &tenant, site, &device, &stream, Kind::Config)?.last()
+                stored(store, &tenant, &state, &device, &stream, Kind::Config)?.last()
             {
                 for f in config.body["files"].as_array().into_iter().flatten() {
                     let sha = f["sha256"].as_str().unwrap_or("");
