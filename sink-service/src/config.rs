@@ -102,7 +102,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_payload_bytes: 16 << 20,
-            ack_interval_ms: 5,
+            ack_interval_ms: 20,
             max_out_of_order: 10_000,
         }
     }

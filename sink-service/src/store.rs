@@ -165,6 +165,8 @@ pub struct Store {
     keys: sled::Tree,
     kek: SecretKey,
     deks: Mutex<HashMap<String, DataKey>>,
+    /// Open trees by name: opening one costs a lookup under sled's lock each time.
+    trees: Mutex<HashMap<String, HashMap<String, sled::Tree>>>,
     counter: AtomicU64,
 }
 
@@ -224,12 +226,25 @@ impl Store {
             keys,
             kek,
             deks: Mutex::new(HashMap::new()),
+            trees: Mutex::new(HashMap::new()),
             counter: AtomicU64::new(0),
         })
     }
 
     pub fn tree(&self, kind: &str, tenant: &str) -> anyhow::Result<sled::Tree> {
-        Ok(self.db.open_tree(format!("{kind}/{tenant}"))?)
+        let mut trees = self
+            .trees
+            .lock()
+            .map_err(|_| anyhow::anyhow!("tree cache poisoned"))?;
+        if let Some(t) = trees.get(kind).and_then(|by_tenant| by_tenant.get(tenant)) {
+            return Ok(t.clone());
+        }
+        let tree = self.db.open_tree(format!("{kind}/{tenant}"))?;
+        trees
+            .entry(kind.to_owned())
+            .or_default()
+            .insert(tenant.to_owned(), tree.clone());
+        Ok(tree)
     }
 
     /// Tenants that have data keys.

@@ -292,3 +292,71 @@ fn a_python_eclipse_zenoh_get_returns_the_stored_history() {
     assert!(service.stop());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn garbage_on_the_key_space_is_quarantined_while_a_device_keeps_storing() {
+    let dir = temp("garbage");
+    let port = veil_e2e::store::free_port();
+    let (config, device) = configs(&dir, port);
+    assert!(sink_service(&config, &["keys", "init"]).status.success());
+    let service = serve(&config);
+    let description = pipeline(600, 2000, "cam-ok", &device, &dir.join("spool"));
+    let device_thread = std::thread::spawn(move || run(&description));
+
+    // Another client sprays the key space meanwhile.
+    let mut c = zenoh::Config::default();
+    c.insert_json5("mode", "\"client\"").unwrap();
+    c.insert_json5("connect/endpoints", &format!("[\"tcp/127.0.0.1:{port}\"]"))
+        .unwrap();
+    c.insert_json5("scouting/multicast/enabled", "false")
+        .unwrap();
+    let session = zenoh::open(c).wait().unwrap();
+    let mut forged = serde_json::json!({"v":1,"tenant":"acme","site":"hq","device":"cam-ok","stream":"default",
+        "seq":1,"capture_time":"2026-11-23T10:00:01.000000000Z","pts":null,"kind":"metrics","body":{},
+        "prev":"0000000000000000000000000000000000000000000000000000000000000000","hash":"00"});
+    let mut sent = 0;
+    for i in 0..40u64 {
+        let (key, payload): (&str, Vec<u8>) = match i % 5 {
+            0 => (
+                "veil/acme/hq/cam-x/default/metrics",
+                b"\x00\x01 not json at all".to_vec(),
+            ),
+            1 => (
+                "veil/acme/hq/cam-x/default/metrics",
+                b"{\"v\":1,\"tenant\":".to_vec(),
+            ),
+            2 => ("veil/acme/hq/cam-x/default/metrics", vec![b' '; 17 << 20]),
+            3 => (
+                "veil/acme/hq/cam-x/default/event",
+                b"{\"hello\":\"world\"}".to_vec(),
+            ),
+            _ => {
+                // The honest device's name under another tenant.
+                forged["seq"] = serde_json::json!(i);
+                (
+                    "veil/other/hq/cam-ok/default/metrics",
+                    serde_json::to_vec(&forged).unwrap(),
+                )
+            }
+        };
+        session
+            .put(key, payload)
+            .congestion_control(zenoh::qos::CongestionControl::Block)
+            .wait()
+            .unwrap();
+        sent += 1;
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (last, complete) = device_thread.join().unwrap();
+    assert!(complete);
+    drop(session);
+    assert!(
+        service.stop(),
+        "the service kept running and stopped cleanly"
+    );
+    let report = verify_report(&config);
+    assert_eq!(report["chains"]["acme/cam-ok/default"], last, "{report}");
+    assert_eq!(report["records"], last);
+    assert_eq!(report["quarantined"], sent, "{report}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -291,3 +291,36 @@ fn rotating_the_key_encryption_key_rewraps_and_refuses_the_old_one() {
     assert!(err.to_string().contains("is not this store's"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_pinned_store_takes_only_the_keys_listed_for_the_tenant() {
+    let dir = temp("pinned");
+    let store = store(&dir);
+    let listed = Device::new("acme", "cam-1", 1);
+    let mut trust = veil_sink_service::config::TrustConfig {
+        mode: veil_sink_service::config::TrustMode::Pinned,
+        ..Default::default()
+    };
+    trust
+        .tenants
+        .insert("acme".into(), vec![listed.key.public_hex()]);
+    let mut ingest =
+        veil_sink_service::ingest::Ingest::new(store.clone(), trust, Default::default());
+    take_all(&mut ingest, &Device::new("acme", "cam-1", 1).records(5, 5));
+    // A device of acme with an unlisted key, and acme's key under another tenant.
+    take_all(&mut ingest, &Device::new("acme", "cam-2", 2).records(5, 5));
+    take_all(&mut ingest, &Device::new("beta", "cam-1", 1).records(5, 5));
+    let report = verify::verify(&store).unwrap();
+    assert!(report.ok(), "{:?}", report.errors);
+    assert_eq!(report.records, 6);
+    assert_eq!(report.set_aside, 12);
+    let beta = store.events("beta").unwrap();
+    assert!(
+        beta[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("pinned for tenant acme"),
+        "{beta:?}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

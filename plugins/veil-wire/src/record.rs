@@ -184,11 +184,35 @@ impl Record {
 
     /// The exact bytes that are hashed: canonical JSON of the record without `hash`.
     pub fn hashed_bytes(&self) -> Result<Vec<u8>, RecordError> {
-        let mut value = serde_json::to_value(self)?;
-        if let Some(map) = value.as_object_mut() {
-            map.remove("hash");
+        // The record's fields by reference (no copy of the body); the canonicalizer orders them.
+        #[derive(Serialize)]
+        struct Hashed<'a> {
+            v: u32,
+            tenant: &'a str,
+            site: &'a str,
+            device: &'a str,
+            stream: &'a str,
+            seq: u64,
+            capture_time: &'a str,
+            pts: Option<u64>,
+            kind: Kind,
+            body: &'a serde_json::Value,
+            prev: &'a Option<String>,
         }
-        canonical_json(&value)
+        let view = Hashed {
+            v: self.v,
+            tenant: &self.tenant,
+            site: &self.site,
+            device: &self.device,
+            stream: &self.stream,
+            seq: self.seq,
+            capture_time: &self.capture_time,
+            pts: self.pts,
+            kind: self.kind,
+            body: &self.body,
+            prev: &self.prev,
+        };
+        serde_json_canonicalizer::to_vec(&view).map_err(|e| RecordError::Canonical(e.to_string()))
     }
 
     pub fn compute_hash(&self) -> Result<String, RecordError> {
