@@ -4,7 +4,6 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use gst::prelude::*;
 use veil_e2e::store::TestStore;
 use veil_wire::{Kind, Record};
 
@@ -26,49 +25,13 @@ fn device_config(dir: &Path, shipped: &str, endpoint: &str) -> PathBuf {
     path
 }
 
-/// Runs a pipeline to EOS; returns its element messages.
+/// Runs a pipeline to EOS; returns its element messages and warnings.
 fn run(description: &str) -> Vec<gst::Structure> {
-    veil_e2e::init();
-    let pipeline = gst::parse::launch(description).unwrap();
-    let bus = pipeline.bus().unwrap();
-    if pipeline.set_state(gst::State::Playing).is_err() {
-        let error =
-            bus.timed_pop_filtered(gst::ClockTime::from_seconds(1), &[gst::MessageType::Error]);
-        let text = match error.as_ref().map(|m| m.view()) {
-            Some(gst::MessageView::Error(e)) => format!("{} ({:?})", e.error(), e.debug()),
-            _ => "no error message".into(),
-        };
-        panic!("the pipeline does not start: {text}");
-    }
-    let mut messages = Vec::new();
-    for msg in bus.iter_timed(gst::ClockTime::from_seconds(120)) {
-        match msg.view() {
-            gst::MessageView::Element(e) => messages.extend(e.structure().map(|s| s.to_owned())),
-            gst::MessageView::Warning(w) => messages.push(
-                gst::Structure::builder("warning")
-                    .field("text", w.error().to_string())
-                    .field(
-                        "debug",
-                        w.debug().map(|d| d.to_string()).unwrap_or_default(),
-                    )
-                    .build(),
-            ),
-            gst::MessageView::Error(e) => panic!("{} ({:?})", e.error(), e.debug()),
-            gst::MessageView::Eos(_) => break,
-            _ => {}
-        }
-    }
-    pipeline.set_state(gst::State::Null).unwrap();
-    messages
+    veil_e2e::run_to_eos(description, 120)
 }
 
 fn last_queued(messages: &[gst::Structure]) -> u64 {
-    messages
-        .iter()
-        .filter(|s| s.name() == gstveilaudit::MSG_QUEUED)
-        .filter_map(|s| s.get::<u64>("last").ok())
-        .max()
-        .unwrap_or(0)
+    veil_e2e::audit_outcome(messages).0
 }
 
 /// `frames` frames at 10 fps, one aggregator window per second of stream time.

@@ -32,27 +32,11 @@ fn ingest_over_zenoh(n: u64) {
         .local_addr()
         .unwrap()
         .port();
-    let zenoh_config = dir.join("service.json5");
-    std::fs::write(
-        &zenoh_config,
-        format!("{{mode: \"peer\", listen: {{endpoints: [\"tcp/127.0.0.1:{port}\"]}}, scouting: {{multicast: {{enabled: false}}, gossip: {{enabled: false}}}}}}"),
-    )
-    .unwrap();
+    let (config, _) = common::configs(&dir, port);
     veil_sink_service::crypto::SecretKey::generate()
         .unwrap()
         .save(&dir.join("kek"))
         .unwrap();
-    let config = dir.join("sink.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[store]\npath = \"{}\"\nkek_file = \"{}\"\n[zenoh]\nconfig = \"{}\"\n",
-            dir.join("store").display(),
-            dir.join("kek").display(),
-            zenoh_config.display()
-        ),
-    )
-    .unwrap();
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sink-service"))
         .args(["--config", config.to_str().unwrap(), "serve"])
         .stdout(std::process::Stdio::piped())
@@ -78,13 +62,9 @@ fn ingest_over_zenoh(n: u64) {
     let bytes: usize = chains.iter().flatten().map(|(_, b)| b.len()).sum();
 
     let client = || {
-        let mut c = zenoh::Config::default();
-        c.insert_json5("mode", "\"client\"").unwrap();
-        c.insert_json5("connect/endpoints", &format!("[\"tcp/127.0.0.1:{port}\"]"))
-            .unwrap();
-        c.insert_json5("scouting/multicast/enabled", "false")
-            .unwrap();
-        zenoh::open(c).wait().unwrap()
+        zenoh::open(veil_e2e::client_config(&format!("tcp/127.0.0.1:{port}")))
+            .wait()
+            .unwrap()
     };
     let session = client();
     let acked = Arc::new(AtomicU64::new(0));

@@ -21,6 +21,9 @@ pub struct Report {
     pub set_aside: u64,
     pub integrity_events: u64,
     pub quarantined: u64,
+    /// Records written after the last commit by a service that then crashed: not
+    /// acknowledged, not valid, rewritten when the device sends them again.
+    pub uncommitted: u64,
     /// Per chain unit (`tenant/device/stream`): the sequence number verified up to.
     pub chains: std::collections::BTreeMap<String, u64>,
     pub errors: Vec<String>,
@@ -127,12 +130,13 @@ fn check_chain(
         .scan_prefix(unit_prefix(device, stream))
     {
         let (key, value) = item?;
-        let seq = key
-            .len()
-            .checked_sub(8)
-            .and_then(|at| key[at..].try_into().ok())
-            .map(u64::from_be_bytes)
-            .unwrap_or(0);
+        let seq = crate::store::key_seq(&key);
+        if seq >= state.chain.next_seq {
+            // Written by a group a crash cut short, before its commit: never acknowledged, so
+            // the device sends it again and it is taken (and rewritten) then.
+            report.uncommitted += 1;
+            continue;
+        }
         let fail = |report: &mut Report, what: String| {
             report.errors.push(format!("{name} record {seq}: {what}"))
         };

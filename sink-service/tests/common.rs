@@ -3,7 +3,7 @@
 
 #![allow(dead_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use veil_sink_service::config::{Limits, TrustConfig};
@@ -109,4 +109,38 @@ pub fn take_all(ingest: &mut Ingest, records: &[Record]) {
         ingest.take(&r.key_expr(), &r.to_vec()).unwrap();
     }
     ingest.commit().unwrap();
+}
+
+/// Config files for a service on `port` and a device pointed at it.
+pub fn configs(dir: &Path, port: u16) -> (PathBuf, PathBuf) {
+    let service_zenoh = dir.join("service.json5");
+    std::fs::write(
+        &service_zenoh,
+        std::fs::read_to_string(veil_e2e::repo_path("configs/zenoh/service-tcp.json5"))
+            .unwrap()
+            .replace("127.0.0.1:7447", &format!("127.0.0.1:{port}")),
+    )
+    .unwrap();
+    let device = dir.join("device.json5");
+    std::fs::write(
+        &device,
+        std::fs::read_to_string(veil_e2e::repo_path("configs/zenoh/device-tcp.json5"))
+            .unwrap()
+            .replace("127.0.0.1:7447", &format!("127.0.0.1:{port}"))
+            // Reconnect quickly after the service comes back.
+            .replace("period_max_ms: 2000", "period_max_ms: 300"),
+    )
+    .unwrap();
+    let config = dir.join("sink.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[store]\npath = \"{}\"\nkek_file = \"{}\"\n[zenoh]\nconfig = \"{}\"\n",
+            dir.join("store").display(),
+            dir.join("kek").display(),
+            service_zenoh.display()
+        ),
+    )
+    .unwrap();
+    (config, device)
 }

@@ -9,48 +9,17 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use gst::prelude::*;
 use zenoh::Wait;
+
+mod common;
+
+use common::configs;
 
 fn temp(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("veil-service-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
-}
-
-/// Config files for a service on `port` and a device pointed at it.
-fn configs(dir: &Path, port: u16) -> (PathBuf, PathBuf) {
-    let service_zenoh = dir.join("service.json5");
-    std::fs::write(
-        &service_zenoh,
-        std::fs::read_to_string(veil_e2e::repo_path("configs/zenoh/service-tcp.json5"))
-            .unwrap()
-            .replace("127.0.0.1:7447", &format!("127.0.0.1:{port}")),
-    )
-    .unwrap();
-    let device = dir.join("device.json5");
-    std::fs::write(
-        &device,
-        std::fs::read_to_string(veil_e2e::repo_path("configs/zenoh/device-tcp.json5"))
-            .unwrap()
-            .replace("127.0.0.1:7447", &format!("127.0.0.1:{port}"))
-            // Reconnect quickly after the service comes back.
-            .replace("period_max_ms: 2000", "period_max_ms: 300"),
-    )
-    .unwrap();
-    let config = dir.join("sink.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[store]\npath = \"{}\"\nkek_file = \"{}\"\n[zenoh]\nconfig = \"{}\"\n",
-            dir.join("store").display(),
-            dir.join("kek").display(),
-            service_zenoh.display()
-        ),
-    )
-    .unwrap();
-    (config, device)
 }
 
 fn sink_service(config: &Path, args: &[&str]) -> std::process::Output {
@@ -124,29 +93,7 @@ fn pipeline(frames: u32, pace_us: u32, device: &str, zenoh: &Path, spool: &Path)
 
 /// Runs a pipeline to EOS; returns the last queued sequence number and whether EOS was complete.
 fn run(description: &str) -> (u64, bool) {
-    veil_e2e::init();
-    let p = gst::parse::launch(description).unwrap();
-    let bus = p.bus().unwrap();
-    p.set_state(gst::State::Playing).unwrap();
-    let (mut last, mut complete) = (0, false);
-    for msg in bus.iter_timed(gst::ClockTime::from_seconds(300)) {
-        match msg.view() {
-            gst::MessageView::Element(e) => {
-                let s = e.structure().unwrap();
-                if s.name() == gstveilaudit::MSG_QUEUED {
-                    last = last.max(s.get::<u64>("last").unwrap());
-                }
-                if s.name() == gstveilaudit::MSG_EOS {
-                    complete = s.get::<bool>("complete").unwrap();
-                }
-            }
-            gst::MessageView::Error(e) => panic!("{} {:?}", e.error(), e.debug()),
-            gst::MessageView::Eos(_) => break,
-            _ => {}
-        }
-    }
-    p.set_state(gst::State::Null).unwrap();
-    (last, complete)
+    veil_e2e::audit_outcome(&veil_e2e::run_to_eos(description, 300))
 }
 
 fn random_ms(min: u64, max: u64, salt: u64) -> Duration {
@@ -167,16 +114,9 @@ fn serve_sigkilled_at_random_moments_keeps_everything_it_acknowledged() {
     let mut service = serve(&config);
 
     // Watch the acknowledgements the service sends, as the device sees them.
-    let mut watch = zenoh::Config::default();
-    for (k, v) in [
-        ("mode", "\"client\"".to_string()),
-        ("connect/endpoints", format!("[\"tcp/127.0.0.1:{port}\"]")),
-        ("connect/exit_on_failure", "false".into()),
-        ("scouting/multicast/enabled", "false".into()),
-    ] {
-        watch.insert_json5(k, &v).unwrap();
-    }
-    let watcher = zenoh::open(watch).wait().unwrap();
+    let watcher = zenoh::open(veil_e2e::client_config(&format!("tcp/127.0.0.1:{port}")))
+        .wait()
+        .unwrap();
     let acked = Arc::new(AtomicU64::new(0));
     let seen = acked.clone();
     let _acks = watcher
@@ -271,13 +211,9 @@ fn a_python_eclipse_zenoh_get_returns_the_stored_history() {
     let out = sink_service(&config, &["verify"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("in use by another process"));
-    let mut c = zenoh::Config::default();
-    c.insert_json5("mode", "\"client\"").unwrap();
-    c.insert_json5("connect/endpoints", &format!("[\"tcp/127.0.0.1:{port}\"]"))
+    let session = zenoh::open(veil_e2e::client_config(&format!("tcp/127.0.0.1:{port}")))
+        .wait()
         .unwrap();
-    c.insert_json5("scouting/multicast/enabled", "false")
-        .unwrap();
-    let session = zenoh::open(c).wait().unwrap();
     let reply = session
         .get("veil-admin/sink/verify")
         .wait()
@@ -304,13 +240,9 @@ fn garbage_on_the_key_space_is_quarantined_while_a_device_keeps_storing() {
     let device_thread = std::thread::spawn(move || run(&description));
 
     // Another client sprays the key space meanwhile.
-    let mut c = zenoh::Config::default();
-    c.insert_json5("mode", "\"client\"").unwrap();
-    c.insert_json5("connect/endpoints", &format!("[\"tcp/127.0.0.1:{port}\"]"))
+    let session = zenoh::open(veil_e2e::client_config(&format!("tcp/127.0.0.1:{port}")))
+        .wait()
         .unwrap();
-    c.insert_json5("scouting/multicast/enabled", "false")
-        .unwrap();
-    let session = zenoh::open(c).wait().unwrap();
     let mut forged = serde_json::json!({"v":1,"tenant":"acme","site":"hq","device":"cam-ok","stream":"default",
         "seq":1,"capture_time":"2026-11-23T10:00:01.000000000Z","pts":null,"kind":"metrics","body":{},
         "prev":"0000000000000000000000000000000000000000000000000000000000000000","hash":"00"});
