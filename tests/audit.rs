@@ -228,16 +228,6 @@ fn records_published_while_the_store_is_down_or_away_arrive_once_after_it_return
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// A pseudo-random duration in `[min, max)` ms (no rand crate needed for this).
-fn random_ms(min: u64, max: u64, salt: u64) -> Duration {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos() as u64;
-    let x = (nanos ^ salt.wrapping_mul(0x9E37_79B9_7F4A_7C15)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    Duration::from_millis(min + (x >> 33) % (max - min))
-}
-
 #[test]
 fn records_reported_queued_before_a_sigkill_arrive_after_the_restart() {
     use std::io::BufRead;
@@ -281,7 +271,7 @@ fn records_reported_queued_before_a_sigkill_arrive_after_the_restart() {
         while queued.load(Ordering::Acquire) == 0 && start.elapsed() < Duration::from_secs(20) {
             std::thread::sleep(Duration::from_millis(10));
         }
-        std::thread::sleep(random_ms(100, 1500, round));
+        std::thread::sleep(veil_e2e::random_ms(100, 1500, round));
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
         reader.join().unwrap();

@@ -108,3 +108,13 @@ pub fn audit_outcome(messages: &[gst::Structure]) -> (u64, bool) {
         .unwrap_or(false);
     (last, complete)
 }
+
+/// A pseudo-random duration in `[min, max)` ms (kill moments in crash tests; no rand crate).
+pub fn random_ms(min: u64, max: u64, salt: u64) -> std::time::Duration {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos() as u64)
+        .unwrap_or(0);
+    let x = (nanos ^ salt.wrapping_mul(0x9E37_79B9_7F4A_7C15)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    std::time::Duration::from_millis(min + (x >> 33) % (max - min))
+}

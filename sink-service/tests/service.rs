@@ -96,15 +96,6 @@ fn run(description: &str) -> (u64, bool) {
     veil_e2e::audit_outcome(&veil_e2e::run_to_eos(description, 300))
 }
 
-fn random_ms(min: u64, max: u64, salt: u64) -> Duration {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos() as u64;
-    let x = (nanos ^ salt.wrapping_mul(0x9E37_79B9_7F4A_7C15)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    Duration::from_millis(min + (x >> 33) % (max - min))
-}
-
 #[test]
 fn serve_sigkilled_at_random_moments_keeps_everything_it_acknowledged() {
     let dir = temp("crash");
@@ -134,7 +125,7 @@ fn serve_sigkilled_at_random_moments_keeps_everything_it_acknowledged() {
     let rounds = 50;
     let start = Instant::now();
     for round in 0..rounds {
-        std::thread::sleep(random_ms(30, 400, round));
+        std::thread::sleep(veil_e2e::random_ms(30, 400, round));
         service.kill();
         let before_kill = acked.load(Ordering::Acquire);
         // Offline, while the service is down: everything acknowledged is there and verifies.

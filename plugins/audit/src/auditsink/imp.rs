@@ -723,7 +723,10 @@ impl ObjectImpl for AuditSink {
                 });
                 v.to_value()
             }
-            _ => unimplemented!(),
+            other => {
+                gst::warning!(CAT, imp = self, "unknown property {other}");
+                pspec.default_value().clone()
+            }
         }
     }
 
