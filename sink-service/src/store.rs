@@ -193,7 +193,9 @@ impl Store {
     pub fn open(path: &Path, kek_file: &Path) -> anyhow::Result<Store> {
         let db = sled::Config::new()
             .path(path)
-            .flush_every_ms(Some(1000))
+            // No background flusher: ingest flushes at every group commit (and a flusher thread
+            // would keep the file lock for a while after the store is dropped).
+            .flush_every_ms(None)
             .open()
             .map_err(|e| open_error(path, e))?;
         let meta = db.open_tree("meta")?;
