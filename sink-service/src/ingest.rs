@@ -48,6 +48,9 @@ struct Unit {
     /// device that lost its spool and started over does not drop records the store never had.
     conflict: bool,
     last_error_seq: Option<u64>,
+    /// Since when records wait behind a missing one, and whether that was reported.
+    gap_since: Option<std::time::Instant>,
+    gap_reported: bool,
 }
 
 pub struct Ingest {
@@ -206,6 +209,8 @@ impl Ingest {
                 dirty: false,
                 conflict: false,
                 last_error_seq: None,
+                gap_since: None,
+                gap_reported: false,
             },
         );
         Ok(())
@@ -370,6 +375,7 @@ impl Ingest {
     /// Saves the chain states, makes everything durable, and returns the acknowledgements due:
     /// per unit touched, the highest contiguous sequence number durably taken.
     pub fn commit(&mut self) -> Result<Vec<(Names, u64)>> {
+        self.report_gaps()?;
         for unit in self.units.values_mut().filter(|u| u.dirty) {
             let n = &unit.names;
             self.store
@@ -387,6 +393,33 @@ impl Ingest {
             }
         }
         Ok(acks)
+    }
+}
+
+impl Ingest {
+    /// Gaps that stay open (the device does not fill them) become integrity events, once each.
+    fn report_gaps(&mut self) -> Result<()> {
+        let after = std::time::Duration::from_millis(self.limits.gap_report_ms);
+        for unit in self.units.values_mut() {
+            let Some((&first_held, _)) = unit.pending.first_key_value() else {
+                unit.gap_since = None;
+                unit.gap_reported = false;
+                continue;
+            };
+            let since = *unit.gap_since.get_or_insert_with(std::time::Instant::now);
+            if !unit.gap_reported && since.elapsed() >= after {
+                unit.gap_reported = true;
+                self.stats.chain_errors += 1;
+                let n = &unit.names;
+                let missing = (unit.state.chain.next_seq, first_held - 1);
+                self.store.integrity_event(
+                    &n.tenant,
+                    json!({"type": "gap", "device": n.device, "stream": n.stream, "seq": missing.0,
+                           "reason": format!("records {}..{} missing, {} held behind them", missing.0, missing.1, unit.pending.len())}),
+                )?;
+            }
+        }
+        Ok(())
     }
 }
 

@@ -324,3 +324,45 @@ fn a_pinned_store_takes_only_the_keys_listed_for_the_tenant() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_gap_the_device_does_not_fill_becomes_an_integrity_event() {
+    let dir = temp("gap");
+    let store = store(&dir);
+    let limits = veil_sink_service::config::Limits {
+        gap_report_ms: 0,
+        ..Default::default()
+    };
+    let mut ingest =
+        veil_sink_service::ingest::Ingest::new(store.clone(), Default::default(), limits);
+    let records = Device::new("acme", "cam-1", 1).records(10, 5);
+    // Records 3 and 4 never come.
+    let delivered: Vec<_> = records
+        .iter()
+        .filter(|r| r.seq != 3 && r.seq != 4)
+        .cloned()
+        .collect();
+    take_all(&mut ingest, &delivered);
+    ingest.commit().unwrap();
+    let events = store.events("acme").unwrap();
+    assert_eq!(events.len(), 1, "reported once: {events:?}");
+    assert_eq!(events[0]["type"], "gap");
+    assert!(
+        events[0]["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("records 3..4 missing"),
+        "{events:?}"
+    );
+    // Only what precedes the gap is acknowledged, and nothing is valid without its checkpoint.
+    assert_eq!(
+        store
+            .unit_state("acme", "cam-1", "door")
+            .unwrap()
+            .unwrap()
+            .chain
+            .next_seq,
+        3
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
