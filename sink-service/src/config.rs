@@ -19,6 +19,136 @@ pub struct Config {
     pub retention: RetentionConfig,
     #[serde(default)]
     pub limits: Limits,
+    /// The HTTPS API; absent: no API.
+    pub api: Option<ApiConfig>,
+    #[serde(default)]
+    pub audit: AuditConfig,
+    #[serde(default)]
+    pub webhooks: WebhookConfig,
+    /// SHA-256 of the configuration file (for the audit log's `config.load`).
+    #[serde(skip)]
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiConfig {
+    /// `address:port` to listen on.
+    pub listen: String,
+    /// The server's certificate chain and private key (PEM).
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+    /// Development only: plain HTTP instead of HTTPS (never on a network).
+    pub insecure_http: bool,
+    /// Threads serving requests.
+    pub workers: usize,
+    /// Rate-limit tiers by name; a key names its tier (default `standard`).
+    pub tiers: BTreeMap<String, Tier>,
+    /// Failed authentications allowed per source address and minute; beyond, 429.
+    pub auth_failures_per_minute: u32,
+    /// The largest page a list endpoint returns.
+    pub max_page: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tier {
+    pub requests: u32,
+    pub window: String,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            listen: "127.0.0.1:8443".into(),
+            cert: None,
+            key: None,
+            insecure_http: false,
+            workers: 2,
+            tiers: [
+                (
+                    "standard".to_owned(),
+                    Tier {
+                        requests: 600,
+                        window: "60s".into(),
+                    },
+                ),
+                (
+                    "bulk".to_owned(),
+                    Tier {
+                        requests: 6000,
+                        window: "60s".into(),
+                    },
+                ),
+            ]
+            .into(),
+            auth_failures_per_minute: 30,
+            max_page: 1000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// How long audit entries are kept ("400d"); unset: forever.
+    pub keep: Option<String>,
+    /// A key's successful authentications from one address are logged once per this interval
+    /// ("0s": every request). Failures are always logged.
+    pub success_interval: String,
+    /// SIEM targets.
+    pub forward: Vec<crate::siem::Target>,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig {
+            keep: Some("400d".into()),
+            success_interval: "5m".into(),
+            forward: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhookConfig {
+    pub max_attempts: u32,
+    /// The first retry waits this long, each next one twice as long, at most `backoff_max`.
+    pub backoff_base: String,
+    pub backoff_max: String,
+    pub timeout: String,
+    /// Development only: plain http:// targets.
+    pub allow_http: bool,
+    /// Targets on loopback/private addresses (off: a tenant cannot make the service call
+    /// into its own network).
+    pub allow_private: bool,
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        WebhookConfig {
+            max_attempts: 12,
+            backoff_base: "1s".into(),
+            backoff_max: "1h".into(),
+            timeout: "10s".into(),
+            allow_http: false,
+            allow_private: false,
+        }
+    }
+}
+
+impl WebhookConfig {
+    pub fn policy(&self) -> anyhow::Result<crate::webhooks::Policy> {
+        Ok(crate::webhooks::Policy {
+            max_attempts: self.max_attempts.max(1),
+            backoff_base: parse_duration(&self.backoff_base)?,
+            backoff_max: parse_duration(&self.backoff_max)?,
+            timeout: parse_duration(&self.timeout)?,
+            allow_http: self.allow_http,
+            allow_private: self.allow_private,
+        })
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -148,8 +278,30 @@ impl Config {
             std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         let mut config: Config =
             toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+        config.sha256 = veil_wire::record::sha256_hex(text.as_bytes());
         config.store.path = expand_home(&config.store.path);
         config.store.kek_file = expand_home(&config.store.kek_file);
+        if let Some(api) = &mut config.api {
+            api.cert = api.cert.as_deref().map(expand_home);
+            api.key = api.key.as_deref().map(expand_home);
+            for (name, tier) in &api.tiers {
+                anyhow::ensure!(tier.requests > 0, "api.tiers.{name}: requests must be > 0");
+                parse_duration(&tier.window)?;
+            }
+            anyhow::ensure!(
+                api.tiers.contains_key("standard"),
+                "api.tiers must define `standard` (the default tier)"
+            );
+        }
+        for value in config
+            .audit
+            .keep
+            .iter()
+            .chain([&config.audit.success_interval])
+        {
+            parse_duration(value)?;
+        }
+        config.webhooks.policy()?;
         for kind in config.retention.keep.keys() {
             anyhow::ensure!(
                 veil_wire::Kind::parse(kind).is_some(),

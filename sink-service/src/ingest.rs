@@ -268,6 +268,15 @@ impl Ingest {
                 Ok(()) => {
                     // The staged records up to it become valid by the chain state alone.
                     self.store_record(id, &record, &bytes)?;
+                    if cp.seq > before.signed_upto {
+                        store.notice(crate::webhooks::Notice::Valid {
+                            tenant: id.tenant.clone(),
+                            device: id.device.clone(),
+                            stream: id.stream.clone(),
+                            from: before.signed_upto + 1,
+                            to: cp.seq,
+                        });
+                    }
                     self.stats.stored += 1 + cp.seq.saturating_sub(before.signed_upto);
                     Outcome::Stored
                 }
@@ -381,6 +390,13 @@ impl Ingest {
             self.store
                 .set_unit_state(&n.tenant, &n.device, &n.stream, &unit.state)?;
             unit.dirty = false;
+        }
+        // Webhook deliveries land with the records that caused them (same flush).
+        let notices = self.store.take_notices();
+        if !notices.is_empty()
+            && let Err(e) = crate::webhooks::dispatch(&self.store, notices)
+        {
+            eprintln!("sink-service: webhooks: could not queue deliveries: {e:#}");
         }
         self.store.flush()?;
         let mut acks = Vec::new();

@@ -3,8 +3,11 @@
 //! Pure parts: [`crypto`] (AES-256-GCM, data keys wrapped by the KEK), [`store`] (sled layout),
 //! [`ingest`] (validation, deduplication, chain verification, staging until a trusted
 //! checkpoint, quarantine), [`verify`], [`retention`], [`backup`], [`query`], [`summary`];
-//! the Zenoh glue is [`serve`].
+//! the Zenoh glue is [`serve`]. The HTTPS API is [`api`], with the service's own [`audit`] log,
+//! its forwarding to a SIEM ([`siem`]) and [`webhooks`].
 
+pub mod api;
+pub mod audit;
 pub mod backup;
 pub mod config;
 pub mod crypto;
@@ -12,6 +15,8 @@ pub mod ingest;
 pub mod query;
 pub mod retention;
 pub mod serve;
+pub mod siem;
 pub mod store;
 pub mod summary;
 pub mod verify;
+pub mod webhooks;

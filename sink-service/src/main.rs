@@ -21,6 +21,11 @@ const USAGE: &str = "usage: sink-service [--config FILE] COMMAND
   backup --out FILE --key KEYFILE    encrypted backup (KEYFILE created if missing)
   restore --in FILE --key KEYFILE    into an empty store
   sweep                      apply the retention limits now
+  api-keys create --tenant T (--role operator|engineer|admin | --scopes a,b) [--name N]
+                  [--tier standard] [--expires 2027-01-01T00:00:00Z]
+                             a new API key, printed once (store not in use)
+  api-keys list --tenant T | api-keys rotate ID --tenant T | api-keys revoke ID --tenant T
+  audit [--tenant T] [--after SEQ]   the service's audit log as JSON lines
 default config: configs/sink-service.toml";
 
 fn flag(args: &[String], name: &str) -> Option<String> {
@@ -129,6 +134,31 @@ fn run(args: Vec<String>) -> anyhow::Result<bool> {
             let n = backup::restore(&open()?, input.as_ref(), &key)?;
             println!("restored {n} entries into {}", config.store.path.display());
         }
+        ("api-keys", Some(action)) => {
+            let store = open()?;
+            let audit = veil_sink_service::audit::AuditLog::open(&store)?;
+            let id = positional.get(2).map(|s| s.as_str());
+            api_keys(&store, &audit, action, id, &args)?;
+        }
+        ("audit", _) => {
+            let store = open()?;
+            let after = flag(&args, "--after")
+                .map(|a| a.parse::<u64>())
+                .transpose()
+                .context("--after takes a sequence number")?
+                .unwrap_or(0);
+            let tenant = flag(&args, "--tenant");
+            let mut after = after;
+            loop {
+                let batch =
+                    veil_sink_service::audit::entries(&store, after, 1000, tenant.as_deref())?;
+                let Some(last) = batch.last() else { break };
+                after = last.seq;
+                for e in &batch {
+                    println!("{}", serde_json::to_string(e)?);
+                }
+            }
+        }
         ("sweep", _) => {
             let n = retention::sweep(&open()?, &config.retention(), store::now_ns())?;
             println!("deleted {n} records");
@@ -136,6 +166,97 @@ fn run(args: Vec<String>) -> anyhow::Result<bool> {
         _ => bail!("unknown command {command:?}\n{USAGE}"),
     }
     Ok(true)
+}
+
+/// `api-keys create|list|rotate|revoke` on a store no service holds, logged as actor `cli`.
+fn api_keys(
+    store: &Store,
+    audit: &veil_sink_service::audit::AuditLog,
+    action: &str,
+    id: Option<&str>,
+    args: &[String],
+) -> anyhow::Result<()> {
+    use veil_sink_service::api::keys::{KeyStore, NewKey, Role, Scope};
+    let keys = KeyStore::open(store)?;
+    let tenant = flag(args, "--tenant").context("api-keys needs --tenant")?;
+    let now = store::now_ns();
+    let log = |action: &str, detail: serde_json::Value| {
+        audit.note(
+            store,
+            veil_sink_service::audit::Action {
+                actor: "cli",
+                tenant: Some(&tenant),
+                source_ip: None,
+                action,
+                outcome: "success",
+                detail,
+            },
+        )
+    };
+    let needs_id = || id.context("which key? give its id after the action");
+    match action {
+        "create" => {
+            let role = flag(args, "--role")
+                .map(|r| {
+                    Role::parse(&r)
+                        .with_context(|| format!("role {r:?}: operator, engineer or admin"))
+                })
+                .transpose()?;
+            let scopes = flag(args, "--scopes")
+                .map(|list| {
+                    list.split(',')
+                        .map(|s| {
+                            Scope::parse(s.trim()).with_context(|| format!("unknown scope {s:?}"))
+                        })
+                        .collect::<anyhow::Result<_>>()
+                })
+                .transpose()?;
+            let new = NewKey {
+                tenant: tenant.clone(),
+                name: flag(args, "--name").unwrap_or_default(),
+                role,
+                scopes,
+                tier: flag(args, "--tier").unwrap_or_else(|| "standard".into()),
+                expires: flag(args, "--expires"),
+            };
+            let (key, token) = keys.create(store, new, now)?;
+            log(
+                "key.create",
+                serde_json::json!({"key": key.id, "scopes": key.scopes, "tier": key.tier}),
+            );
+            println!("{token}");
+            eprintln!(
+                "created key {} for tenant {tenant} with scopes {:?}: the line above is shown only once",
+                key.id,
+                key.scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>()
+            );
+        }
+        "list" => {
+            for k in keys.list(&tenant) {
+                println!("{}", k.public());
+            }
+        }
+        "rotate" => {
+            let id = needs_id()?;
+            let (_, token) = keys
+                .rotate(store, &tenant, id, now)?
+                .with_context(|| format!("tenant {tenant} has no key {id}"))?;
+            log("key.rotate", serde_json::json!({"key": id}));
+            println!("{token}");
+            eprintln!(
+                "key {id} has a new secret (the line above, shown only once); the old one no longer works"
+            );
+        }
+        "revoke" => {
+            let id = needs_id()?;
+            keys.revoke(store, &tenant, id, now)?
+                .with_context(|| format!("tenant {tenant} has no key {id}"))?;
+            log("key.revoke", serde_json::json!({"key": id}));
+            println!("revoked {id}");
+        }
+        other => bail!("api-keys {other}: create, list, rotate or revoke"),
+    }
+    store.flush()
 }
 
 fn main() -> ExitCode {

@@ -14,7 +14,8 @@ pub struct Range {
     pub limit: usize,
 }
 
-fn parse_time(text: &str) -> Option<u64> {
+/// RFC 3339 UTC, or nanoseconds since the epoch.
+pub fn parse_time(text: &str) -> Option<u64> {
     text.parse::<u64>()
         .ok()
         .or_else(|| veil_wire::record::parse_time(text))

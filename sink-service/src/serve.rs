@@ -34,6 +34,39 @@ pub fn serve(config: &Config, store: Arc<Store>) -> anyhow::Result<()> {
         .map_err(zerr)?;
     let stats = Arc::new(Mutex::new(Stats::default()));
     let mut threads = Vec::new();
+    let audit = Arc::new(crate::audit::AuditLog::open(&store)?);
+    audit.record(
+        &store,
+        crate::audit::Action {
+            actor: "service",
+            tenant: None,
+            source_ip: None,
+            action: "config.load",
+            outcome: "success",
+            detail: serde_json::json!({"config_sha256": config.sha256, "api": config.api.is_some(),
+                "webhooks": config.api.is_some(), "forward": config.audit.forward.iter().map(|t| &t.name).collect::<Vec<_>>()}),
+        },
+    )?;
+    store.flush()?;
+
+    // The HTTPS API and the webhook deliveries.
+    if config.api.is_some() {
+        store.set_notify(true);
+        let api = Arc::new(crate::api::Api::new(config, store.clone(), audit.clone())?);
+        threads.push(crate::api::server::start(api, stop.clone())?);
+        let (store, stop) = (store.clone(), stop.clone());
+        let policy = config.webhooks.policy()?;
+        threads.push(std::thread::spawn(move || {
+            crate::webhooks::run(&store, &policy, &stop)
+        }));
+    }
+    // The audit log to the SIEM targets.
+    for target in config.audit.forward.clone() {
+        let (store, stop) = (store.clone(), stop.clone());
+        threads.push(std::thread::spawn(move || {
+            crate::siem::run(&store, &target, &stop)
+        }));
+    }
 
     // History queries.
     let queryable = session.declare_queryable("veil/**").wait().map_err(zerr)?;
@@ -96,11 +129,18 @@ pub fn serve(config: &Config, store: Arc<Store>) -> anyhow::Result<()> {
         }));
     }
 
-    // Retention.
+    // Retention, of the records and of the audit log.
     let keep = config.retention();
-    if !keep.is_empty() {
+    let audit_keep = config
+        .audit
+        .keep
+        .as_deref()
+        .map(parse_duration)
+        .transpose()?;
+    if !keep.is_empty() || audit_keep.is_some() {
         let (store, stop) = (store.clone(), stop.clone());
         let every = parse_duration(&config.retention.sweep_interval)?;
+        let targets = config.audit.forward.clone();
         threads.push(std::thread::spawn(move || {
             let mut last = Instant::now();
             while !stop.load(Ordering::Acquire) {
@@ -111,6 +151,15 @@ pub fn serve(config: &Config, store: Arc<Store>) -> anyhow::Result<()> {
                         Ok(0) => {}
                         Ok(n) => eprintln!("sink-service: retention deleted {n} records"),
                         Err(e) => eprintln!("sink-service: retention: {e}"),
+                    }
+                    if let Some(k) = audit_keep {
+                        let before = crate::store::now_ns().saturating_sub(k.as_nanos() as u64);
+                        let unsent = crate::siem::low_water(&store, &targets).saturating_add(1);
+                        match crate::audit::sweep(&store, before, unsent) {
+                            Ok(0) => {}
+                            Ok(n) => eprintln!("sink-service: audit retention deleted {n} entries"),
+                            Err(e) => eprintln!("sink-service: audit retention: {e}"),
+                        }
                     }
                 }
             }

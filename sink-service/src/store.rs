@@ -20,7 +20,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
@@ -168,6 +168,9 @@ pub struct Store {
     /// Open trees by name: opening one costs a lookup under sled's lock each time.
     trees: Mutex<HashMap<String, HashMap<String, sled::Tree>>>,
     counter: AtomicU64,
+    /// What webhooks want to hear about, collected while `notify` is on (the API serves).
+    notify: AtomicBool,
+    notices: Mutex<Vec<crate::webhooks::Notice>>,
 }
 
 /// sled's lock error, said plainly.
@@ -230,6 +233,8 @@ impl Store {
             deks: Mutex::new(HashMap::new()),
             trees: Mutex::new(HashMap::new()),
             counter: AtomicU64::new(0),
+            notify: AtomicBool::new(false),
+            notices: Mutex::new(Vec::new()),
         })
     }
 
@@ -403,7 +408,32 @@ impl Store {
     pub fn integrity_event(&self, tenant: &str, event: serde_json::Value) -> anyhow::Result<()> {
         eprintln!("sink-service: integrity: {tenant}: {event}");
         let key = self.unique_key();
-        self.put(tenant, "events", &key, &serde_json::to_vec(&event)?)
+        self.put(tenant, "events", &key, &serde_json::to_vec(&event)?)?;
+        self.notice(crate::webhooks::Notice::Integrity {
+            tenant: tenant.to_owned(),
+            event,
+        });
+        Ok(())
+    }
+
+    /// Starts collecting notices for the webhooks.
+    pub fn set_notify(&self, on: bool) {
+        self.notify.store(on, Ordering::Release);
+    }
+
+    pub fn notice(&self, notice: crate::webhooks::Notice) {
+        if self.notify.load(Ordering::Acquire)
+            && let Ok(mut n) = self.notices.lock()
+        {
+            n.push(notice);
+        }
+    }
+
+    pub fn take_notices(&self) -> Vec<crate::webhooks::Notice> {
+        self.notices
+            .lock()
+            .map(|mut n| std::mem::take(&mut *n))
+            .unwrap_or_default()
     }
 
     /// Keeps what could not be taken, with the reason (sealed with the service's key).

@@ -26,6 +26,8 @@ pub struct Report {
     pub uncommitted: u64,
     /// Per chain unit (`tenant/device/stream`): the sequence number verified up to.
     pub chains: std::collections::BTreeMap<String, u64>,
+    /// The service's own audit log (its hash chain).
+    pub audit: crate::audit::AuditReport,
     pub errors: Vec<String>,
 }
 
@@ -55,6 +57,8 @@ pub fn verify(store: &Store) -> anyhow::Result<Report> {
         Ok(q) => report.quarantined = q.len() as u64,
         Err(e) => report.errors.push(format!("quarantine: {e}")),
     }
+    report.audit = crate::audit::verify(store)?;
+    report.errors.extend(report.audit.errors.iter().cloned());
     Ok(report)
 }
 

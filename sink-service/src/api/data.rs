@@ -1,0 +1,216 @@
+//! Reading a tenant's stored data for the API: valid records by kind with filters and cursor
+//! pagination, integrity alerts (the devices' own and the service's), and acknowledgements.
+
+use serde_json::{Value, json};
+use veil_wire::{Kind, Record};
+
+use crate::store::{Store, is_valid, key_seq, parse_record_key, series_prefix};
+
+/// Which records: site/device/stream (all when `None`) and capture time `[from, to)` in ns.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub site: Option<String>,
+    pub device: Option<String>,
+    pub stream: Option<String>,
+    pub from: u64,
+    pub to: u64,
+}
+
+impl Filter {
+    fn admits(&self, site: &str, device: &str, stream: &str) -> bool {
+        self.site.as_deref().is_none_or(|s| s == site)
+            && self.device.as_deref().is_none_or(|d| d == device)
+            && self.stream.as_deref().is_none_or(|s| s == stream)
+    }
+}
+
+/// One page: the records (parsed) and the cursor of the next page, if there is one.
+#[derive(Debug, Default)]
+pub struct Page {
+    pub items: Vec<Record>,
+    pub next: Option<Vec<u8>>,
+}
+
+/// Visits the valid records of `kinds` matching `filter`, in key order (series, then capture
+/// time), strictly after `after`; `visit` returns false to stop. Returns the last key visited.
+pub fn scan(
+    store: &Store,
+    tenant: &str,
+    kinds: &[Kind],
+    filter: &Filter,
+    after: Option<&[u8]>,
+    mut visit: impl FnMut(&[u8], Record) -> anyhow::Result<bool>,
+) -> anyhow::Result<()> {
+    let records = store.tree("records", tenant)?;
+    let mut series = Vec::new();
+    for (device, stream, state) in store.units(tenant)? {
+        if !filter.admits(&state.site, &device, &stream) {
+            continue;
+        }
+        for &kind in kinds {
+            series.push((
+                series_prefix(&state.site, &device, &stream, kind.as_str()),
+                kind,
+                state.clone(),
+            ));
+        }
+    }
+    series.sort_by(|a, b| a.0.cmp(&b.0));
+    let after_key: Option<Vec<u8>> = after.map(|a| [a, &[0u8]].concat());
+    for (prefix, kind, state) in series {
+        let mut start = [prefix.as_slice(), &filter.from.to_be_bytes()].concat();
+        let end = [prefix.as_slice(), &filter.to.to_be_bytes()].concat();
+        if let Some(a) = &after_key
+            && *a > start
+        {
+            start = a.clone();
+        }
+        if start >= end {
+            continue;
+        }
+        for item in records.range(start..end) {
+            let (key, _) = item?;
+            if !is_valid(kind, key_seq(&key), Some(&state)) {
+                continue;
+            }
+            let Some(bytes) = store.get(tenant, "records", &key)? else {
+                continue;
+            };
+            if !visit(&key, Record::from_slice(&bytes)?)? {
+                return Ok(());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A page of at most `limit` records.
+pub fn page(
+    store: &Store,
+    tenant: &str,
+    kinds: &[Kind],
+    filter: &Filter,
+    after: Option<&[u8]>,
+    limit: usize,
+) -> anyhow::Result<Page> {
+    let mut page = Page::default();
+    let mut last = Vec::new();
+    scan(store, tenant, kinds, filter, after, |key, record| {
+        if page.items.len() == limit {
+            // One more exists: the page ends at the last one taken.
+            page.next = Some(last.clone());
+            return Ok(false);
+        }
+        last = key.to_vec();
+        page.items.push(record);
+        Ok(true)
+    })?;
+    Ok(page)
+}
+
+/// The tenant's streams: site, device, stream, the records per kind, the chain's head.
+pub fn streams(store: &Store, tenant: &str) -> anyhow::Result<Vec<Value>> {
+    let mut out = Vec::new();
+    for (device, stream, state) in store.units(tenant)? {
+        let records = store.tree("records", tenant)?;
+        let mut kinds = serde_json::Map::new();
+        for kind in Kind::ALL {
+            let n = records
+                .scan_prefix(series_prefix(&state.site, &device, &stream, kind.as_str()))
+                .keys()
+                .filter_map(|k| k.ok())
+                .filter(|k| is_valid(kind, key_seq(k), Some(&state)))
+                .count();
+            if n > 0 {
+                kinds.insert(kind.as_str().into(), n.into());
+            }
+        }
+        out.push(json!({
+            "site": state.site, "device": device, "stream": stream, "records": kinds,
+            "chain_seq": state.chain.next_seq.saturating_sub(1),
+            "signed_upto": state.chain.signed_upto,
+        }));
+    }
+    Ok(out)
+}
+
+/// Integrity alerts of a tenant in `[from, to)`, oldest first: the devices' `integrity`
+/// records (`d-` ids) and what the service itself found (`s-` ids: gaps, conflicts, chain
+/// breaks, untrusted keys), each with its acknowledgement if any.
+pub fn integrity(store: &Store, tenant: &str, filter: &Filter) -> anyhow::Result<Vec<Value>> {
+    let acks = store.tree("acks", tenant)?;
+    let acknowledged = |id: &str| -> anyhow::Result<Value> {
+        Ok(match acks.get(id.as_bytes())? {
+            Some(_) => store
+                .get(tenant, "acks", id.as_bytes())?
+                .and_then(|v| serde_json::from_slice(&v).ok())
+                .unwrap_or(Value::Null),
+            None => Value::Null,
+        })
+    };
+    let mut out: Vec<(u64, Value)> = Vec::new();
+    scan(store, tenant, &[Kind::Integrity], filter, None, |key, r| {
+        let id = format!("d-{}", hex::encode(key));
+        let time = veil_wire::record::parse_time(&r.capture_time).unwrap_or(0);
+        out.push((time, json!({
+            "id": id, "source": "device", "time": r.capture_time, "site": r.site, "device": r.device,
+            "stream": r.stream, "type": r.body.get("type").cloned().unwrap_or(Value::Null),
+            "detail": r.body, "acknowledged": acknowledged(&id)?,
+        })));
+        Ok(true)
+    })?;
+    if filter.site.is_none() {
+        let events = store.tree("events", tenant)?;
+        for item in events.iter() {
+            let (key, _) = item?;
+            let time = key_seq(&key[..8.min(key.len())]);
+            if time < filter.from || time >= filter.to {
+                continue;
+            }
+            let Some(bytes) = store.get(tenant, "events", &key)? else {
+                continue;
+            };
+            let event: Value = serde_json::from_slice(&bytes)?;
+            let device = event.get("device").and_then(Value::as_str);
+            let stream = event.get("stream").and_then(Value::as_str);
+            if filter.device.as_deref().is_some_and(|d| Some(d) != device)
+                || filter.stream.as_deref().is_some_and(|s| Some(s) != stream)
+            {
+                continue;
+            }
+            let id = format!("s-{}", hex::encode(&key));
+            out.push((
+                time,
+                json!({
+                    "id": id, "source": "service", "time": veil_wire::record::format_time(time),
+                    "site": Value::Null, "device": device, "stream": stream,
+                    "type": event.get("type").cloned().unwrap_or(Value::Null),
+                    "detail": event, "acknowledged": acknowledged(&id)?,
+                }),
+            ));
+        }
+    }
+    out.sort_by(|a, b| {
+        a.0.cmp(&b.0)
+            .then_with(|| a.1["id"].as_str().cmp(&b.1["id"].as_str()))
+    });
+    Ok(out.into_iter().map(|(_, v)| v).collect())
+}
+
+/// Whether an integrity alert id names something of this tenant.
+pub fn integrity_exists(store: &Store, tenant: &str, id: &str) -> anyhow::Result<bool> {
+    let Some((source, key)) = id.split_once('-') else {
+        return Ok(false);
+    };
+    let Ok(key) = hex::decode(key) else {
+        return Ok(false);
+    };
+    Ok(match source {
+        "s" => store.tree("events", tenant)?.contains_key(&key)?,
+        "d" => {
+            parse_record_key(&key).is_some_and(|(_, _, _, kind, _, _)| kind == "integrity")
+                && store.tree("records", tenant)?.contains_key(&key)?
+        }
+        _ => false,
+    })
+}

@@ -1,0 +1,517 @@
+//! The HTTPS API: what integrators, dashboards and security reviewers use.
+//!
+//! Every request goes through the same gate, in this order: route (404/405), API key (401),
+//! rate limit (429), tenant — a key of tenant B asking for anything under `/v1/t/A/` hears
+//! 404, exactly as for a tenant that does not exist — then the route's scope (403). The routes
+//! and their scopes are one table ([`ROUTES`]); the OpenAPI document (`openapi.json`, served at
+//! `/v1/openapi.json`) states the same scope per operation as `x-veil-scope`, and a test keeps
+//! the two equal. Handlers are plain functions of a parsed request ([`handlers`]); the HTTP and
+//! TLS glue is [`server`].
+
+pub mod data;
+pub mod handlers;
+pub mod keys;
+pub mod ratelimit;
+pub mod rollup;
+pub mod server;
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use serde_json::{Value, json};
+
+use crate::audit::{Action, AuditLog};
+use crate::config::{ApiConfig, Config, parse_duration};
+use crate::store::{Store, now_ns};
+use keys::{ApiKey, KeyStore, Scope};
+use ratelimit::{Quota, RateLimiter};
+
+pub const OPENAPI: &str = include_str!("../../openapi.json");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Health,
+    OpenApi,
+    Streams,
+    Metrics,
+    Events,
+    Inspections,
+    Integrity,
+    AcknowledgeIntegrity,
+    Rollup,
+    Export,
+    ListKeys,
+    CreateKey,
+    GetKey,
+    RotateKey,
+    RevokeKey,
+    ListWebhooks,
+    CreateWebhook,
+    GetWebhook,
+    DeleteWebhook,
+    Deliveries,
+    Audit,
+}
+
+pub struct Route {
+    pub method: &'static str,
+    pub path: &'static str,
+    /// `None`: public (no key).
+    pub scope: Option<Scope>,
+    pub op: Op,
+}
+
+const fn route(method: &'static str, path: &'static str, scope: Option<Scope>, op: Op) -> Route {
+    Route {
+        method,
+        path,
+        scope,
+        op,
+    }
+}
+
+use Scope::*;
+pub const ROUTES: &[Route] = &[
+    route("GET", "/v1/health", None, Op::Health),
+    route("GET", "/v1/openapi.json", None, Op::OpenApi),
+    route("GET", "/v1/t/{tenant}/streams", Some(Read), Op::Streams),
+    route("GET", "/v1/t/{tenant}/metrics", Some(Read), Op::Metrics),
+    route("GET", "/v1/t/{tenant}/events", Some(Read), Op::Events),
+    route(
+        "GET",
+        "/v1/t/{tenant}/inspections",
+        Some(Read),
+        Op::Inspections,
+    ),
+    route("GET", "/v1/t/{tenant}/integrity", Some(Read), Op::Integrity),
+    route(
+        "POST",
+        "/v1/t/{tenant}/integrity/{alert_id}/acknowledge",
+        Some(Write),
+        Op::AcknowledgeIntegrity,
+    ),
+    route(
+        "GET",
+        "/v1/t/{tenant}/rollups/{dimension}",
+        Some(Analytics),
+        Op::Rollup,
+    ),
+    route("GET", "/v1/t/{tenant}/export", Some(Export), Op::Export),
+    route("GET", "/v1/t/{tenant}/keys", Some(Admin), Op::ListKeys),
+    route("POST", "/v1/t/{tenant}/keys", Some(Admin), Op::CreateKey),
+    route(
+        "GET",
+        "/v1/t/{tenant}/keys/{key_id}",
+        Some(Admin),
+        Op::GetKey,
+    ),
+    route(
+        "POST",
+        "/v1/t/{tenant}/keys/{key_id}/rotate",
+        Some(Admin),
+        Op::RotateKey,
+    ),
+    route(
+        "DELETE",
+        "/v1/t/{tenant}/keys/{key_id}",
+        Some(Admin),
+        Op::RevokeKey,
+    ),
+    route(
+        "GET",
+        "/v1/t/{tenant}/webhooks",
+        Some(Webhooks),
+        Op::ListWebhooks,
+    ),
+    route(
+        "POST",
+        "/v1/t/{tenant}/webhooks",
+        Some(Webhooks),
+        Op::CreateWebhook,
+    ),
+    route(
+        "GET",
+        "/v1/t/{tenant}/webhooks/{webhook_id}",
+        Some(Webhooks),
+        Op::GetWebhook,
+    ),
+    route(
+        "DELETE",
+        "/v1/t/{tenant}/webhooks/{webhook_id}",
+        Some(Webhooks),
+        Op::DeleteWebhook,
+    ),
+    route(
+        "GET",
+        "/v1/t/{tenant}/webhooks/{webhook_id}/deliveries",
+        Some(Webhooks),
+        Op::Deliveries,
+    ),
+    route("GET", "/v1/t/{tenant}/audit", Some(Admin), Op::Audit),
+];
+
+/// The path parameters of `path` if it matches `pattern`.
+pub fn match_path(pattern: &str, path: &str) -> Option<HashMap<&'static str, String>> {
+    let mut params = HashMap::new();
+    let mut p = pattern.split('/');
+    let mut s = path.split('/');
+    loop {
+        match (p.next(), s.next()) {
+            (None, None) => return Some(params),
+            (Some(a), Some(b)) if a.starts_with('{') && a.ends_with('}') => {
+                if b.is_empty() {
+                    return None;
+                }
+                let name = &a[1..a.len() - 1];
+                let decoded = percent_decode(b)?;
+                params.insert(static_name(name), decoded);
+            }
+            (Some(a), Some(b)) if a == b => {}
+            _ => return None,
+        }
+    }
+}
+
+/// Path parameter names are the table's own (a closed set).
+fn static_name(name: &str) -> &'static str {
+    match name {
+        "tenant" => "tenant",
+        "alert_id" => "alert_id",
+        "dimension" => "dimension",
+        "key_id" => "key_id",
+        "webhook_id" => "webhook_id",
+        _ => "other",
+    }
+}
+
+fn percent_decode(segment: &str) -> Option<String> {
+    // `+` is a plus in a path (only queries use it for a space).
+    let text = format!("x={}", segment.replace('+', "%2B"));
+    form_urlencoded::parse(text.as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+}
+
+/// A parsed request, as the handlers see it.
+#[derive(Debug, Clone)]
+pub struct Req {
+    pub method: String,
+    pub path: String,
+    pub query: Vec<(String, String)>,
+    pub body: Bytes,
+    pub peer: IpAddr,
+    pub authorization: Option<String>,
+}
+
+impl Req {
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A streamed body: chunks from a producer thread.
+pub type Chunks = tokio::sync::mpsc::Receiver<Result<Bytes, std::io::Error>>;
+
+pub enum Body {
+    Json(Value),
+    Raw(&'static str, Bytes),
+    Stream(&'static str, Chunks),
+}
+
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Body,
+}
+
+impl Reply {
+    pub fn json(status: u16, value: Value) -> Reply {
+        Reply {
+            status,
+            headers: Vec::new(),
+            body: Body::Json(value),
+        }
+    }
+
+    /// A rejection: the status, a stable error code and a reason for people.
+    pub fn error(status: u16, reason: impl Into<String>) -> Reply {
+        let code = match status {
+            400 => "bad_request",
+            401 => "unauthorized",
+            403 => "forbidden",
+            404 => "not_found",
+            405 => "method_not_allowed",
+            409 => "conflict",
+            413 => "payload_too_large",
+            429 => "rate_limited",
+            _ => "internal",
+        };
+        Reply::json(status, json!({"error": code, "reason": reason.into()}))
+    }
+
+    pub fn not_found() -> Reply {
+        Reply::error(404, "no such resource")
+    }
+
+    pub fn with(mut self, name: &'static str, value: String) -> Reply {
+        self.headers.push((name, value));
+        self
+    }
+}
+
+/// The API's state.
+pub struct Api {
+    pub store: Arc<Store>,
+    pub keys: KeyStore,
+    pub audit: Arc<AuditLog>,
+    pub config: ApiConfig,
+    pub webhook_policy: crate::webhooks::Policy,
+    tiers: HashMap<String, Quota>,
+    limiter: RateLimiter,
+    failures: RateLimiter,
+    success_interval: Duration,
+    /// When a key's success from an address was last logged.
+    logged: Mutex<HashMap<(String, IpAddr), Instant>>,
+}
+
+pub fn quota(requests: u32, window: &str) -> anyhow::Result<Quota> {
+    Ok(Quota {
+        requests,
+        window: parse_duration(window)?,
+    })
+}
+
+impl Api {
+    pub fn new(config: &Config, store: Arc<Store>, audit: Arc<AuditLog>) -> anyhow::Result<Api> {
+        let api = config.api.clone().unwrap_or_default();
+        let mut tiers = HashMap::new();
+        for (name, t) in &api.tiers {
+            tiers.insert(name.clone(), quota(t.requests, &t.window)?);
+        }
+        Ok(Api {
+            keys: KeyStore::open(&store)?,
+            store,
+            audit,
+            webhook_policy: config.webhooks.policy()?,
+            tiers,
+            limiter: RateLimiter::default(),
+            failures: RateLimiter::default(),
+            success_interval: parse_duration(&config.audit.success_interval)?,
+            logged: Mutex::new(HashMap::new()),
+            config: api,
+        })
+    }
+
+    pub fn has_tier(&self, tier: &str) -> bool {
+        self.tiers.contains_key(tier)
+    }
+
+    pub fn note(&self, action: Action<'_>) {
+        self.audit.note(&self.store, action);
+    }
+
+    fn failure_quota(&self) -> Quota {
+        Quota {
+            requests: self.config.auth_failures_per_minute.max(1),
+            window: Duration::from_secs(60),
+        }
+    }
+
+    /// Authenticates; the refusal is logged (and counted against the address).
+    fn authenticate(&self, req: &Req, tenant: Option<&str>) -> Result<ApiKey, Reply> {
+        let now = Instant::now();
+        let ip = req.peer.to_string();
+        if let Some(wait) = self.failures.exhausted(&ip, self.failure_quota(), now) {
+            return Err(
+                Reply::error(429, "too many failed authentications from this address")
+                    .with("retry-after", wait.to_string()),
+            );
+        }
+        let token = req
+            .authorization
+            .as_deref()
+            .and_then(|h| {
+                h.strip_prefix("Bearer ")
+                    .or_else(|| h.strip_prefix("bearer "))
+            })
+            .map(str::trim);
+        match self.keys.authenticate(token, now_ns()) {
+            Ok(key) => {
+                let first = self.logged.lock().is_ok_and(|mut l| {
+                    let slot = l.entry((key.id.clone(), req.peer));
+                    match slot {
+                        std::collections::hash_map::Entry::Occupied(mut o) => {
+                            if now.duration_since(*o.get()) >= self.success_interval {
+                                o.insert(now);
+                                true
+                            } else {
+                                false
+                            }
+                        }
+                        std::collections::hash_map::Entry::Vacant(v) => {
+                            v.insert(now);
+                            true
+                        }
+                    }
+                });
+                if first {
+                    self.note(Action {
+                        actor: &format!("key:{}", key.id),
+                        tenant: Some(&key.tenant),
+                        source_ip: Some(&ip),
+                        action: "auth.success",
+                        outcome: "success",
+                        detail: json!({"method": req.method, "path": req.path}),
+                    });
+                }
+                Ok(key)
+            }
+            Err(refusal) => {
+                self.failures.check(&ip, self.failure_quota(), now);
+                let actor = refusal
+                    .key_id()
+                    .map(|id| format!("key:{id}"))
+                    .unwrap_or_else(|| "anonymous".into());
+                self.note(Action {
+                    actor: &actor,
+                    tenant,
+                    source_ip: Some(&ip),
+                    action: "auth.failure",
+                    outcome: "failure",
+                    detail: json!({"reason": refusal.reason(), "method": req.method, "path": req.path}),
+                });
+                Err(
+                    Reply::error(401, "missing, invalid, revoked or expired API key")
+                        .with("www-authenticate", "Bearer realm=\"veil\"".into()),
+                )
+            }
+        }
+    }
+
+    /// The whole gate, then the handler.
+    pub fn respond(&self, req: &Req) -> Reply {
+        let matches: Vec<(&Route, HashMap<&'static str, String>)> = ROUTES
+            .iter()
+            .filter_map(|r| match_path(r.path, &req.path).map(|p| (r, p)))
+            .collect();
+        if matches.is_empty() {
+            return Reply::not_found();
+        }
+        let Some((route, params)) = matches.iter().find(|(r, _)| r.method == req.method) else {
+            let allow: Vec<&str> = matches.iter().map(|(r, _)| r.method).collect();
+            return Reply::error(405, format!("use {}", allow.join(", ")))
+                .with("allow", allow.join(", "));
+        };
+        let Some(scope) = route.scope else {
+            return handlers::handle(self, route.op, req, params, None);
+        };
+        let tenant = params.get("tenant").map(String::as_str);
+        let key = match self.authenticate(req, tenant) {
+            Ok(k) => k,
+            Err(reply) => return reply,
+        };
+        let tier = self
+            .tiers
+            .get(&key.tier)
+            .or_else(|| self.tiers.get("standard"))
+            .copied()
+            .unwrap_or(Quota {
+                requests: 600,
+                window: Duration::from_secs(60),
+            });
+        let decision = self.limiter.check(&key.id, tier, Instant::now());
+        let headers = decision.headers(&key.tier, tier);
+        let mut reply = if !decision.allowed {
+            let logged = self.logged.lock().is_ok_and(|mut l| {
+                let k = (format!("rate:{}", key.id), req.peer);
+                let due = l.get(&k).is_none_or(|t| t.elapsed() >= tier.window);
+                if due {
+                    l.insert(k, Instant::now());
+                }
+                due
+            });
+            if logged {
+                self.note(Action {
+                    actor: &format!("key:{}", key.id),
+                    tenant: Some(&key.tenant),
+                    source_ip: Some(&req.peer.to_string()),
+                    action: "rate.limited",
+                    outcome: "denied",
+                    detail: json!({"tier": key.tier, "path": req.path}),
+                });
+            }
+            Reply::error(429, format!("rate limit of tier {} reached", key.tier))
+                .with("retry-after", decision.reset_s.to_string())
+        } else if tenant.is_some_and(|t| t != key.tenant) {
+            // Another tenant's: as absent as a tenant that does not exist.
+            Reply::not_found()
+        } else if !key.has(scope) {
+            Reply::error(403, format!("this key lacks the {} scope", scope.as_str()))
+        } else {
+            handlers::handle(self, route.op, req, params, Some(&key))
+        };
+        reply.headers.extend(headers);
+        reply
+    }
+
+    /// Periodic housekeeping: forget old rate-limit windows and logged successes.
+    pub fn tidy(&self) {
+        let now = Instant::now();
+        let longest = self
+            .tiers
+            .values()
+            .map(|q| q.window)
+            .max()
+            .unwrap_or(Duration::from_secs(60))
+            .max(Duration::from_secs(60));
+        self.limiter.prune(longest, now);
+        self.failures.prune(Duration::from_secs(60), now);
+        let keep = self.success_interval.max(longest);
+        if let Ok(mut l) = self.logged.lock() {
+            l.retain(|_, t| now.duration_since(*t) < keep);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_match_their_patterns() {
+        let p = match_path("/v1/t/{tenant}/keys/{key_id}", "/v1/t/acme/keys/0123").unwrap();
+        assert_eq!(p["tenant"], "acme");
+        assert_eq!(p["key_id"], "0123");
+        assert!(match_path("/v1/t/{tenant}/keys", "/v1/t/acme/keys/x").is_none());
+        assert!(match_path("/v1/t/{tenant}/keys", "/v1/t//keys").is_none());
+        let p = match_path("/v1/t/{tenant}/streams", "/v1/t/a%20b/streams").unwrap();
+        assert_eq!(p["tenant"], "a b");
+    }
+
+    #[test]
+    fn the_openapi_document_states_each_routes_scope() {
+        let doc: Value = serde_json::from_str(OPENAPI).unwrap();
+        let mut documented = 0;
+        for (path, ops) in doc["paths"].as_object().unwrap() {
+            for (method, op) in ops.as_object().unwrap() {
+                if method == "parameters" {
+                    continue;
+                }
+                documented += 1;
+                let route = ROUTES
+                    .iter()
+                    .find(|r| r.path == path && r.method.eq_ignore_ascii_case(method))
+                    .unwrap_or_else(|| panic!("{method} {path} is documented, not served"));
+                let scope = op.get("x-veil-scope").and_then(Value::as_str);
+                assert_eq!(scope, route.scope.map(Scope::as_str), "{method} {path}");
+            }
+        }
+        assert_eq!(documented, ROUTES.len(), "a served route is not documented");
+    }
+}

@@ -1,0 +1,527 @@
+//! Webhooks: subscriptions per event type, deliveries signed in the Standard Webhooks format,
+//! retried with exponential backoff from a queue in the store (it survives a restart), and a
+//! delivery log per subscription.
+//!
+//! Event types: `window.closed` (a metrics window became valid), `integrity.alert` (a device's
+//! `integrity` record, or something the service found: gap, conflict, chain break, untrusted
+//! key), `inspection.ng` (an `inspection` record whose `decision` is `NG`),
+//! `compliance.violation` (a `compliance` record whose `status` is not `in_order`).
+//!
+//! Signing: `webhook-signature: v1,<base64 HMAC-SHA256(secret, "<webhook-id>.<webhook-timestamp>.<body>")>`
+//! with the secret shown once at creation as `whsec_<base64>`. Each attempt is signed anew
+//! (fresh timestamp); the `webhook-id` stays the same across retries, so a receiver can drop
+//! duplicates (delivery is at least once).
+//!
+//! Trees: `webhooks/<t>` subscriptions (sealed, the secret included), `webhook-log/<t>` the
+//! attempts, `webhook-queue/.service` the deliveries due (key: due time ‖ id; value: tenant ␀
+//! sealed delivery).
+
+use std::collections::BTreeSet;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sha2::Sha256;
+use veil_wire::record::format_time;
+use veil_wire::{Kind, Record};
+
+use crate::store::{Entry, SERVICE_TENANT, Store, now_ns, seq_key};
+
+pub const EVENT_TYPES: [&str; 4] = [
+    "window.closed",
+    "integrity.alert",
+    "inspection.ng",
+    "compliance.violation",
+];
+const SUBS: &str = "webhooks";
+const LOG: &str = "webhook-log";
+const QUEUE: &str = "webhook-queue";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Subscription {
+    pub id: String,
+    pub tenant: String,
+    pub url: String,
+    pub events: BTreeSet<String>,
+    pub description: String,
+    pub created: String,
+    /// `whsec_<base64>`; never shown after creation.
+    pub secret: String,
+}
+
+impl Subscription {
+    pub fn public(&self) -> Value {
+        json!({"id": self.id, "url": self.url, "events": self.events,
+               "description": self.description, "created": self.created})
+    }
+}
+
+/// A delivery waiting in the queue.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Delivery {
+    /// `msg_<hex>`: the `webhook-id`.
+    pub id: String,
+    pub tenant: String,
+    pub subscription: String,
+    pub event: String,
+    pub body: String,
+    pub attempts: u32,
+    pub created: String,
+}
+
+/// How deliveries are retried, and which targets are allowed.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    pub max_attempts: u32,
+    pub backoff_base: Duration,
+    pub backoff_max: Duration,
+    pub timeout: Duration,
+    /// Plain `http://` targets (development only).
+    pub allow_http: bool,
+    /// Targets on loopback, private and link-local addresses.
+    pub allow_private: bool,
+}
+
+/// The wait before attempt `attempts + 1` (after `attempts` failures): base · 2^(attempts−1),
+/// at most `max`.
+pub fn backoff(policy: &Policy, attempts: u32) -> Duration {
+    let factor = 1u32
+        .checked_shl(attempts.saturating_sub(1).min(31))
+        .unwrap_or(u32::MAX);
+    policy
+        .backoff_base
+        .saturating_mul(factor)
+        .min(policy.backoff_max)
+}
+
+/// The Standard Webhooks signature header value.
+pub fn sign(secret: &str, id: &str, timestamp: u64, body: &str) -> anyhow::Result<String> {
+    let key = B64
+        .decode(secret.strip_prefix("whsec_").unwrap_or(secret))
+        .context("webhook secret is not base64")?;
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(&key).map_err(|_| anyhow::anyhow!("webhook secret"))?;
+    mac.update(format!("{id}.{timestamp}.{body}").as_bytes());
+    Ok(format!("v1,{}", B64.encode(mac.finalize().into_bytes())))
+}
+
+fn random_hex(n: usize) -> anyhow::Result<String> {
+    let mut b = vec![0u8; n];
+    getrandom::fill(&mut b).map_err(|e| anyhow::anyhow!("no random numbers: {e}"))?;
+    Ok(hex::encode(b))
+}
+
+/// Checks a target URL against the policy.
+pub fn check_url(url: &str, policy: &Policy) -> Result<(), String> {
+    let uri: http::Uri = url.parse().map_err(|_| format!("{url:?} is not a URL"))?;
+    match uri.scheme_str() {
+        Some("https") => {}
+        Some("http") if policy.allow_http => {}
+        Some("http") => return Err("webhook URLs must be https".into()),
+        _ => return Err(format!("{url:?} is not an https URL")),
+    }
+    let host = uri.host().ok_or(format!("{url:?} has no host"))?;
+    if !policy.allow_private {
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        let private = match bare.parse::<std::net::IpAddr>() {
+            Ok(std::net::IpAddr::V4(ip)) => {
+                ip.is_loopback()
+                    || ip.is_private()
+                    || ip.is_link_local()
+                    || ip.is_unspecified()
+                    || ip.is_broadcast()
+            }
+            Ok(std::net::IpAddr::V6(ip)) => {
+                ip.is_loopback()
+                    || ip.is_unspecified()
+                    || (ip.segments()[0] & 0xfe00) == 0xfc00
+                    || (ip.segments()[0] & 0xffc0) == 0xfe80
+            }
+            Err(_) => bare.eq_ignore_ascii_case("localhost") || bare.ends_with(".localhost"),
+        };
+        if private {
+            return Err(format!(
+                "{host} is a loopback or private address (set webhooks.allow_private to allow)"
+            ));
+        }
+    }
+    Ok(())
+}
+
+pub fn create(
+    store: &Store,
+    tenant: &str,
+    url: &str,
+    events: BTreeSet<String>,
+    description: &str,
+    policy: &Policy,
+) -> anyhow::Result<Result<Subscription, String>> {
+    if let Err(e) = check_url(url, policy) {
+        return Ok(Err(e));
+    }
+    if events.is_empty() {
+        return Ok(Err("events must name at least one event type".into()));
+    }
+    if let Some(e) = events.iter().find(|e| !EVENT_TYPES.contains(&e.as_str())) {
+        return Ok(Err(format!(
+            "unknown event type {e:?}: use {}",
+            EVENT_TYPES.join(", ")
+        )));
+    }
+    let mut secret = [0u8; 24];
+    getrandom::fill(&mut secret).map_err(|e| anyhow::anyhow!("no random numbers: {e}"))?;
+    let sub = Subscription {
+        id: format!("wh_{}", random_hex(8)?),
+        tenant: tenant.to_owned(),
+        url: url.to_owned(),
+        events,
+        description: description.to_owned(),
+        created: format_time(now_ns()),
+        secret: format!("whsec_{}", B64.encode(secret)),
+    };
+    store.put(tenant, SUBS, sub.id.as_bytes(), &serde_json::to_vec(&sub)?)?;
+    store.flush()?;
+    Ok(Ok(sub))
+}
+
+pub fn list(store: &Store, tenant: &str) -> anyhow::Result<Vec<Subscription>> {
+    let mut out = Vec::new();
+    for item in store.tree(SUBS, tenant)?.iter() {
+        let (k, _) = item?;
+        if let Some(bytes) = store.get(tenant, SUBS, &k)? {
+            out.push(serde_json::from_slice(&bytes)?);
+        }
+    }
+    Ok(out)
+}
+
+pub fn get(store: &Store, tenant: &str, id: &str) -> anyhow::Result<Option<Subscription>> {
+    Ok(match store.get(tenant, SUBS, id.as_bytes())? {
+        Some(b) => Some(serde_json::from_slice(&b)?),
+        None => None,
+    })
+}
+
+pub fn delete(store: &Store, tenant: &str, id: &str) -> anyhow::Result<bool> {
+    let removed = store.tree(SUBS, tenant)?.remove(id.as_bytes())?.is_some();
+    store.flush()?;
+    Ok(removed)
+}
+
+/// The delivery attempts of a subscription, newest first, at most `limit`.
+pub fn deliveries(
+    store: &Store,
+    tenant: &str,
+    subscription: &str,
+    limit: usize,
+) -> anyhow::Result<Vec<Value>> {
+    let prefix = [subscription.as_bytes(), &[0]].concat();
+    let mut out = Vec::new();
+    for item in store.tree(LOG, tenant)?.scan_prefix(&prefix).rev() {
+        if out.len() >= limit {
+            break;
+        }
+        let (k, _) = item?;
+        if let Some(bytes) = store.get(tenant, LOG, &k)? {
+            out.push(serde_json::from_slice(&bytes)?);
+        }
+    }
+    Ok(out)
+}
+
+fn queue_key(due_ns: u64, id: &str) -> Vec<u8> {
+    [&due_ns.to_be_bytes()[..], id.as_bytes()].concat()
+}
+
+fn put_queued(store: &Store, due_ns: u64, d: &Delivery) -> anyhow::Result<()> {
+    let sealed = store.seal(&d.tenant, QUEUE, d.id.as_bytes(), &serde_json::to_vec(d)?)?;
+    let value = [d.tenant.as_bytes(), &[0], &sealed].concat();
+    store
+        .tree(QUEUE, SERVICE_TENANT)?
+        .insert(queue_key(due_ns, &d.id), value)?;
+    Ok(())
+}
+
+/// Queues `event` with `data` for every subscription of the tenant that wants it (durable with
+/// the store's next flush). Returns how many deliveries were queued.
+pub fn enqueue(store: &Store, tenant: &str, event: &str, data: Value) -> anyhow::Result<usize> {
+    let subs: Vec<Subscription> = list(store, tenant)?
+        .into_iter()
+        .filter(|s| s.events.contains(event))
+        .collect();
+    for sub in &subs {
+        let id = format!("msg_{}", random_hex(12)?);
+        let body = json!({"type": event, "timestamp": format_time(now_ns()), "data": data});
+        put_queued(
+            store,
+            now_ns(),
+            &Delivery {
+                id,
+                tenant: tenant.to_owned(),
+                subscription: sub.id.clone(),
+                event: event.to_owned(),
+                body: body.to_string(),
+                attempts: 0,
+                created: format_time(now_ns()),
+            },
+        )?;
+    }
+    Ok(subs.len())
+}
+
+/// What ingest tells the webhooks about (collected, then dispatched before each commit's flush).
+#[derive(Debug, Clone)]
+pub enum Notice {
+    /// The service stored an integrity event.
+    Integrity { tenant: String, event: Value },
+    /// Records `from..=to` of a chain unit became valid (a trusted checkpoint vouched for them).
+    Valid {
+        tenant: String,
+        device: String,
+        stream: String,
+        from: u64,
+        to: u64,
+    },
+}
+
+/// The event type of a valid record, if it has one.
+pub fn event_of(record: &Record) -> Option<&'static str> {
+    match record.kind {
+        Kind::Metrics => Some("window.closed"),
+        Kind::Integrity => Some("integrity.alert"),
+        Kind::Inspection if record.body.get("decision").and_then(Value::as_str) == Some("NG") => {
+            Some("inspection.ng")
+        }
+        Kind::Compliance
+            if record
+                .body
+                .get("status")
+                .and_then(Value::as_str)
+                .is_some_and(|s| s != "in_order") =>
+        {
+            Some("compliance.violation")
+        }
+        _ => None,
+    }
+}
+
+/// Turns notices into queued deliveries (only tenants with subscriptions cost anything).
+pub fn dispatch(store: &Store, notices: Vec<Notice>) -> anyhow::Result<usize> {
+    let mut n = 0;
+    for notice in notices {
+        match notice {
+            Notice::Integrity { tenant, event } => {
+                if !store.tree(SUBS, &tenant)?.is_empty() {
+                    n += enqueue(
+                        store,
+                        &tenant,
+                        "integrity.alert",
+                        json!({"source": "service", "tenant": tenant, "event": event}),
+                    )?;
+                }
+            }
+            Notice::Valid {
+                tenant,
+                device,
+                stream,
+                from,
+                to,
+            } => {
+                if store.tree(SUBS, &tenant)?.is_empty() {
+                    continue;
+                }
+                let index = store.tree("index", &tenant)?;
+                for seq in from..=to {
+                    let Some(Entry::Live(_, rkey)) = index
+                        .get(seq_key(&device, &stream, seq))?
+                        .and_then(|v| Entry::decode(&v))
+                    else {
+                        continue;
+                    };
+                    let Some(bytes) = store.get(&tenant, "records", &rkey)? else {
+                        continue;
+                    };
+                    let record = Record::from_slice(&bytes)?;
+                    if let Some(event) = event_of(&record) {
+                        n += enqueue(
+                            store,
+                            &tenant,
+                            event,
+                            json!({"source": "device", "record": record}),
+                        )?;
+                    }
+                }
+            }
+        }
+    }
+    Ok(n)
+}
+
+fn log_attempt(
+    store: &Store,
+    d: &Delivery,
+    status: Option<u16>,
+    error: Option<String>,
+    outcome: &str,
+) -> anyhow::Result<()> {
+    static COUNTER: Mutex<u64> = Mutex::new(0);
+    let counter = COUNTER.lock().map(|mut c| {
+        *c += 1;
+        *c
+    });
+    let key = [
+        d.subscription.as_bytes(),
+        &[0],
+        &now_ns().to_be_bytes(),
+        &counter.unwrap_or(0).to_be_bytes(),
+    ]
+    .concat();
+    let entry = json!({"webhook_id": d.id, "event": d.event, "attempt": d.attempts,
+        "time": format_time(now_ns()), "status": status, "error": error, "outcome": outcome});
+    store.put(&d.tenant, LOG, &key, &serde_json::to_vec(&entry)?)
+}
+
+/// Sends one delivery; `Ok(status)` when the receiver answered.
+fn send(agent: &ureq::Agent, sub: &Subscription, d: &Delivery) -> Result<u16, String> {
+    let timestamp = now_ns() / 1_000_000_000;
+    let signature = sign(&sub.secret, &d.id, timestamp, &d.body).map_err(|e| e.to_string())?;
+    agent
+        .post(&sub.url)
+        .header("content-type", "application/json")
+        .header("webhook-id", &d.id)
+        .header("webhook-timestamp", timestamp.to_string())
+        .header("webhook-signature", signature)
+        .send(d.body.as_bytes())
+        .map(|r| r.status().as_u16())
+        .map_err(|e| e.to_string())
+}
+
+/// The delivery loop: the earliest due delivery, sent, then removed (2xx), rescheduled with
+/// backoff, or given up after `max_attempts` (logged). Runs until `stop`.
+pub fn run(store: &Store, policy: &Policy, stop: &std::sync::atomic::AtomicBool) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(policy.timeout))
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .user_agent("veil-sink-service-webhooks")
+        .build()
+        .into();
+    while !stop.load(std::sync::atomic::Ordering::Acquire) {
+        match step(store, policy, &agent) {
+            Ok(true) => {}
+            Ok(false) => std::thread::sleep(Duration::from_millis(50)),
+            Err(e) => {
+                eprintln!("sink-service: webhooks: {e:#}");
+                std::thread::sleep(Duration::from_millis(500));
+            }
+        }
+    }
+}
+
+/// One delivery if one is due; false when none is.
+pub fn step(store: &Store, policy: &Policy, agent: &ureq::Agent) -> anyhow::Result<bool> {
+    let queue = store.tree(QUEUE, SERVICE_TENANT)?;
+    let Some((key, value)) = queue.first()? else {
+        return Ok(false);
+    };
+    let due = crate::store::key_seq(&key[..8.min(key.len())]);
+    if due > now_ns() {
+        return Ok(false);
+    }
+    let Some(split) = value.iter().position(|&b| b == 0) else {
+        queue.remove(&key)?;
+        bail!("a queued delivery without a tenant was dropped");
+    };
+    let tenant = String::from_utf8_lossy(&value[..split]).into_owned();
+    let id = &key[8..];
+    let Some(plain) = store.open_value(&tenant, QUEUE, id, &value[split + 1..])? else {
+        queue.remove(&key)?;
+        bail!("a queued delivery does not decrypt; dropped");
+    };
+    let mut d: Delivery = serde_json::from_slice(&plain)?;
+    let Some(sub) = get(store, &tenant, &d.subscription)? else {
+        // Unsubscribed meanwhile.
+        queue.remove(&key)?;
+        return Ok(true);
+    };
+    d.attempts += 1;
+    let (status, error) = match send(agent, &sub, &d) {
+        Ok(s) => (Some(s), None),
+        Err(e) => (None, Some(e)),
+    };
+    let delivered = status.is_some_and(|s| (200..300).contains(&s));
+    let outcome = if delivered {
+        "delivered"
+    } else if d.attempts >= policy.max_attempts {
+        "failed"
+    } else {
+        "retrying"
+    };
+    log_attempt(store, &d, status, error, outcome)?;
+    if !delivered && d.attempts < policy.max_attempts {
+        let due = now_ns().saturating_add(backoff(policy, d.attempts).as_nanos() as u64);
+        put_queued(store, due, &d)?;
+    }
+    queue.remove(&key)?;
+    store.flush()?;
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy() -> Policy {
+        Policy {
+            max_attempts: 8,
+            backoff_base: Duration::from_secs(1),
+            backoff_max: Duration::from_secs(30),
+            timeout: Duration::from_secs(5),
+            allow_http: false,
+            allow_private: false,
+        }
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap() {
+        let p = policy();
+        let waits: Vec<u64> = (1..=7).map(|a| backoff(&p, a).as_secs()).collect();
+        assert_eq!(waits, [1, 2, 4, 8, 16, 30, 30]);
+        assert_eq!(backoff(&p, 1000).as_secs(), 30);
+    }
+
+    #[test]
+    fn signatures_follow_standard_webhooks() {
+        // The example of the Standard Webhooks specification.
+        let sig = sign(
+            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            "msg_p5jXN8AQM9LWM0D4loKWxJek",
+            1614265330,
+            r#"{"test": 2432232314}"#,
+        )
+        .unwrap();
+        assert_eq!(sig, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
+    }
+
+    #[test]
+    fn targets_are_checked() {
+        let mut p = policy();
+        assert!(check_url("https://hooks.example.com/veil", &p).is_ok());
+        assert!(check_url("http://hooks.example.com/veil", &p).is_err());
+        assert!(check_url("https://127.0.0.1:9000/", &p).is_err());
+        assert!(check_url("https://10.1.2.3/", &p).is_err());
+        assert!(check_url("https://[::1]/", &p).is_err());
+        assert!(check_url("https://localhost/", &p).is_err());
+        assert!(check_url("ftp://example.com/", &p).is_err());
+        assert!(check_url("not a url", &p).is_err());
+        p.allow_http = true;
+        p.allow_private = true;
+        assert!(check_url("http://127.0.0.1:9000/hook", &p).is_ok());
+    }
+}
