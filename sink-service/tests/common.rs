@@ -3,7 +3,9 @@
 
 #![allow(dead_code)]
 
+use std::io::BufRead;
 use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 
 use veil_sink_service::config::{Limits, TrustConfig};
@@ -13,7 +15,7 @@ use veil_sink_service::store::Store;
 use veil_wire::{DeviceKey, GENESIS, Kind, Names, Record};
 
 pub fn temp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("veil-sink-{name}-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("veil-service-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
@@ -143,4 +145,68 @@ pub fn configs(dir: &Path, port: u16) -> (PathBuf, PathBuf) {
     )
     .unwrap();
     (config, device)
+}
+
+pub fn sink_service(config: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_sink-service"))
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// A `serve` child, killed if the test fails.
+pub struct Service(pub Child);
+
+impl Service {
+    pub fn kill(&mut self) {
+        self.0.kill().unwrap(); // SIGKILL
+        self.0.wait().unwrap();
+    }
+
+    /// SIGTERM: a clean stop.
+    pub fn stop(mut self) -> bool {
+        Command::new("kill")
+            .arg("-TERM")
+            .arg(self.0.id().to_string())
+            .status()
+            .unwrap();
+        self.0.wait().unwrap().success()
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `serve`, waits for its "ready" line and keeps reading its output (echoed to stderr).
+pub fn serve(config: &Path) -> Service {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sink-service"))
+        .arg("--config")
+        .arg(config)
+        .arg("serve")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    loop {
+        let line = lines
+            .next()
+            .expect("serve exited before it was ready")
+            .unwrap();
+        eprintln!("{line}");
+        if line.contains("ready") {
+            break;
+        }
+    }
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            eprintln!("{line}");
+        }
+    });
+    Service(child)
 }

@@ -13,65 +13,7 @@ use zenoh::Wait;
 
 mod common;
 
-use common::configs;
-
-fn temp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("veil-service-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn sink_service(config: &Path, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_sink-service"))
-        .arg("--config")
-        .arg(config)
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-/// A `serve` child, killed if the test fails.
-struct Service(Child);
-
-impl Service {
-    fn kill(&mut self) {
-        self.0.kill().unwrap(); // SIGKILL
-        self.0.wait().unwrap();
-    }
-
-    /// SIGTERM: a clean stop.
-    fn stop(mut self) -> bool {
-        Command::new("kill")
-            .arg("-TERM")
-            .arg(self.0.id().to_string())
-            .status()
-            .unwrap();
-        self.0.wait().unwrap().success()
-    }
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts `serve` and waits for its "ready" line.
-fn serve(config: &Path) -> Service {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sink-service"))
-        .arg("--config")
-        .arg(config)
-        .arg("serve")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    let first = lines.next().unwrap().unwrap();
-    assert!(first.contains("ready"), "{first}");
-    Service(child)
-}
+use common::{Service, configs, serve, sink_service, temp};
 
 fn verify_report(config: &Path) -> serde_json::Value {
     let out = sink_service(config, &["verify"]);

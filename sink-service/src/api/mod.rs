@@ -10,6 +10,7 @@
 
 pub mod data;
 pub mod handlers;
+pub mod hello;
 pub mod keys;
 pub mod ratelimit;
 pub mod rollup;

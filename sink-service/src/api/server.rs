@@ -172,8 +172,39 @@ async fn connection(
         let _ = stream.shutdown().await;
         return;
     }
+    if offers_only_old_tls(&stream).await {
+        let mut head = [0u8; 3];
+        let _ = stream.peek(&mut head).await;
+        let _ = stream
+            .write_all(&super::hello::protocol_version_alert([head[1], head[2]]))
+            .await;
+        let _ = stream.shutdown().await;
+        return;
+    }
     if let Ok(Ok(tls)) = tokio::time::timeout(HANDSHAKE, acceptor.accept(stream)).await {
         serve_http(api, peer, tls).await;
+    }
+}
+
+/// Whether the client's first record is a ClientHello offering nothing newer than TLS 1.1
+/// (peeked, not consumed; waits briefly for the whole record).
+async fn offers_only_old_tls(stream: &TcpStream) -> bool {
+    let mut buf = vec![0u8; 5 + 16 * 1024];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+    loop {
+        let Ok(n) = stream.peek(&mut buf).await else {
+            return false;
+        };
+        let seen = &buf[..n];
+        if let Some(v) = super::hello::offered_max_version(seen) {
+            return v < super::hello::TLS12;
+        }
+        if super::hello::record_len(seen).is_some_and(|len| n >= len)
+            || tokio::time::Instant::now() >= deadline
+        {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
 

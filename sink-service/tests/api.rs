@@ -1,0 +1,973 @@
+//! The HTTPS API as a client sees it: a real `sink-service serve` child with TLS (certificates
+//! from `veil-certs`), real requests over loopback, a store seeded with real device chains.
+
+use std::collections::BTreeSet;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use veil_sink_service::api::keys::{KeyStore, NewKey, Role, Scope};
+use veil_wire::Record;
+
+mod common;
+
+use common::{Device, Service, configs, serve, sink_service, take_all, temp};
+
+/// Keys made before the service starts.
+struct Keys {
+    roles: Vec<(Role, String)>,
+    /// One key per scope, holding only that scope.
+    single: Vec<(Scope, String)>,
+    globex_admin: String,
+    revoked: String,
+    expired: String,
+    tiny: String,
+}
+
+struct Api {
+    service: Option<Service>,
+    base: String,
+    agent: ureq::Agent,
+    config: PathBuf,
+    dir: PathBuf,
+    keys: Keys,
+}
+
+struct Answer {
+    status: u16,
+    headers: Vec<(String, String)>,
+    text: String,
+}
+
+impl Answer {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text))
+    }
+
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+fn agent(ca: &Path) -> ureq::Agent {
+    let pem = std::fs::read(ca).unwrap();
+    let cert = ureq::tls::Certificate::from_pem(&pem).unwrap();
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .tls_config(
+            ureq::tls::TlsConfig::builder()
+                .root_certs(ureq::tls::RootCerts::new_with_certs(&[cert]))
+                .build(),
+        )
+        .build()
+        .into()
+}
+
+impl Api {
+    fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<&Value>) -> Answer {
+        let url = format!("{}{path}", self.base);
+        let auth = token.map(|t| format!("Bearer {t}"));
+        let result = match method {
+            "GET" | "DELETE" => {
+                let mut r = if method == "GET" {
+                    self.agent.get(&url)
+                } else {
+                    self.agent.delete(&url)
+                };
+                if let Some(a) = &auth {
+                    r = r.header("authorization", a);
+                }
+                r.call()
+            }
+            _ => {
+                let mut r = if method == "PUT" {
+                    self.agent.put(&url)
+                } else {
+                    self.agent.post(&url)
+                };
+                if let Some(a) = &auth {
+                    r = r.header("authorization", a);
+                }
+                let bytes = body.map(|b| b.to_string()).unwrap_or_default();
+                r.header("content-type", "application/json")
+                    .send(bytes.as_bytes())
+            }
+        };
+        let mut response = result.unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_owned()))
+            .collect();
+        Answer {
+            status: response.status().as_u16(),
+            headers,
+            text: response.body_mut().read_to_string().unwrap_or_default(),
+        }
+    }
+
+    fn get(&self, path: &str, token: &str) -> Answer {
+        self.call("GET", path, Some(token), None)
+    }
+
+    fn token(&self, role: Role) -> &str {
+        &self.keys.roles.iter().find(|(r, _)| *r == role).unwrap().1
+    }
+
+    fn stop(&mut self) {
+        if let Some(s) = self.service.take() {
+            assert!(s.stop(), "serve did not stop cleanly");
+        }
+    }
+
+    fn restart(&mut self) {
+        self.service = Some(serve(&self.config));
+        wait_healthy(self);
+    }
+}
+
+fn wait_healthy(api: &Api) {
+    let t0 = Instant::now();
+    loop {
+        if let Ok(mut r) = api.agent.get(&format!("{}/v1/health", api.base)).call()
+            && r.status() == 200
+        {
+            let _ = r.body_mut().read_to_string();
+            return;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "the API never answered"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A service with the API on a free port, seeded with acme's 30 windows (device cam-1),
+/// globex's 5 (cam-9), a service integrity event for acme, and keys.
+fn start(name: &str, extra_config: &str) -> Api {
+    let dir = temp(name);
+    veil_tools::certs::generate(&dir.join("certs"), "Veil test", &[]).unwrap();
+    let zenoh_port = veil_e2e::store::free_port();
+    let api_port = veil_e2e::store::free_port();
+    let (config, _) = configs(&dir, zenoh_port);
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(&format!(
+        r#"
+[api]
+listen = "127.0.0.1:{api_port}"
+cert = "{certs}/service.pem"
+key = "{certs}/service-key.pem"
+auth_failures_per_minute = 100000
+[api.tiers.standard]
+requests = 100000
+window = "60s"
+[api.tiers.tiny]
+requests = 3
+window = "2s"
+[webhooks]
+allow_http = true
+allow_private = true
+backoff_base = "1s"
+backoff_max = "2s"
+timeout = "2s"
+{extra_config}
+"#,
+        certs = dir.join("certs").display()
+    ));
+    std::fs::write(&config, text).unwrap();
+
+    let store = common::store(&dir);
+    let mut ingest = common::ingest(&store);
+    take_all(
+        &mut ingest,
+        &Device::new("acme", "cam-1", 1).records(30, 10),
+    );
+    take_all(
+        &mut ingest,
+        &Device::new("globex", "cam-9", 2).records(5, 5),
+    );
+    store
+        .integrity_event(
+            "acme",
+            json!({"type": "gap", "device": "cam-1", "stream": "door", "seq": 99, "reason": "seeded"}),
+        )
+        .unwrap();
+    let ks = KeyStore::open(&store).unwrap();
+    let now = veil_sink_service::store::now_ns();
+    let make = |tenant: &str,
+                role: Option<Role>,
+                scopes: Option<BTreeSet<Scope>>,
+                tier: &str,
+                expires: Option<&str>| {
+        ks.create(
+            &store,
+            NewKey {
+                tenant: tenant.into(),
+                name: "test".into(),
+                role,
+                scopes,
+                tier: tier.into(),
+                expires: expires.map(str::to_owned),
+            },
+            now,
+        )
+        .unwrap()
+    };
+    let roles = Role::ALL
+        .iter()
+        .map(|&r| (r, make("acme", Some(r), None, "standard", None).1))
+        .collect();
+    let single = Scope::ALL
+        .iter()
+        .map(|&s| (s, make("acme", None, Some([s].into()), "standard", None).1))
+        .collect();
+    let globex_admin = make("globex", Some(Role::Admin), None, "standard", None).1;
+    let (revoked_key, revoked) = make("acme", Some(Role::Admin), None, "standard", None);
+    ks.revoke(&store, "acme", &revoked_key.id, now).unwrap();
+    let expired = make(
+        "acme",
+        Some(Role::Admin),
+        None,
+        "standard",
+        Some("2020-01-01T00:00:00Z"),
+    )
+    .1;
+    let tiny = make("acme", Some(Role::Operator), None, "tiny", None).1;
+    store.flush().unwrap();
+    drop(ks);
+    drop(ingest);
+    drop(store);
+
+    let mut api = Api {
+        service: None,
+        base: format!("https://127.0.0.1:{api_port}"),
+        agent: agent(&dir.join("certs/ca.pem")),
+        config,
+        dir,
+        keys: Keys {
+            roles,
+            single,
+            globex_admin,
+            revoked,
+            expired,
+            tiny,
+        },
+    };
+    api.restart();
+    api
+}
+
+/// (path, method, scope) of every operation in the served OpenAPI document.
+fn operations(api: &Api) -> Vec<(String, String, Option<Scope>)> {
+    let doc = api.call("GET", "/v1/openapi.json", None, None).json();
+    let mut out = Vec::new();
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        for (method, op) in ops.as_object().unwrap() {
+            let scope = op["x-veil-scope"]
+                .as_str()
+                .map(|s| Scope::parse(s).unwrap());
+            out.push((path.clone(), method.to_uppercase(), scope));
+        }
+    }
+    assert!(out.len() >= 20, "{out:?}");
+    out
+}
+
+/// Fills the path parameters with live resources of `tenant`, made fresh where the call may
+/// destroy them (keys, webhooks).
+fn fill(api: &Api, path: &str, tenant: &str) -> String {
+    let admin = api.token(Role::Admin);
+    let mut p = path
+        .replace("{tenant}", tenant)
+        .replace("{dimension}", "hour-of-day");
+    if p.contains("{key_id}") {
+        let created = api.call(
+            "POST",
+            "/v1/t/acme/keys",
+            Some(admin),
+            Some(&json!({"role": "operator", "name": "victim"})),
+        );
+        assert_eq!(created.status, 201, "{}", created.text);
+        p = p.replace("{key_id}", created.json()["key"]["id"].as_str().unwrap());
+    }
+    if p.contains("{webhook_id}") {
+        let created = api.call(
+            "POST",
+            "/v1/t/acme/webhooks",
+            Some(admin),
+            Some(&json!({"url": "http://127.0.0.1:9/hook", "events": ["integrity.alert"]})),
+        );
+        assert_eq!(created.status, 201, "{}", created.text);
+        p = p.replace(
+            "{webhook_id}",
+            created.json()["webhook"]["id"].as_str().unwrap(),
+        );
+    }
+    if p.contains("{alert_id}") {
+        let alerts = api.get("/v1/t/acme/integrity", admin).json();
+        p = p.replace("{alert_id}", alerts["items"][0]["id"].as_str().unwrap());
+    }
+    p
+}
+
+fn body_for(path: &str) -> Option<Value> {
+    if path.ends_with("/keys") {
+        // Scopes every caller allowed here holds (a key grants only what it has).
+        Some(json!({"scopes": ["admin"], "name": "made by the matrix"}))
+    } else if path.ends_with("/webhooks") {
+        Some(json!({"url": "http://127.0.0.1:9/hook", "events": ["window.closed"]}))
+    } else {
+        Some(json!({}))
+    }
+}
+
+#[test]
+fn every_endpoint_enforces_keys_scopes_and_tenants() {
+    let mut api = start("matrix", "");
+    let mut checked = 0;
+    for (path, method, scope) in operations(&api) {
+        let body = body_for(&path);
+        let call = |token: Option<&str>, tenant: &str| {
+            let p = fill(&api, &path, tenant);
+            api.call(&method, &p, token, body.as_ref())
+        };
+        let Some(scope) = scope else {
+            assert_eq!(call(None, "acme").status, 200, "{method} {path} is public");
+            continue;
+        };
+        let what = format!("{method} {path}");
+        for (who, token) in [
+            ("no key", None),
+            ("a revoked key", Some(api.keys.revoked.as_str())),
+            ("an expired key", Some(api.keys.expired.as_str())),
+            (
+                "a made-up key",
+                Some(
+                    "veil_0123456789abcdef_0000000000000000000000000000000000000000000000000000000000000000",
+                ),
+            ),
+            ("not a key", Some("hunter2")),
+        ] {
+            let a = call(token, "acme");
+            assert_eq!(a.status, 401, "{what} with {who}: {}", a.text);
+            assert_eq!(a.json()["error"], "unauthorized");
+        }
+        // Another tenant's key, even an admin's: as if nothing were there.
+        let other = call(Some(&api.keys.globex_admin), "acme");
+        assert_eq!(
+            other.status, 404,
+            "{what} with globex's admin key: {}",
+            other.text
+        );
+        let absent = call(Some(&api.keys.globex_admin), "no-such-tenant");
+        assert_eq!(
+            other.text, absent.text,
+            "{what}: a 404 must not tell tenants apart"
+        );
+        for (role, token) in &api.keys.roles {
+            let a = call(Some(token), "acme");
+            if role.scopes().contains(&scope) {
+                assert!(
+                    (200..300).contains(&a.status),
+                    "{what} as {role:?}: {} {}",
+                    a.status,
+                    a.text
+                );
+            } else {
+                assert_eq!(a.status, 403, "{what} as {role:?}: {}", a.text);
+                assert_eq!(a.json()["error"], "forbidden");
+            }
+        }
+        for (held, token) in &api.keys.single {
+            let a = call(Some(token), "acme");
+            if *held == scope {
+                assert!(
+                    (200..300).contains(&a.status),
+                    "{what} with only {held:?}: {} {}",
+                    a.status,
+                    a.text
+                );
+            } else {
+                assert_eq!(a.status, 403, "{what} with only {held:?}: {}", a.text);
+            }
+        }
+        checked += 1;
+    }
+    assert!(checked >= 19, "{checked} protected operations");
+
+    // Resources of another tenant, named by id under one's own tenant: 404.
+    let globex_webhook = api.call(
+        "POST",
+        "/v1/t/globex/webhooks",
+        Some(&api.keys.globex_admin),
+        Some(&json!({"url": "http://127.0.0.1:9/g", "events": ["window.closed"]})),
+    );
+    assert_eq!(globex_webhook.status, 201, "{}", globex_webhook.text);
+    let wid = globex_webhook.json()["webhook"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let admin = api.token(Role::Admin).to_owned();
+    assert_eq!(
+        api.get(&format!("/v1/t/acme/webhooks/{wid}"), &admin)
+            .status,
+        404
+    );
+    let globex_keys = api.get("/v1/t/globex/keys", &api.keys.globex_admin).json();
+    let gid = globex_keys["items"][0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        api.get(&format!("/v1/t/acme/keys/{gid}"), &admin).status,
+        404
+    );
+    assert_eq!(
+        api.call(
+            "DELETE",
+            &format!("/v1/t/acme/keys/{gid}"),
+            Some(&admin),
+            None
+        )
+        .status,
+        404
+    );
+    assert_eq!(
+        api.get("/v1/t/globex/streams", &api.keys.globex_admin)
+            .status,
+        200,
+        "globex's key still works"
+    );
+    // Nothing of globex in acme's answers.
+    let all = api.get("/v1/t/acme/metrics?limit=1000", &admin).text;
+    assert!(!all.contains("globex") && !all.contains("cam-9"));
+    // A key cannot hand out a scope it lacks.
+    let engineer = api.token(Role::Engineer).to_owned();
+    let denied = api.call(
+        "POST",
+        "/v1/t/acme/keys",
+        Some(&engineer),
+        Some(&json!({"role": "admin"})),
+    );
+    assert_eq!(denied.status, 403);
+    api.stop();
+}
+
+#[test]
+fn data_pages_filters_rollups_and_exports() {
+    let mut api = start("data", "");
+    let read = api.token(Role::Operator).to_owned();
+    // Pages of 7 over 30 windows: every one once, in order.
+    let mut seqs = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/v1/t/acme/metrics?limit=7&cursor={c}"),
+            None => "/v1/t/acme/metrics?limit=7".into(),
+        };
+        let page = api.get(&path, &read).json();
+        pages += 1;
+        for item in page["items"].as_array().unwrap() {
+            let r: Record = serde_json::from_value(item.clone()).unwrap();
+            assert_eq!(
+                r.compute_hash().unwrap(),
+                r.hash,
+                "served records are the signed ones"
+            );
+            seqs.push(r.seq);
+        }
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 5);
+    assert_eq!(seqs.len(), 30);
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+    // A time range: windows are captured at the end of their minute (10:01 … 10:30).
+    let range = api
+        .get(
+            "/v1/t/acme/metrics?from=2026-11-23T10:05:00Z&to=2026-11-23T10:10:00Z",
+            &read,
+        )
+        .json();
+    assert_eq!(range["items"].as_array().unwrap().len(), 5);
+    let none = api.get("/v1/t/acme/metrics?device=cam-9", &read).json();
+    assert!(
+        none["items"].as_array().unwrap().is_empty(),
+        "globex's device is not acme's"
+    );
+    for bad in [
+        "limit=0",
+        "limit=abc",
+        "from=yesterday",
+        "cursor=zz",
+        "site=a%2Fb",
+        "from=2026-11-24T00:00:00Z&to=2026-11-23T00:00:00Z",
+    ] {
+        let a = api.get(&format!("/v1/t/acme/metrics?{bad}"), &read);
+        assert_eq!(a.status, 400, "{bad}: {}", a.text);
+        assert!(!a.json()["reason"].as_str().unwrap().is_empty());
+    }
+    // Roll-ups: all 30 windows start in the 10 o'clock hour of a Monday (UTC).
+    let ots: u64 = (0..30).map(|m| m % 7).sum();
+    let hours = api.get("/v1/t/acme/rollups/hour-of-day", &read).json();
+    assert_eq!(hours["windows"], 30);
+    assert_eq!(hours["buckets"][0]["key"], "10");
+    assert_eq!(hours["buckets"][0]["opportunities_to_see"], ots);
+    let local = api
+        .get(
+            "/v1/t/acme/rollups/hour-of-day?utc_offset_minutes=-660",
+            &read,
+        )
+        .json();
+    assert_eq!(local["buckets"][0]["key"], "23");
+    let days = api.get("/v1/t/acme/rollups/day-of-week", &read).json();
+    assert_eq!(days["buckets"][0]["key"], "monday");
+    assert_eq!(api.get("/v1/t/acme/rollups/fortnight", &read).status, 400);
+    // Exports, streamed.
+    let export = api.token(Role::Engineer).to_owned();
+    let jsonl = api.get("/v1/t/acme/export?kind=metrics&format=jsonl", &export);
+    assert_eq!(jsonl.status, 200);
+    assert_eq!(jsonl.header("content-type"), Some("application/jsonl"));
+    let lines: Vec<&str> = jsonl.text.lines().collect();
+    assert_eq!(lines.len(), 30);
+    for line in &lines {
+        let r = Record::from_slice(line.as_bytes()).unwrap();
+        assert_eq!(r.compute_hash().unwrap(), r.hash);
+    }
+    let csv = api.get(
+        "/v1/t/acme/export?format=csv&from=2026-11-23T10:05:00Z",
+        &export,
+    );
+    assert!(csv.header("content-type").unwrap().starts_with("text/csv"));
+    let rows: Vec<&str> = csv.text.lines().collect();
+    assert_eq!(
+        rows.len(),
+        1 + 26,
+        "a header and the windows captured from 10:05 on"
+    );
+    assert!(rows[0].starts_with("site,device,stream,seq,capture_time,window_start"));
+    assert!(rows[1].starts_with("hq,cam-1,door,"));
+    // Streams and integrity alerts.
+    let streams = api.get("/v1/t/acme/streams", &read).json();
+    assert_eq!(streams["items"][0]["records"]["metrics"], 30);
+    let alerts = api.get("/v1/t/acme/integrity", &read).json();
+    let alert = &alerts["items"][0];
+    assert_eq!(alert["source"], "service");
+    assert_eq!(alert["detail"]["reason"], "seeded");
+    assert!(alert["acknowledged"].is_null());
+    let id = alert["id"].as_str().unwrap().to_owned();
+    let ack = api.call(
+        "POST",
+        &format!("/v1/t/acme/integrity/{id}/acknowledge"),
+        Some(&read),
+        Some(&json!({"note": "known outage"})),
+    );
+    assert_eq!(ack.status, 200, "{}", ack.text);
+    let alerts = api.get("/v1/t/acme/integrity", &read).json();
+    assert_eq!(alerts["items"][0]["acknowledged"]["note"], "known outage");
+    assert_eq!(
+        api.call(
+            "POST",
+            "/v1/t/acme/integrity/s-00/acknowledge",
+            Some(&read),
+            None
+        )
+        .status,
+        404
+    );
+    // Bad bodies: a reason, not a 5xx.
+    let admin = api.token(Role::Admin).to_owned();
+    for body in [
+        "{",
+        "[]",
+        "{\"role\": 3}",
+        "{\"role\": \"king\"}",
+        "{\"scopes\": [\"all\"]}",
+        "{\"tier\": \"gold\", \"role\": \"operator\"}",
+        "{\"expires\": \"soon\", \"role\": \"operator\"}",
+    ] {
+        let r = api
+            .agent
+            .post(&format!("{}/v1/t/acme/keys", api.base))
+            .header("authorization", &format!("Bearer {admin}"))
+            .send(body.as_bytes())
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 400, "{body}");
+    }
+    assert_eq!(
+        api.call("PUT", "/v1/t/acme/keys", Some(&admin), None)
+            .status,
+        405
+    );
+    assert_eq!(api.get("/v1/nothing-here", &admin).status, 404);
+    api.stop();
+}
+
+#[test]
+fn rate_limits_answer_429_with_headers_then_recover() {
+    let mut api = start("ratelimit", "");
+    let tiny = api.keys.tiny.clone();
+    let mut remaining = Vec::new();
+    for _ in 0..3 {
+        let a = api.get("/v1/t/acme/streams", &tiny);
+        assert_eq!(a.status, 200);
+        assert_eq!(a.header("ratelimit-policy"), Some("\"tiny\";q=3;w=2"));
+        remaining.push(a.header("ratelimit").unwrap().to_owned());
+    }
+    assert!(remaining[0].starts_with("\"tiny\";r=2;"), "{remaining:?}");
+    assert!(remaining[2].starts_with("\"tiny\";r=0;"), "{remaining:?}");
+    let refused = api.get("/v1/t/acme/streams", &tiny);
+    assert_eq!(refused.status, 429, "{}", refused.text);
+    assert_eq!(refused.json()["error"], "rate_limited");
+    let retry: u64 = refused.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=2).contains(&retry), "{retry}");
+    assert!(
+        refused
+            .header("ratelimit")
+            .unwrap()
+            .starts_with("\"tiny\";r=0;t=")
+    );
+    // Another key is not affected.
+    assert_eq!(
+        api.get("/v1/t/acme/streams", api.token(Role::Operator))
+            .status,
+        200
+    );
+    std::thread::sleep(Duration::from_secs(retry));
+    let again = api.get("/v1/t/acme/streams", &tiny);
+    assert_eq!(
+        again.status, 200,
+        "recovered after Retry-After: {}",
+        again.text
+    );
+    // The refusal is in the audit log.
+    let audit = api
+        .get("/v1/t/acme/audit?limit=1000", api.token(Role::Admin))
+        .json();
+    assert!(
+        audit["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "rate.limited")
+    );
+    api.stop();
+}
+
+#[test]
+fn tls_1_2_and_1_3_only_and_no_plaintext() {
+    let mut api = start("tls", "");
+    let port = api.base.rsplit(':').next().unwrap().to_owned();
+    let s_client = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args([
+                "s_client",
+                "-connect",
+                &format!("127.0.0.1:{port}"),
+                "-servername",
+                "localhost",
+            ])
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("openssl (scripts/setup.sh installs it)");
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    };
+    // A client that really offers TLS 1.1 only (its ciphers allowed at security level 0).
+    let old = s_client(&["-tls1_1", "-cipher", "DEFAULT@SECLEVEL=0"]);
+    assert!(old.contains("alert protocol version"), "{old}");
+    let v12 = s_client(&["-tls1_2"]);
+    assert!(
+        v12.contains("Protocol  : TLSv1.2") || v12.contains("TLSv1.2, Cipher is ECDHE"),
+        "{v12}"
+    );
+    assert!(v12.contains("ECDHE"), "forward secrecy: {v12}");
+    let v13 = s_client(&["-tls1_3"]);
+    assert!(v13.contains("TLSv1.3"), "{v13}");
+    // A TLS 1.2 client offering only a non-forward-secret suite is refused.
+    let weak = s_client(&["-tls1_2", "-cipher", "AES128-SHA"]);
+    assert!(
+        weak.contains("handshake failure") || weak.contains("alert"),
+        "{weak}"
+    );
+    // Plain HTTP on the HTTPS port: a 400 that says why, and nothing else.
+    let mut plain = TcpStream::connect(format!("127.0.0.1:{port}")).unwrap();
+    plain
+        .write_all(b"GET /v1/t/acme/streams HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .unwrap();
+    plain
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut answer = String::new();
+    let _ = plain.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(
+        answer.contains("HTTPS only") && !answer.contains("cam-1"),
+        "{answer}"
+    );
+    // The positive control over TLS.
+    assert_eq!(
+        api.get("/v1/t/acme/streams", api.token(Role::Operator))
+            .status,
+        200
+    );
+    api.stop();
+}
+
+#[test]
+fn the_audit_log_records_actions_and_verify_catches_tampering() {
+    let mut api = start("auditlog", "");
+    let admin = api.token(Role::Admin).to_owned();
+    assert_eq!(
+        api.get("/v1/t/acme/streams", "veil_0123456789abcdef_00")
+            .status,
+        401
+    );
+    assert_eq!(
+        api.get("/v1/t/acme/streams", &api.keys.revoked.clone())
+            .status,
+        401
+    );
+    let created = api.call(
+        "POST",
+        "/v1/t/acme/keys",
+        Some(&admin),
+        Some(&json!({"role": "operator"})),
+    );
+    let kid = created.json()["key"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        api.call(
+            "DELETE",
+            &format!("/v1/t/acme/keys/{kid}"),
+            Some(&admin),
+            None
+        )
+        .status,
+        200
+    );
+    assert_eq!(api.get("/v1/t/acme/export?format=csv", &admin).status, 200);
+    let hook = api.call(
+        "POST",
+        "/v1/t/acme/webhooks",
+        Some(&admin),
+        Some(&json!({"url": "http://127.0.0.1:9/h", "events": ["integrity.alert"]})),
+    );
+    assert_eq!(hook.status, 201);
+    // The export's entry is written when the stream ends.
+    std::thread::sleep(Duration::from_millis(300));
+    let entries = api.get("/v1/t/acme/audit?limit=1000", &admin).json()["items"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let find = |action: &str| {
+        entries
+            .iter()
+            .find(|e| e["action"] == action)
+            .unwrap_or_else(|| panic!("no {action} in {entries:#?}"))
+            .clone()
+    };
+    let success = find("auth.success");
+    assert_eq!(success["source_ip"], "127.0.0.1");
+    assert_eq!(success["tenant"], "acme");
+    let revoked_try = entries
+        .iter()
+        .find(|e| {
+            e["action"] == "auth.failure"
+                && e["detail"]["reason"].as_str().unwrap().contains("revoked")
+        })
+        .expect("the revoked key's attempt");
+    assert_eq!(revoked_try["outcome"], "failure");
+    assert_eq!(find("key.create")["detail"]["key"], kid);
+    assert_eq!(find("key.revoke")["outcome"], "success");
+    assert_eq!(find("export")["detail"]["records"], 30);
+    assert_eq!(find("webhook.create")["outcome"], "success");
+    // Globex's admin sees none of it.
+    let theirs = api
+        .get("/v1/t/globex/audit", &api.keys.globex_admin.clone())
+        .json();
+    assert!(
+        theirs["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["tenant"] == "globex")
+    );
+    api.stop();
+
+    // Offline: the CLI lists the whole log (the anonymous failure and config.load included).
+    let out = sink_service(&api.config, &["audit"]);
+    let all: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(all.iter().any(|e| e["action"] == "config.load"));
+    assert!(
+        all.iter()
+            .any(|e| e["actor"] == "anonymous" && e["action"] == "auth.failure")
+    );
+    let verify = |expect_ok: bool| {
+        let out = sink_service(&api.config, &["verify"]);
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(out.status.success(), expect_ok, "{report:#}");
+        report
+    };
+    let report = verify(true);
+    assert_eq!(report["audit"]["entries"], all.len());
+
+    // Someone holding the KEK rewrites entry 3 and seals it again: the chain catches it.
+    let store = common::store(&api.dir);
+    let tree = store
+        .tree("audit", veil_sink_service::store::SERVICE_TENANT)
+        .unwrap();
+    let key3 = 3u64.to_be_bytes();
+    let original = tree.get(key3).unwrap().unwrap();
+    let mut entry: Value = serde_json::from_slice(
+        &store
+            .get(veil_sink_service::store::SERVICE_TENANT, "audit", &key3)
+            .unwrap()
+            .unwrap(),
+    )
+    .unwrap();
+    entry["outcome"] = if entry["outcome"] == "success" {
+        "failure".into()
+    } else {
+        "success".into()
+    };
+    store
+        .put(
+            veil_sink_service::store::SERVICE_TENANT,
+            "audit",
+            &key3,
+            entry.to_string().as_bytes(),
+        )
+        .unwrap();
+    store.flush().unwrap();
+    drop(tree);
+    drop(store);
+    let report = verify(false);
+    assert!(
+        report["errors"]
+            .to_string()
+            .contains("audit log seq 3: hash does not match"),
+        "{report}"
+    );
+    // A flipped byte: it no longer decrypts.
+    let store = common::store(&api.dir);
+    let tree = store
+        .tree("audit", veil_sink_service::store::SERVICE_TENANT)
+        .unwrap();
+    let mut flipped = original.to_vec();
+    flipped[20] ^= 1;
+    tree.insert(key3, flipped).unwrap();
+    store.flush().unwrap();
+    drop(tree);
+    drop(store);
+    assert!(
+        verify(false)["errors"]
+            .to_string()
+            .contains("audit log seq 3: does not decrypt")
+    );
+    // Deleted: the gap is named.
+    let store = common::store(&api.dir);
+    let tree = store
+        .tree("audit", veil_sink_service::store::SERVICE_TENANT)
+        .unwrap();
+    tree.remove(key3).unwrap();
+    store.flush().unwrap();
+    drop(tree);
+    drop(store);
+    assert!(
+        verify(false)["errors"]
+            .to_string()
+            .contains("expected seq 3, found 4")
+    );
+    // Put back as it was: verified again.
+    let store = common::store(&api.dir);
+    let tree = store
+        .tree("audit", veil_sink_service::store::SERVICE_TENANT)
+        .unwrap();
+    tree.insert(key3, original).unwrap();
+    store.flush().unwrap();
+    drop(tree);
+    drop(store);
+    verify(true);
+}
+
+#[test]
+fn api_keys_from_the_command_line() {
+    let dir = temp("cli-keys");
+    let (config, _) = configs(&dir, veil_e2e::store::free_port());
+    assert!(sink_service(&config, &["keys", "init"]).status.success());
+    let out = sink_service(
+        &config,
+        &[
+            "api-keys", "create", "--tenant", "acme", "--role", "engineer", "--name", "ci",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let (id, _) = veil_sink_service::api::keys::parse_token(&token).expect("a veil_ key");
+    let list = sink_service(&config, &["api-keys", "list", "--tenant", "acme"]);
+    let listed = String::from_utf8(list.stdout).unwrap();
+    assert!(
+        listed.contains(id) && !listed.contains(&token[22..]),
+        "only the hash is kept: {listed}"
+    );
+    let rotated = sink_service(&config, &["api-keys", "rotate", id, "--tenant", "acme"]);
+    assert!(rotated.status.success());
+    assert_ne!(String::from_utf8(rotated.stdout).unwrap().trim(), token);
+    assert!(
+        !sink_service(&config, &["api-keys", "revoke", id, "--tenant", "globex"])
+            .status
+            .success()
+    );
+    assert!(
+        sink_service(&config, &["api-keys", "revoke", id, "--tenant", "acme"])
+            .status
+            .success()
+    );
+    assert!(
+        !sink_service(
+            &config,
+            &["api-keys", "create", "--tenant", "acme", "--scopes", "root"]
+        )
+        .status
+        .success()
+    );
+    let audit =
+        String::from_utf8(sink_service(&config, &["audit", "--tenant", "acme"]).stdout).unwrap();
+    for action in ["key.create", "key.rotate", "key.revoke"] {
+        assert!(audit.contains(action), "{audit}");
+    }
+    // The raw store holds no token.
+    let raw: Vec<u8> = walk(&dir.join("store"));
+    assert!(!raw.windows(20).any(|w| w == &token.as_bytes()[22..42]));
+}
+
+fn walk(dir: &Path) -> Vec<u8> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.extend(std::fs::read(&path).unwrap_or_default());
+        }
+    }
+    out
+}
