@@ -32,6 +32,7 @@ struct Api {
     agent: ureq::Agent,
     config: PathBuf,
     dir: PathBuf,
+    zenoh_port: u16,
     keys: Keys,
 }
 
@@ -177,9 +178,10 @@ allow_private = true
 backoff_base = "1s"
 backoff_max = "2s"
 timeout = "2s"
-{extra_config}
+{extra}
 "#,
-        certs = dir.join("certs").display()
+        certs = dir.join("certs").display(),
+        extra = extra_config.replace("{certs}", &dir.join("certs").display().to_string()),
     ));
     std::fs::write(&config, text).unwrap();
 
@@ -251,6 +253,7 @@ timeout = "2s"
         agent: agent(&dir.join("certs/ca.pem")),
         config,
         dir,
+        zenoh_port,
         keys: Keys {
             roles,
             single,
@@ -970,4 +973,364 @@ fn walk(dir: &Path) -> Vec<u8> {
         }
     }
     out
+}
+
+/// What a test webhook receiver got: headers (lowercase names), body, the status it answered.
+struct Hit {
+    headers: std::collections::HashMap<String, String>,
+    body: String,
+    status: u16,
+    at: Instant,
+}
+
+/// A webhook receiver of the test's own: plain HTTP/1.1 on loopback, answering 500 to the first
+/// `fail_first` requests and 204 after.
+fn receiver(fail_first: usize) -> (String, std::sync::Arc<std::sync::Mutex<Vec<Hit>>>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/veil-hook", listener.local_addr().unwrap());
+    let hits = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = hits.clone();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().map_while(Result::ok) {
+            let mut buf = Vec::new();
+            let mut byte = [0u8; 1];
+            while !buf.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap_or(0) == 1 {
+                buf.push(byte[0]);
+            }
+            let head = String::from_utf8_lossy(&buf).to_string();
+            let headers: std::collections::HashMap<String, String> = head
+                .lines()
+                .skip(1)
+                .filter_map(|l| l.split_once(':'))
+                .map(|(k, v)| (k.trim().to_lowercase(), v.trim().to_owned()))
+                .collect();
+            let len: usize = headers
+                .get("content-length")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            let mut body = vec![0u8; len];
+            let _ = stream.read_exact(&mut body);
+            let mut hits = seen.lock().unwrap();
+            let status = if hits.len() < fail_first { 500 } else { 204 };
+            let _ = stream.write_all(
+                format!("HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                    .as_bytes(),
+            );
+            hits.push(Hit {
+                headers,
+                body: String::from_utf8_lossy(&body).into(),
+                status,
+                at: Instant::now(),
+            });
+        }
+    });
+    (url, hits)
+}
+
+/// The Standard Webhooks check, written here from the specification (not the service's code).
+fn signature_ok(secret: &str, hit: &Hit) -> bool {
+    use base64::Engine;
+    use hmac::Mac;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let key = b64.decode(secret.strip_prefix("whsec_").unwrap()).unwrap();
+    let (id, ts) = (
+        &hit.headers["webhook-id"],
+        &hit.headers["webhook-timestamp"],
+    );
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&key).unwrap();
+    mac.update(format!("{id}.{ts}.{}", hit.body).as_bytes());
+    let expected = format!("v1,{}", b64.encode(mac.finalize().into_bytes()));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let fresh = ts.parse::<u64>().is_ok_and(|t| t.abs_diff(now) < 300);
+    fresh
+        && hit.headers["webhook-signature"]
+            .split(' ')
+            .any(|s| s == expected)
+}
+
+fn wait_for(what: &str, seconds: u64, mut done: impl FnMut() -> bool) {
+    let t0 = Instant::now();
+    while !done() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(seconds),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn webhooks_are_signed_retried_and_survive_a_restart() {
+    use zenoh::Wait;
+    let mut api = start("webhooks", "");
+    let (url, hits) = receiver(2);
+    let created = api.call(
+        "POST",
+        "/v1/t/acme/webhooks",
+        Some(api.token(Role::Engineer)),
+        Some(&json!({"url": url, "events": ["window.closed"], "description": "test"})),
+    );
+    assert_eq!(created.status, 201, "{}", created.text);
+    let secret = created.json()["secret"].as_str().unwrap().to_owned();
+    let wid = created.json()["webhook"]["id"].as_str().unwrap().to_owned();
+    // A device publishes 3 windows and the checkpoint that makes them valid.
+    let session = zenoh::open(veil_e2e::client_config(&format!(
+        "tcp/127.0.0.1:{}",
+        api.zenoh_port
+    )))
+    .wait()
+    .unwrap();
+    let records = Device::new("acme", "cam-5", 5).records(3, 3);
+    for r in &records {
+        session
+            .put(r.key_expr(), r.to_vec())
+            .congestion_control(zenoh::qos::CongestionControl::Block)
+            .wait()
+            .unwrap();
+    }
+    // The first attempt fails (500); the service dies before its retry is due (1 s later).
+    wait_for("the first attempt", 20, || !hits.lock().unwrap().is_empty());
+    api.service.as_mut().unwrap().kill();
+    let killed = Instant::now();
+    std::thread::sleep(Duration::from_millis(300));
+    api.restart();
+    wait_for("three deliveries", 30, || {
+        let h = hits.lock().unwrap();
+        h.iter()
+            .filter(|x| x.status == 204)
+            .map(|x| x.headers["webhook-id"].clone())
+            .collect::<BTreeSet<_>>()
+            .len()
+            == 3
+    });
+    let hits = hits.lock().unwrap();
+    for hit in hits.iter() {
+        assert!(
+            signature_ok(&secret, hit),
+            "bad signature on {:?}",
+            hit.headers
+        );
+        assert!(
+            !signature_ok("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", hit),
+            "the check can fail"
+        );
+        let body: Value = serde_json::from_str(&hit.body).unwrap();
+        assert_eq!(body["type"], "window.closed");
+        let record: Record = serde_json::from_value(body["data"]["record"].clone()).unwrap();
+        assert_eq!(record.compute_hash().unwrap(), record.hash);
+        assert_eq!(
+            (record.tenant.as_str(), record.device.as_str()),
+            ("acme", "cam-5")
+        );
+    }
+    let first = &hits[0];
+    assert_eq!(first.status, 500);
+    let retried = hits
+        .iter()
+        .find(|h| h.status == 204 && h.headers["webhook-id"] == first.headers["webhook-id"])
+        .expect("the failed delivery is retried with the same webhook-id");
+    assert!(
+        retried.at > killed,
+        "the retry came from the restarted service"
+    );
+    // Windows 1..3, each delivered.
+    let seqs: BTreeSet<u64> = hits
+        .iter()
+        .filter(|h| h.status == 204)
+        .map(|h| {
+            serde_json::from_str::<Value>(&h.body).unwrap()["data"]["record"]["seq"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(seqs, BTreeSet::from([1, 2, 3]));
+    // The delivery log says so.
+    let log = api
+        .get(
+            &format!("/v1/t/acme/webhooks/{wid}/deliveries?limit=100"),
+            api.token(Role::Engineer),
+        )
+        .json();
+    let outcomes: Vec<&str> = log["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["outcome"].as_str().unwrap())
+        .collect();
+    assert!(
+        outcomes.contains(&"retrying")
+            && outcomes.iter().filter(|o| **o == "delivered").count() == 3,
+        "{outcomes:?}"
+    );
+    api.stop();
+}
+
+/// Reads RFC 6587 octet-counted frames from a stream until it closes.
+fn frames(mut stream: impl Read, out: std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while let Ok(n) = stream.read(&mut chunk) {
+        if n == 0 {
+            break;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        while let Some(sp) = buf.iter().position(|&b| b == b' ') {
+            let len: usize = std::str::from_utf8(&buf[..sp])
+                .unwrap()
+                .parse()
+                .expect("an octet count");
+            if buf.len() < sp + 1 + len {
+                break;
+            }
+            out.lock()
+                .unwrap()
+                .push(String::from_utf8(buf[sp + 1..sp + 1 + len].to_vec()).unwrap());
+            buf.drain(..sp + 1 + len);
+        }
+    }
+}
+
+#[test]
+fn the_audit_log_reaches_a_siem_over_syslog_tls_and_json_lines() {
+    let (syslog_port, jsonl_port) = (veil_e2e::store::free_port(), veil_e2e::store::free_port());
+    let mut api = start(
+        "siem",
+        &format!(
+            r#"
+[[audit.forward]]
+name = "syslog"
+format = "rfc5424"
+transport = "tls"
+address = "127.0.0.1:{syslog_port}"
+server_name = "localhost"
+ca = "{{certs}}/ca.pem"
+[[audit.forward]]
+name = "lines"
+format = "jsonl"
+transport = "tcp"
+address = "127.0.0.1:{jsonl_port}"
+"#
+        ),
+    );
+    // Some actions, while neither receiver listens yet.
+    assert_eq!(
+        api.get("/v1/t/acme/streams", "veil_0123456789abcdef_00")
+            .status,
+        401
+    );
+    let created = api.call(
+        "POST",
+        "/v1/t/acme/keys",
+        Some(api.token(Role::Admin)),
+        Some(&json!({"role": "operator"})),
+    );
+    let kid = created.json()["key"]["id"].as_str().unwrap().to_owned();
+    // The receivers come up: a syslog-over-TLS one with the service's dev certificate, and
+    // a JSON Lines one over TCP.
+    let certs = api.dir.join("certs");
+    let tls = {
+        let certs_pem = std::fs::read(certs.join("service.pem")).unwrap();
+        let key_pem = std::fs::read(certs.join("service-key.pem")).unwrap();
+        let chain = rustls_pemfile::certs(&mut certs_pem.as_slice())
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap();
+        let key = rustls_pemfile::private_key(&mut key_pem.as_slice())
+            .unwrap()
+            .unwrap();
+        std::sync::Arc::new(
+            rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+                rustls::crypto::ring::default_provider(),
+            ))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .unwrap(),
+        )
+    };
+    let syslog = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    {
+        let listener = std::net::TcpListener::bind(("127.0.0.1", syslog_port)).unwrap();
+        let out = syslog.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().map_while(Result::ok) {
+                let conn = rustls::ServerConnection::new(tls.clone()).unwrap();
+                frames(rustls::StreamOwned::new(conn, stream), out.clone());
+            }
+        });
+        let listener = std::net::TcpListener::bind(("127.0.0.1", jsonl_port)).unwrap();
+        let out = lines.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().map_while(Result::ok) {
+                for line in std::io::BufReader::new(stream)
+                    .lines()
+                    .map_while(Result::ok)
+                {
+                    out.lock().unwrap().push(line);
+                }
+            }
+        });
+    }
+    let has_key_create = |v: &std::sync::Arc<std::sync::Mutex<Vec<String>>>| {
+        v.lock()
+            .unwrap()
+            .iter()
+            .any(|m| m.contains("key.create") && m.contains(&kid))
+    };
+    wait_for("the syslog messages", 30, || has_key_create(&syslog));
+    wait_for("the JSON lines", 30, || has_key_create(&lines));
+    api.stop();
+    let all: Vec<veil_sink_service::audit::AuditEntry> =
+        String::from_utf8(sink_service(&api.config, &["audit"]).stdout)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+    use std::io::BufRead;
+    // Syslog: RFC 5424 headers, structured data, the entry as the message; every entry in order.
+    let syslog = syslog.lock().unwrap();
+    assert!(syslog.len() >= 3, "{syslog:?}");
+    for (i, msg) in syslog.iter().enumerate() {
+        let entry = &all[i];
+        let fields: Vec<&str> = msg.splitn(7, ' ').collect();
+        let pri = if entry.outcome == "success" {
+            "<109>1"
+        } else {
+            "<108>1"
+        };
+        assert_eq!(fields[0], pri, "{msg}");
+        assert!(
+            fields[1].ends_with('Z') && fields[1].split('.').nth(1).unwrap().len() <= 7,
+            "{msg}"
+        );
+        assert_eq!(fields[3], "veil-sink-service");
+        assert_eq!(fields[5], entry.action);
+        assert!(
+            fields[6].starts_with(&format!("[veil@32473 seq=\"{}\"", entry.seq)),
+            "{msg}"
+        );
+        let json_at = msg.find("] {").unwrap() + 2;
+        let sent: veil_sink_service::audit::AuditEntry =
+            serde_json::from_str(&msg[json_at..]).unwrap();
+        assert_eq!(&sent, entry);
+    }
+    assert!(
+        syslog
+            .iter()
+            .any(|m| m.starts_with("<108>1") && m.contains("auth.failure"))
+    );
+    // JSON Lines: the same entries, chained.
+    let lines = lines.lock().unwrap();
+    for (i, line) in lines.iter().enumerate() {
+        let sent: veil_sink_service::audit::AuditEntry = serde_json::from_str(line).unwrap();
+        assert_eq!(&sent, &all[i]);
+        assert_eq!(sent.compute_hash().unwrap(), sent.hash);
+        if i > 0 {
+            assert_eq!(sent.prev, all[i - 1].hash);
+        }
+    }
 }

@@ -2,9 +2,8 @@
 //! Zenoh on 127.0.0.1, real sled files. Crash safety under SIGKILL, and history for a Python
 //! client we did not write.
 
-use std::io::BufRead;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -13,7 +12,7 @@ use zenoh::Wait;
 
 mod common;
 
-use common::{Service, configs, serve, sink_service, temp};
+use common::{configs, serve, sink_service, temp};
 
 fn verify_report(config: &Path) -> serde_json::Value {
     let out = sink_service(config, &["verify"]);

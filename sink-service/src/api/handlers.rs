@@ -499,14 +499,13 @@ fn export(api: &Api, req: &Req, tenant: &str, key: &ApiKey) -> Result<Reply, Fai
                 chunk.push('\n');
             }
             count += 1;
-            if chunk.len() >= 64 * 1024 {
-                if tx
+            if chunk.len() >= 64 * 1024
+                && tx
                     .blocking_send(Ok(Bytes::from(std::mem::take(&mut chunk))))
                     .is_err()
-                {
-                    aborted = true;
-                    return Ok(false);
-                }
+            {
+                aborted = true;
+                return Ok(false);
             }
             Ok(true)
         });

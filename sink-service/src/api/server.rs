@@ -254,7 +254,7 @@ pub fn start(api: Arc<Api>, stop: Arc<AtomicBool>) -> anyhow::Result<std::thread
                     }
                     _ = tick.tick() => {
                         tidy += 1;
-                        if tidy % 100 == 0 {
+                        if tidy.is_multiple_of(100) {
                             api.tidy();
                             // Authentications logged since are made durable about every 10 s at
                             // the latest (ingest flushes far more often while devices publish).
