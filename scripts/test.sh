@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: installs what is missing (scripts/setup.sh), then formatting and lint checks,
-# the unit, element and end-to-end tests, and a meson build + install smoke test.
+# the unit, element and end-to-end tests, the API fuzzing (Schemathesis), and a meson build +
+# install smoke test.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$VEIL_ROOT"
@@ -21,6 +22,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "cargo test"
 cargo test --workspace --locked
+
+step "HTTPS API fuzzing against its OpenAPI document (Schemathesis; admin and read-only keys)"
+scripts/api-fuzz.sh
 
 step "meson build + install into a prefix"
 scripts/meson-smoke.sh

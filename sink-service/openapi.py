@@ -120,18 +120,21 @@ schemas = {
         "revoked": nullable({"type": "string"}), "rotated": nullable({"type": "string"})}},
     "KeyWithToken": {"type": "object", "required": ["key", "token"], "properties": {
         "key": ref("Key"), "token": {"type": "string", "description": "veil_<id>_<secret>: shown only now"}}},
-    "NewKey": {"type": "object", "additionalProperties": False, "properties": {
+    "NewKey": {"type": "object", "additionalProperties": False,
+               "description": "A role, or scopes, or a role narrowed by scopes",
+               "anyOf": [{"required": ["role"]}, {"required": ["scopes"]}], "properties": {
         "name": {"type": "string", "maxLength": 100},
         "role": {"type": "string", "enum": ["operator", "engineer", "admin"]},
-        "scopes": {"type": "array", "items": {"type": "string", "enum": SCOPES}},
-        "tier": {"type": "string", "maxLength": 50},
-        "expires": {"type": "string", "maxLength": 40, "description": "RFC 3339 UTC"}}},
+        "scopes": {"type": "array", "minItems": 1, "items": {"type": "string", "enum": SCOPES}},
+        "tier": {"type": "string", "maxLength": 50, "description": "A tier of the configuration (default standard)"},
+        "expires": {"type": "string", "format": "date-time", "maxLength": 40, "description": "RFC 3339"}}},
     "Webhook": {"type": "object", "required": ["id", "url", "events", "description", "created"], "properties": {
         "id": {"type": "string"}, "url": {"type": "string"},
         "events": {"type": "array", "items": {"type": "string", "enum": EVENTS}},
         "description": {"type": "string"}, "created": {"type": "string"}}},
     "NewWebhook": {"type": "object", "required": ["url", "events"], "additionalProperties": False, "properties": {
-        "url": {"type": "string", "maxLength": 2000, "description": "https:// (http:// only with webhooks.allow_http)"},
+        "url": {"type": "string", "format": "uri", "pattern": "^https?://", "maxLength": 2000,
+                "description": "https:// (http:// only with webhooks.allow_http; no private addresses unless webhooks.allow_private)"},
         "events": {"type": "array", "minItems": 1, "items": {"type": "string", "enum": EVENTS}},
         "description": {"type": "string", "maxLength": 200}}},
     "WebhookWithSecret": {"type": "object", "required": ["webhook", "secret"], "properties": {
@@ -197,13 +200,17 @@ paths = {
                    json_response("Created", ref("KeyWithToken")), body=ref("NewKey"), status="201", errors=E)},
     "/v1/t/{tenant}/keys/{key_id}": {
         "get": op("One API key", "admin", json_response("The key", ref("Key")), [KEY_ID], errors=E_NO400),
-        "delete": op("Revoke an API key (at once)", "admin", json_response("The revoked key", ref("Key")),
-                     [KEY_ID], errors=E_NO400)},
+        "delete": {**op("Revoke an API key (at once)", "admin", json_response("The revoked key", ref("Key")),
+                        [KEY_ID], errors=E_NO400),
+                   "responses": {**op("", "admin", json_response("The revoked key", ref("Key")), [KEY_ID],
+                                      errors=E_NO400)["responses"],
+                                 "409": {"description": "A key cannot revoke itself",
+                                         "content": {"application/json": {"schema": ref("Error")}}}}}},
     "/v1/t/{tenant}/keys/{key_id}/rotate": {"post": {**op("New secret for a key; the old one stops working at once", "admin",
         json_response("The key and its new token", ref("KeyWithToken")), [KEY_ID], errors=E_NO400),
         "responses": {**op("", "admin", json_response("The key and its new token", ref("KeyWithToken")), [KEY_ID],
                            errors=E_NO400)["responses"],
-                      "409": {"description": "The key is revoked", "content": {"application/json": {"schema": ref("Error")}}}}}},
+                      "409": {"description": "The key is revoked, or is the caller's own", "content": {"application/json": {"schema": ref("Error")}}}}}},
     "/v1/t/{tenant}/webhooks": {
         "get": op("Webhook subscriptions", "webhooks", json_response("Subscriptions", {
             "type": "object", "required": ["items"], "properties": {"items": {"type": "array", "items": ref("Webhook")}}}),

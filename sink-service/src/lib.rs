@@ -18,5 +18,6 @@ pub mod serve;
 pub mod siem;
 pub mod store;
 pub mod summary;
+pub mod synthetic;
 pub mod verify;
 pub mod webhooks;

@@ -190,17 +190,38 @@ fn open_error(path: &Path, e: sled::Error) -> anyhow::Error {
     }
 }
 
-impl Store {
-    /// Opens (or creates) the store with the KEK from `kek_file`. Finishes an interrupted KEK
-    /// rotation (the new key waiting in `<kek_file>.new`).
-    pub fn open(path: &Path, kek_file: &Path) -> anyhow::Result<Store> {
-        let db = sled::Config::new()
+/// Opens the sled database. sled's I/O threads may hold the file lock for a moment after the
+/// last handle of a previous opening (this process's or a stopped one's) is dropped: a lock
+/// still held is retried for up to two seconds before it counts as another process's.
+fn open_db(path: &Path) -> anyhow::Result<sled::Db> {
+    let since = std::time::Instant::now();
+    loop {
+        let opened = sled::Config::new()
             .path(path)
             // No background flusher: ingest flushes at every group commit (and a flusher thread
             // would keep the file lock for a while after the store is dropped).
             .flush_every_ms(None)
-            .open()
-            .map_err(|e| open_error(path, e))?;
+            .open();
+        match opened {
+            Ok(db) => return Ok(db),
+            Err(e) => {
+                let e = open_error(path, e);
+                if !e.to_string().contains("in use by another process")
+                    || since.elapsed() > std::time::Duration::from_secs(2)
+                {
+                    return Err(e);
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        }
+    }
+}
+
+impl Store {
+    /// Opens (or creates) the store with the KEK from `kek_file`. Finishes an interrupted KEK
+    /// rotation (the new key waiting in `<kek_file>.new`).
+    pub fn open(path: &Path, kek_file: &Path) -> anyhow::Result<Store> {
+        let db = open_db(path)?;
         let meta = db.open_tree("meta")?;
         let keys = db.open_tree("keys")?;
         let mut kek = SecretKey::load(kek_file)?;

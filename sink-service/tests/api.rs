@@ -165,7 +165,7 @@ fn start(name: &str, extra_config: &str) -> Api {
 listen = "127.0.0.1:{api_port}"
 cert = "{certs}/service.pem"
 key = "{certs}/service-key.pem"
-auth_failures_per_minute = 100000
+auth_failures_per_minute = {failures}
 [api.tiers.standard]
 requests = 100000
 window = "60s"
@@ -181,6 +181,7 @@ timeout = "2s"
 {extra}
 "#,
         certs = dir.join("certs").display(),
+        failures = if name == "failures" { 5 } else { 100_000 },
         extra = extra_config.replace("{certs}", &dir.join("certs").display().to_string()),
     ));
     std::fs::write(&config, text).unwrap();
@@ -662,6 +663,34 @@ fn rate_limits_answer_429_with_headers_then_recover() {
             .any(|e| e["action"] == "rate.limited")
     );
     api.stop();
+}
+
+#[test]
+fn failed_authentications_are_limited_per_address_not_valid_keys() {
+    // This service allows 5 failed authentications a minute per address.
+    let mut api = start("failures", "");
+    for i in 0..5 {
+        let a = api.get("/v1/t/acme/streams", "veil_0123456789abcdef_00");
+        assert_eq!(a.status, 401, "attempt {i}");
+    }
+    let limited = api.get("/v1/t/acme/streams", "veil_0123456789abcdef_00");
+    assert_eq!(limited.status, 429, "{}", limited.text);
+    let wait: u64 = limited.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=60).contains(&wait));
+    // A valid key from the same address is not locked out.
+    assert_eq!(
+        api.get("/v1/t/acme/streams", api.token(Role::Operator))
+            .status,
+        200
+    );
+    // Only the 5 failures were logged, not every attempt beyond.
+    api.stop();
+    let out = sink_service(&api.config, &["audit"]);
+    let failures = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.contains("auth.failure"))
+        .count();
+    assert_eq!(failures, 5);
 }
 
 #[test]

@@ -12,7 +12,7 @@ use veil_sink_service::config::{Limits, TrustConfig};
 use veil_sink_service::crypto::SecretKey;
 use veil_sink_service::ingest::Ingest;
 use veil_sink_service::store::Store;
-use veil_wire::{DeviceKey, GENESIS, Kind, Names, Record};
+use veil_wire::Record;
 
 pub fn temp(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("veil-service-{name}-{}", std::process::id()));
@@ -33,78 +33,8 @@ pub fn ingest(store: &Arc<Store>) -> Ingest {
     Ingest::new(store.clone(), TrustConfig::default(), Limits::default())
 }
 
-/// A device's chain: metrics windows one minute apart, a checkpoint after every `every`, and
-/// one at the end.
-pub struct Device {
-    pub names: Names,
-    pub key: DeviceKey,
-    pub seq: u64,
-    pub head: String,
-    pub since: u64,
-}
-
-impl Device {
-    pub fn new(tenant: &str, device: &str, seed: u8) -> Device {
-        Device {
-            names: Names::new(tenant, "hq", device, "door").unwrap(),
-            key: DeviceKey::from_seed([seed; 32]),
-            seq: 0,
-            head: GENESIS.into(),
-            since: 0,
-        }
-    }
-
-    fn next(&mut self, kind: Kind, capture_ns: u64, body: serde_json::Value) -> Record {
-        self.seq += 1;
-        let r = Record::new(
-            &self.names,
-            self.seq,
-            capture_ns,
-            Some(self.seq),
-            kind,
-            body,
-            Some(self.head.clone()),
-        )
-        .unwrap();
-        self.head = r.hash.clone();
-        r
-    }
-
-    pub fn window(&mut self, minute: u64) -> Record {
-        let start = 1_795_428_000_000_000_000 + minute * 60_000_000_000;
-        self.since += 1;
-        self.next(
-            Kind::Metrics,
-            start + 60_000_000_000,
-            serde_json::json!({"version": 1, "window_start": veil_wire::record::format_time(start), "opportunities_to_see": minute % 7}),
-        )
-    }
-
-    pub fn checkpoint(&mut self) -> Record {
-        let n = &self.names;
-        let cp = self
-            .key
-            .sign_checkpoint(&n.tenant, &n.device, &n.stream, self.seq, &self.head);
-        self.since = 0;
-        self.next(
-            Kind::Checkpoint,
-            1_795_428_000_000_000_000,
-            serde_json::to_value(cp).unwrap(),
-        )
-    }
-
-    /// `n` windows with a checkpoint after every `every` and at the end.
-    pub fn records(&mut self, n: u64, every: u64) -> Vec<Record> {
-        let mut out = Vec::new();
-        for i in 0..n {
-            out.push(self.window(i));
-            if self.since >= every || i + 1 == n {
-                out.push(self.checkpoint());
-            }
-        }
-        out
-    }
-}
+#[allow(unused_imports)]
+pub use veil_sink_service::synthetic::Device;
 
 pub fn take_all(ingest: &mut Ingest, records: &[Record]) {
     for r in records {

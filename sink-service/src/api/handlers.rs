@@ -98,6 +98,10 @@ fn dispatch(
             Some(k) => Reply::json(200, k.public()),
             None => Reply::not_found(),
         },
+        Op::RotateKey | Op::RevokeKey if param("key_id") == key.id => Reply::error(
+            409,
+            "a key cannot rotate or revoke itself: use another admin key or the command line",
+        ),
         Op::RotateKey => {
             let outcome = api.keys.rotate(store, tenant, param("key_id"), now_ns());
             let reply = match &outcome {

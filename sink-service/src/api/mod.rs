@@ -328,12 +328,6 @@ impl Api {
     fn authenticate(&self, req: &Req, tenant: Option<&str>) -> Result<ApiKey, Reply> {
         let now = Instant::now();
         let ip = req.peer.to_string();
-        if let Some(wait) = self.failures.exhausted(&ip, self.failure_quota(), now) {
-            return Err(
-                Reply::error(429, "too many failed authentications from this address")
-                    .with("retry-after", wait.to_string()),
-            );
-        }
         let token = req
             .authorization
             .as_deref()
@@ -374,6 +368,15 @@ impl Api {
                 Ok(key)
             }
             Err(refusal) => {
+                // Failures are limited per address; a valid key is never locked out by them
+                // (the secrets have 256 bits: the limit protects the log, not the keys).
+                if let Some(wait) = self.failures.exhausted(&ip, self.failure_quota(), now) {
+                    return Err(Reply::error(
+                        429,
+                        "too many failed authentications from this address",
+                    )
+                    .with("retry-after", wait.to_string()));
+                }
                 self.failures.check(&ip, self.failure_quota(), now);
                 let actor = refusal
                     .key_id()

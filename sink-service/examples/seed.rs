@@ -1,0 +1,84 @@
+//! Fills a store with synthetic but real device chains — signed, verified and ingested like any
+//! device's — for trying the API, its fuzzing (scripts/api-fuzz.sh) and its benchmark
+//! (scripts/bench-api.sh). The store must not be in use.
+//!
+//!     cargo run -p veil-sink-service --example seed -- --config FILE [--tenant acme] [--days 1]
+//!
+//! Per tenant: device `cam-1`, stream `door`, one metrics window a minute from
+//! 2026-11-23T10:00Z (audience figures that vary with the hour, two zones), a checkpoint every
+//! 100 windows, and one integrity event.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde_json::json;
+use veil_sink_service::config::Config;
+use veil_sink_service::store::Store;
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let flag = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1).cloned())
+    };
+    let config = Config::load(&PathBuf::from(
+        flag("--config").unwrap_or_else(|| "configs/sink-service.toml".into()),
+    ))?;
+    let tenant = flag("--tenant").unwrap_or_else(|| "acme".into());
+    let days: u64 = flag("--days").map(|d| d.parse()).transpose()?.unwrap_or(1);
+    let store = Arc::new(Store::open(&config.store.path, &config.store.kek_file)?);
+    let mut ingest = veil_sink_service::ingest::Ingest::new(
+        store.clone(),
+        config.trust.clone(),
+        config.limits.clone(),
+    );
+    let seed = tenant
+        .bytes()
+        .fold(7u8, |a, b| a.wrapping_mul(31).wrapping_add(b));
+    let mut device = veil_sink_service::synthetic::Device::try_new(&tenant, "cam-1", seed)?;
+    let minutes = days * 1440;
+    let mut records = Vec::new();
+    for minute in 0..minutes {
+        // Busier around midday (UTC), quiet at night.
+        let hour = (10 + minute / 60) % 24;
+        let busy = if (8..20).contains(&hour) { 6 } else { 1 };
+        let ots = (minute * 7 + 3) % (busy * 2 + 1);
+        let start = 1_795_428_000_000_000_000 + minute * 60_000_000_000;
+        let body = json!({
+            "version": 1,
+            "window_start": veil_wire::record::format_time(start),
+            "window_end": veil_wire::record::format_time(start + 60_000_000_000),
+            "partial": false,
+            "opportunities_to_see": ots,
+            "watchers": ots / 2,
+            "dwell_bands": {"0-5s": ots / 2, "5-15s": ots - ots / 2, "15-30s": 0, "30-60s": 0, "60s+": 0},
+            "dwell_time_s": ots as f64 * 6.5,
+            "attention_events": [],
+            "attention_time_s": (ots / 2) as f64 * 2.0,
+            "zones": {
+                "entrance": {"occupancy_mean": ots as f64 / 3.0, "occupancy_max": ots, "visitors": ots},
+                "shelf": {"occupancy_mean": ots as f64 / 6.0, "occupancy_max": ots / 2, "visitors": ots / 2},
+            },
+        });
+        records.push(device.window_with(minute, body));
+        if device.since >= 100 || minute + 1 == minutes {
+            records.push(device.checkpoint());
+        }
+    }
+    for r in &records {
+        ingest.take(&r.key_expr(), &r.to_vec())?;
+    }
+    ingest.commit()?;
+    store.integrity_event(
+        &tenant,
+        json!({"type": "gap", "device": "cam-1", "stream": "door", "seq": minutes + 1,
+               "reason": "synthetic: records missing (seeded for trying the API)"}),
+    )?;
+    store.flush()?;
+    println!(
+        "seeded tenant {tenant}: {minutes} windows of device cam-1 into {}",
+        config.store.path.display()
+    );
+    Ok(())
+}
