@@ -24,15 +24,42 @@ impl Filter {
     }
 }
 
-/// One page: the records (parsed) and the cursor of the next page, if there is one.
+/// One page: the records as stored (the devices' own JSON, validated at ingest) and the cursor
+/// of the next page, if there is one.
 #[derive(Debug, Default)]
 pub struct Page {
-    pub items: Vec<Record>,
+    pub items: Vec<Vec<u8>>,
     pub next: Option<Vec<u8>>,
 }
 
-/// Visits the valid records of `kinds` matching `filter`, in key order (series, then capture
-/// time), strictly after `after`; `visit` returns false to stop. Returns the last key visited.
+impl Page {
+    /// `{"items":[…],"next_cursor":…}` with the stored records copied in, not re-encoded.
+    pub fn to_json(&self) -> Vec<u8> {
+        let mut out =
+            Vec::with_capacity(self.items.iter().map(|i| i.len() + 1).sum::<usize>() + 64);
+        out.extend_from_slice(b"{\"items\":[");
+        for (i, item) in self.items.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(item);
+        }
+        out.extend_from_slice(b"],\"next_cursor\":");
+        match &self.next {
+            Some(c) => {
+                out.push(b'"');
+                out.extend_from_slice(hex::encode(c).as_bytes());
+                out.push(b'"');
+            }
+            None => out.extend_from_slice(b"null"),
+        }
+        out.push(b'}');
+        out
+    }
+}
+
+/// Visits the valid records of `kinds` matching `filter`, parsed, in key order (series, then
+/// capture time), strictly after `after`; `visit` returns false to stop.
 pub fn scan(
     store: &Store,
     tenant: &str,
@@ -40,6 +67,20 @@ pub fn scan(
     filter: &Filter,
     after: Option<&[u8]>,
     mut visit: impl FnMut(&[u8], Record) -> anyhow::Result<bool>,
+) -> anyhow::Result<()> {
+    scan_raw(store, tenant, kinds, filter, after, |key, bytes| {
+        visit(key, Record::from_slice(&bytes)?)
+    })
+}
+
+/// [`scan`] with the records as stored (decrypted, not parsed).
+pub fn scan_raw(
+    store: &Store,
+    tenant: &str,
+    kinds: &[Kind],
+    filter: &Filter,
+    after: Option<&[u8]>,
+    mut visit: impl FnMut(&[u8], Vec<u8>) -> anyhow::Result<bool>,
 ) -> anyhow::Result<()> {
     let records = store.tree("records", tenant)?;
     let mut series = Vec::new();
@@ -76,7 +117,7 @@ pub fn scan(
             let Some(bytes) = store.get(tenant, "records", &key)? else {
                 continue;
             };
-            if !visit(&key, Record::from_slice(&bytes)?)? {
+            if !visit(&key, bytes)? {
                 return Ok(());
             }
         }
@@ -95,7 +136,7 @@ pub fn page(
 ) -> anyhow::Result<Page> {
     let mut page = Page::default();
     let mut last = Vec::new();
-    scan(store, tenant, kinds, filter, after, |key, record| {
+    scan_raw(store, tenant, kinds, filter, after, |key, record| {
         if page.items.len() == limit {
             // One more exists: the page ends at the last one taken.
             page.next = Some(last.clone());

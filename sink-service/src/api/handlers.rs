@@ -265,10 +265,11 @@ fn cursor(req: &Req) -> Result<Option<Vec<u8>>, Fail> {
 fn records(api: &Api, req: &Req, tenant: &str, kind: Kind) -> Result<Reply, Fail> {
     let (f, limit, after) = (filter(req)?, limit(api, req)?, cursor(req)?);
     let page = data::page(&api.store, tenant, &[kind], &f, after.as_deref(), limit)?;
-    Ok(Reply::json(
-        200,
-        json!({"items": page.items, "next_cursor": page.next.map(hex::encode)}),
-    ))
+    Ok(Reply {
+        status: 200,
+        headers: Vec::new(),
+        body: Body::Raw("application/json", Bytes::from(page.to_json())),
+    })
 }
 
 fn integrity(api: &Api, req: &Req, tenant: &str) -> Result<Reply, Fail> {
