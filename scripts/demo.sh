@@ -3,7 +3,8 @@
 # (NanoDet + CenterFace → aggregator → auditsink) runs on vtest.avi and on the synthesized face
 # clip, publishing signed, hash-chained records over Zenoh; the service is stopped and prints a
 # readable summary of what it stored (windows, dwell bands, attention, integrity status). Then
-# the face clip is anonymized, with the count of faces left unmasked.
+# the face clip is anonymized, with the count of faces left unmasked. On the way, the HTTPS API
+# answers a dashboard's roll-up query with a read-only operator key.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$VEIL_ROOT"
@@ -23,6 +24,16 @@ sed "s|127.0.0.1:7447|127.0.0.1:$port|" configs/zenoh/device-tcp.json5 > "$demo/
 sed -e "s|^path = .*|path = \"$demo/store\"|" -e "s|^kek_file = .*|kek_file = \"$demo/sink.kek\"|" \
   -e "s|^config = .*|config = \"$demo/service.json5\"|" configs/sink-service.toml > "$demo/sink-service.toml"
 "$sink" --config "$demo/sink-service.toml" keys init
+# The HTTPS API too, with a development certificate, and a read-only key for the dashboard query.
+"$CARGO_TARGET_DIR/debug/veil-certs" --out "$demo/certs" > /dev/null
+api_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+cat >> "$demo/sink-service.toml" <<TOML
+[api]
+listen = "127.0.0.1:$api_port"
+cert = "$demo/certs/service.pem"
+key = "$demo/certs/service-key.pem"
+TOML
+api_key=$("$sink" --config "$demo/sink-service.toml" api-keys create --tenant demo --role operator --name demo 2>/dev/null)
 
 "$sink" --config "$demo/sink-service.toml" serve > "$demo/serve.log" 2>&1 &
 serve_pid=$!
@@ -41,6 +52,23 @@ chain() { # title, stream, input, zones
 }
 chain "audience on vtest.avi" vtest "$media/vtest.avi" configs/zones/vtest.toml
 chain "audience on the synthesized face clip" faces "$media/faces-720p.mp4" configs/zones/screen.toml
+
+printf '\n== the HTTPS API, as a dashboard would ask (GET /v1/t/demo/rollups/zone, operator key)\n'
+python3 - "https://127.0.0.1:$api_port" "$api_key" "$demo/certs/ca.pem" <<'PY'
+import json, ssl, sys, urllib.request
+base, key, ca = sys.argv[1:4]
+ctx = ssl.create_default_context(cafile=ca)
+def get(path):
+    req = urllib.request.Request(base + path, headers={"Authorization": "Bearer " + key})
+    with urllib.request.urlopen(req, context=ctx) as r:
+        return json.load(r)
+for s in get("/v1/t/demo/streams")["items"]:
+    print(f"stream {s['site']}/{s['device']}/{s['stream']}: {s['records']}")
+for b in get("/v1/t/demo/rollups/zone")["buckets"]:
+    print(f"zone {b['key']}: {b['visitors']} visitors over {b['windows']} windows, occupancy max {b['occupancy_max']}")
+for b in get("/v1/t/demo/rollups/hour-of-day")["buckets"]:
+    print(f"hour {b['key']} UTC: {b['opportunities_to_see']} opportunities to see, {b['watchers']} watchers")
+PY
 
 kill -TERM $serve_pid && wait $serve_pid || true
 trap - EXIT
