@@ -1,5 +1,5 @@
 # Sourced by scripts/api-fuzz.sh and scripts/bench-api.sh: a throwaway `sink-service serve` with
-# the HTTPS API (development certificates from veil-certs), a store seeded with synthetic device
+# the HTTPS API (development certificates as veil-certs makes them), a store seeded with synthetic device
 # chains (examples/seed.rs) for tenants acme and globex, and API keys made with the CLI.
 #
 #   api_service_up PROFILE DAYS EXTRA_API_TOML   (PROFILE: debug or release)
@@ -8,10 +8,14 @@
 # SERVICE_PID; the service's output goes to $WORK/serve.log. Needs lib.sh sourced.
 
 api_service_up() {
-  local profile=$1 days=$2 extra=${3:-} flag=
-  [ "$profile" = release ] && flag=--release
-  cargo build -q --locked $flag -p veil-sink-service --bin sink-service --example seed
-  cargo build -q --locked -p veil-tools --bin veil-certs
+  local profile=$1 days=$2 extra=${3:-}
+  if [ "$profile" = release ]; then
+    cargo build -q --locked --release -p veil-sink-service --bin sink-service --example seed
+  else
+    # Exactly the test command's build (a no-op after it): another selection of packages would
+    # unify features differently and rebuild half the dependencies.
+    cargo test -q --locked --workspace --no-run 2>/dev/null
+  fi
   BIN=$CARGO_TARGET_DIR/$profile/sink-service
   WORK=$(mktemp -d)
   SERVICE_PID=
@@ -20,7 +24,6 @@ api_service_up() {
   API_PORT=$(python3 -c "$free_port")
   local zenoh_port
   zenoh_port=$(python3 -c "$free_port")
-  "$CARGO_TARGET_DIR/debug/veil-certs" --out "$WORK/certs" >/dev/null
   CA=$WORK/certs/ca.pem
   sed "s/127.0.0.1:7447/127.0.0.1:$zenoh_port/" "$VEIL_ROOT/configs/zenoh/service-tcp.json5" > "$WORK/zenoh.json5"
   cat > "$WORK/sink.toml" <<TOML
@@ -42,10 +45,9 @@ requests = 1000000000
 window = "1s"
 TOML
   "$BIN" --config "$WORK/sink.toml" keys init >/dev/null
-  local tenant
-  for tenant in acme globex; do
-    "$CARGO_TARGET_DIR/$profile/examples/seed" --config "$WORK/sink.toml" --tenant "$tenant" --days "$days" >&2
-  done
+  "$CARGO_TARGET_DIR/$profile/examples/seed" --config "$WORK/sink.toml" --tenant globex --days "$days" >&2
+  "$CARGO_TARGET_DIR/$profile/examples/seed" --config "$WORK/sink.toml" --tenant acme --days "$days" \
+    --certs "$WORK/certs" >&2
   local create=("$BIN" --config "$WORK/sink.toml" api-keys create --tenant acme --tier unlimited)
   ADMIN_KEY=$("${create[@]}" --role admin --name admin 2>/dev/null)
   READ_KEY=$("${create[@]}" --scopes read --name read-only 2>/dev/null)

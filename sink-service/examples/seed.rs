@@ -3,6 +3,10 @@
 //! (scripts/bench-api.sh). The store must not be in use.
 //!
 //!     cargo run -p veil-sink-service --example seed -- --config FILE [--tenant acme] [--days 1]
+//!         [--certs DIR]
+//!
+//! `--certs DIR` also writes a development CA and a certificate for localhost/127.0.0.1 there
+//! (as `veil-certs` does), for the API's TLS.
 //!
 //! Per tenant: device `cam-1`, stream `door`, one metrics window a minute from
 //! 2026-11-23T10:00Z (audience figures that vary with the hour, two zones), a checkpoint every
@@ -27,6 +31,9 @@ fn main() -> anyhow::Result<()> {
     ))?;
     let tenant = flag("--tenant").unwrap_or_else(|| "acme".into());
     let days: u64 = flag("--days").map(|d| d.parse()).transpose()?.unwrap_or(1);
+    if let Some(dir) = flag("--certs") {
+        veil_tools::certs::generate(dir.as_ref(), "Veil development", &[])?;
+    }
     let store = Arc::new(Store::open(&config.store.path, &config.store.kek_file)?);
     let mut ingest = veil_sink_service::ingest::Ingest::new(
         store.clone(),
