@@ -858,35 +858,28 @@ fn the_audit_log_records_actions_and_verify_catches_tampering() {
     assert_eq!(report["audit"]["entries"], all.len());
 
     // Someone holding the KEK rewrites entry 3 and seals it again: the chain catches it.
-    let store = common::store(&api.dir);
-    let tree = store
-        .tree("audit", veil_sink_service::store::SERVICE_TENANT)
-        .unwrap();
+    use veil_sink_service::store::SERVICE_TENANT;
     let key3 = 3u64.to_be_bytes();
-    let original = tree.get(key3).unwrap().unwrap();
-    let mut entry: Value = serde_json::from_slice(
-        &store
-            .get(veil_sink_service::store::SERVICE_TENANT, "audit", &key3)
+    let mut original = Vec::new();
+    edit_store(&api.dir, |store| {
+        original = store
+            .tree("audit", SERVICE_TENANT)
             .unwrap()
-            .unwrap(),
-    )
-    .unwrap();
-    entry["outcome"] = if entry["outcome"] == "success" {
-        "failure".into()
-    } else {
-        "success".into()
-    };
-    store
-        .put(
-            veil_sink_service::store::SERVICE_TENANT,
-            "audit",
-            &key3,
-            entry.to_string().as_bytes(),
-        )
-        .unwrap();
-    store.flush().unwrap();
-    drop(tree);
-    drop(store);
+            .get(key3)
+            .unwrap()
+            .unwrap()
+            .to_vec();
+        let plain = store.get(SERVICE_TENANT, "audit", &key3).unwrap().unwrap();
+        let mut entry: Value = serde_json::from_slice(&plain).unwrap();
+        entry["outcome"] = if entry["outcome"] == "success" {
+            "failure".into()
+        } else {
+            "success".into()
+        };
+        store
+            .put(SERVICE_TENANT, "audit", &key3, entry.to_string().as_bytes())
+            .unwrap();
+    });
     let report = verify(false);
     assert!(
         report["errors"]
@@ -895,45 +888,49 @@ fn the_audit_log_records_actions_and_verify_catches_tampering() {
         "{report}"
     );
     // A flipped byte: it no longer decrypts.
-    let store = common::store(&api.dir);
-    let tree = store
-        .tree("audit", veil_sink_service::store::SERVICE_TENANT)
-        .unwrap();
-    let mut flipped = original.to_vec();
+    let mut flipped = original.clone();
     flipped[20] ^= 1;
-    tree.insert(key3, flipped).unwrap();
-    store.flush().unwrap();
-    drop(tree);
-    drop(store);
+    edit_store(&api.dir, |store| {
+        store
+            .tree("audit", SERVICE_TENANT)
+            .unwrap()
+            .insert(key3, flipped)
+            .unwrap();
+    });
     assert!(
         verify(false)["errors"]
             .to_string()
             .contains("audit log seq 3: does not decrypt")
     );
     // Deleted: the gap is named.
-    let store = common::store(&api.dir);
-    let tree = store
-        .tree("audit", veil_sink_service::store::SERVICE_TENANT)
-        .unwrap();
-    tree.remove(key3).unwrap();
-    store.flush().unwrap();
-    drop(tree);
-    drop(store);
+    edit_store(&api.dir, |store| {
+        store
+            .tree("audit", SERVICE_TENANT)
+            .unwrap()
+            .remove(key3)
+            .unwrap();
+    });
     assert!(
         verify(false)["errors"]
             .to_string()
             .contains("expected seq 3, found 4")
     );
     // Put back as it was: verified again.
-    let store = common::store(&api.dir);
-    let tree = store
-        .tree("audit", veil_sink_service::store::SERVICE_TENANT)
-        .unwrap();
-    tree.insert(key3, original).unwrap();
-    store.flush().unwrap();
-    drop(tree);
-    drop(store);
+    edit_store(&api.dir, |store| {
+        store
+            .tree("audit", SERVICE_TENANT)
+            .unwrap()
+            .insert(key3, original)
+            .unwrap();
+    });
     verify(true);
+}
+
+/// Opens the (stopped) service's store, lets `edit` change it, makes it durable, closes it.
+fn edit_store(dir: &Path, edit: impl FnOnce(&veil_sink_service::store::Store)) {
+    let store = common::store(dir);
+    edit(&store);
+    store.flush().unwrap();
 }
 
 #[test]

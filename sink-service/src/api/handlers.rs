@@ -491,17 +491,24 @@ fn export(api: &Api, req: &Req, tenant: &str, key: &ApiKey) -> Result<Reply, Fai
     std::thread::spawn(move || {
         let mut count = 0u64;
         let mut chunk = if format == "csv" {
-            csv_header(kind)
+            csv_header(kind).into_bytes()
         } else {
-            String::new()
+            Vec::new()
         };
         let mut aborted = false;
-        let result = data::scan(&store, &tenant, &[kind], &f, None, |_, r| {
+        let result = data::scan_raw(&store, &tenant, &[kind], &f, None, |_, bytes| {
             if format == "csv" {
-                chunk.push_str(&csv_row(&r));
+                chunk
+                    .extend_from_slice(csv_row(&veil_wire::Record::from_slice(&bytes)?).as_bytes());
+            } else if bytes.contains(&b'\n') || bytes.contains(&b'\r') {
+                // A device may send pretty-printed JSON: one line per record here.
+                let record = veil_wire::Record::from_slice(&bytes)?;
+                chunk.extend_from_slice(&serde_json::to_vec(&record)?);
+                chunk.push(b'\n');
             } else {
-                chunk.push_str(&serde_json::to_string(&r)?);
-                chunk.push('\n');
+                // As stored: the device's own bytes, validated at ingest.
+                chunk.extend_from_slice(&bytes);
+                chunk.push(b'\n');
             }
             count += 1;
             if chunk.len() >= 64 * 1024
