@@ -1,13 +1,15 @@
 //! Veil aggregator plugin: the `aggregator` element.
 //!
 //! Pure logic: [`tracker`] (Kalman + ByteTrack association), [`attention`] (frontal head pose),
-//! [`zones`], [`metrics`] (windows) and [`demographics`] (small-cell suppression); the GStreamer
+//! [`zones`], [`metrics`] (windows), [`demographics`] (small-cell suppression) and [`compliance`]
+//! (step sequences); the GStreamer
 //! glue is in [`aggregator`].
 
 use gst::glib;
 
 pub mod aggregator;
 pub mod attention;
+pub mod compliance;
 pub mod demographics;
 pub mod metrics;
 pub mod tracker;

@@ -1,0 +1,405 @@
+//! Action compliance: steps recognized per frame (the zone a tracked hand or person is in, or a
+//! classifier's label) grouped into cycles and checked against an expected sequence.
+//!
+//! Per frame the caller says which step, if any, is being performed ([`Checker::observe`]).
+//! Consecutive frames of one label make one step occurrence (gaps shorter than `merge_ms` are
+//! bridged, occurrences shorter than `min_step_ms` are ignored as flicker). A cycle starts at the
+//! first step; it closes when every expected step has been seen and the last one ended, when
+//! the first expected step starts again after later ones (the next part), when nothing happened
+//! for `idle_ms`, or after `timeout_ms`. Each closed cycle is checked: `missing` expected steps,
+//! `extra` occurrences (a label not expected, or an expected one repeated), steps `out_of_order`
+//! (pairs done in the wrong order), `timed_out`; `status` is `in_order` only when none applies.
+//!
+//! Structure only: labels and times, nothing about who or what was seen.
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ComplianceConfig {
+    /// The expected sequence of step labels (each once).
+    pub sequence: Vec<String>,
+    /// A cycle still open this long after its start is closed as timed out.
+    pub timeout_ms: u64,
+    /// No step for this long closes the open cycle.
+    pub idle_ms: u64,
+    /// A label gone for less than this and back is the same occurrence.
+    pub merge_ms: u64,
+    /// Occurrences shorter than this are flicker, not steps.
+    pub min_step_ms: u64,
+}
+
+/// One step occurrence.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Step {
+    pub label: String,
+    pub start_ns: u64,
+    pub end_ns: u64,
+}
+
+/// A pair of expected steps done in the wrong order: `after` was expected after `before`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Swap {
+    pub before: String,
+    pub after: String,
+}
+
+/// A closed cycle and its verdict.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Cycle {
+    pub number: u64,
+    pub start_ns: u64,
+    pub end_ns: u64,
+    pub steps: Vec<Step>,
+    pub missing: Vec<String>,
+    pub extra: Vec<String>,
+    pub out_of_order: Vec<Swap>,
+    pub timed_out: bool,
+}
+
+impl Cycle {
+    pub fn in_order(&self) -> bool {
+        self.missing.is_empty()
+            && self.extra.is_empty()
+            && self.out_of_order.is_empty()
+            && !self.timed_out
+    }
+
+    /// `in_order`, or the first of `timeout`, `missing`, `out_of_order`, `extra` that applies
+    /// (every flag is in the record as well).
+    pub fn status(&self) -> &'static str {
+        if self.in_order() {
+            "in_order"
+        } else if self.timed_out {
+            "timeout"
+        } else if !self.missing.is_empty() {
+            "missing"
+        } else if !self.out_of_order.is_empty() {
+            "out_of_order"
+        } else {
+            "extra"
+        }
+    }
+}
+
+/// What happened at one frame: occurrences that ended, and cycles that closed.
+#[derive(Debug, Default, PartialEq)]
+pub struct Output {
+    pub steps: Vec<Step>,
+    pub cycles: Vec<Cycle>,
+}
+
+#[derive(Debug, Default)]
+pub struct Checker {
+    config: Option<ComplianceConfig>,
+    /// The occurrence in progress: label, start, last seen.
+    current: Option<(String, u64, u64)>,
+    /// The open cycle: start and its occurrences so far.
+    cycle: Option<(u64, Vec<Step>)>,
+    cycles: u64,
+}
+
+impl Checker {
+    pub fn new(config: ComplianceConfig) -> Checker {
+        Checker {
+            config: Some(config),
+            ..Default::default()
+        }
+    }
+
+    fn config(&self) -> &ComplianceConfig {
+        self.config.as_ref().expect("a checker has a config")
+    }
+
+    /// The step being performed at `t_ns` (`None`: none).
+    pub fn observe(&mut self, label: Option<&str>, t_ns: u64) -> Output {
+        let mut out = Output::default();
+        let ms = |d: u64| d / 1_000_000;
+        let (merge, min_step) = (self.config().merge_ms, self.config().min_step_ms);
+        // The occurrence in progress ends when another label shows, or its own is gone too long.
+        if let Some((cur, start, last)) = self.current.clone() {
+            let same = label == Some(cur.as_str());
+            if same {
+                self.current = Some((cur, start, t_ns));
+            } else if label.is_some() || ms(t_ns.saturating_sub(last)) >= merge {
+                self.current = None;
+                if ms(last.saturating_sub(start)) >= min_step {
+                    let step = Step {
+                        label: cur,
+                        start_ns: start,
+                        end_ns: last,
+                    };
+                    self.step_ended(step.clone(), &mut out);
+                    out.steps.push(step);
+                }
+            }
+        }
+        if self.current.is_none()
+            && let Some(l) = label
+        {
+            self.step_started(l, t_ns, &mut out);
+            self.current = Some((l.to_owned(), t_ns, t_ns));
+        }
+        self.check_time(t_ns, &mut out);
+        out
+    }
+
+    /// Closes what is open (end of stream): the occurrence in progress, then the cycle.
+    pub fn finish(&mut self, t_ns: u64) -> Output {
+        let mut out = Output::default();
+        if let Some((cur, start, last)) = self.current.take()
+            && (last.saturating_sub(start)) / 1_000_000 >= self.config().min_step_ms
+        {
+            let step = Step {
+                label: cur,
+                start_ns: start,
+                end_ns: last,
+            };
+            self.step_ended(step.clone(), &mut out);
+            out.steps.push(step);
+        }
+        if let Some((start, steps)) = self.cycle.take() {
+            let end = steps.last().map_or(t_ns, |s| s.end_ns);
+            out.cycles.push(self.judge(start, end, steps, false));
+        }
+        out
+    }
+
+    fn step_started(&mut self, label: &str, t_ns: u64, out: &mut Output) {
+        let first = self.config().sequence.first().map(String::as_str);
+        // The first expected step again, after later steps: the next part has begun.
+        let restart = self.cycle.as_ref().is_some_and(|(_, steps)| {
+            first == Some(label) && steps.iter().any(|s| Some(s.label.as_str()) != first)
+        });
+        if restart && let Some((start, steps)) = self.cycle.take() {
+            let end = steps.last().map_or(t_ns, |s| s.end_ns);
+            out.cycles.push(self.judge(start, end, steps, false));
+        }
+        if self.cycle.is_none() {
+            self.cycle = Some((t_ns, Vec::new()));
+        }
+    }
+
+    fn step_ended(&mut self, step: Step, out: &mut Output) {
+        let Some((start, steps)) = self.cycle.as_mut() else {
+            return;
+        };
+        steps.push(step);
+        let sequence = &self.config.as_ref().expect("config").sequence;
+        let all_seen = sequence.iter().all(|e| steps.iter().any(|s| &s.label == e));
+        // Complete: every expected step seen and the one just ended is the last expected one,
+        // or everything is there and nothing more is expected.
+        let last_expected = sequence
+            .last()
+            .is_some_and(|l| steps.last().is_some_and(|s| &s.label == l));
+        if all_seen && (last_expected || steps.len() >= sequence.len()) {
+            let (start, steps) = (*start, std::mem::take(steps));
+            self.cycle = None;
+            let end = steps.last().map_or(start, |s| s.end_ns);
+            out.cycles.push(self.judge(start, end, steps, false));
+        }
+    }
+
+    fn check_time(&mut self, t_ns: u64, out: &mut Output) {
+        let Some((start, steps)) = &self.cycle else {
+            return;
+        };
+        let ms = |d: u64| d / 1_000_000;
+        let last_activity = self
+            .current
+            .as_ref()
+            .map(|c| c.2)
+            .or(steps.last().map(|s| s.end_ns))
+            .unwrap_or(*start);
+        let timed_out = ms(t_ns.saturating_sub(*start)) >= self.config().timeout_ms;
+        let idle = self.current.is_none()
+            && ms(t_ns.saturating_sub(last_activity)) >= self.config().idle_ms;
+        if timed_out || idle {
+            let (start, mut steps) = self.cycle.take().expect("checked above");
+            // A step still in progress at the timeout belongs to this cycle.
+            if timed_out && let Some((cur, s, last)) = self.current.take() {
+                steps.push(Step {
+                    label: cur,
+                    start_ns: s,
+                    end_ns: last,
+                });
+            }
+            let end = if timed_out { t_ns } else { last_activity };
+            out.cycles.push(self.judge(start, end, steps, timed_out));
+        }
+    }
+
+    fn judge(&mut self, start_ns: u64, end_ns: u64, steps: Vec<Step>, timed_out: bool) -> Cycle {
+        self.cycles += 1;
+        let sequence = &self.config().sequence;
+        let missing = sequence
+            .iter()
+            .filter(|e| !steps.iter().any(|s| &s.label == *e))
+            .cloned()
+            .collect();
+        let mut seen = std::collections::HashSet::new();
+        let mut extra = Vec::new();
+        let mut firsts = Vec::new();
+        for s in &steps {
+            if !sequence.contains(&s.label) || !seen.insert(s.label.clone()) {
+                extra.push(s.label.clone());
+            } else {
+                firsts.push(s.label.clone());
+            }
+        }
+        // Every pair of expected steps whose first occurrences came in the wrong order.
+        let rank = |l: &str| sequence.iter().position(|e| e == l).unwrap_or(usize::MAX);
+        let mut out_of_order = Vec::new();
+        for (i, a) in firsts.iter().enumerate() {
+            for b in &firsts[i + 1..] {
+                if rank(b) < rank(a) {
+                    out_of_order.push(Swap {
+                        before: b.clone(),
+                        after: a.clone(),
+                    });
+                }
+            }
+        }
+        Cycle {
+            number: self.cycles,
+            start_ns,
+            end_ns,
+            steps,
+            missing,
+            extra,
+            out_of_order,
+            timed_out,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: u64 = 1_000_000_000;
+
+    fn checker() -> Checker {
+        Checker::new(ComplianceConfig {
+            sequence: ["pick", "place", "fasten", "inspect"]
+                .map(String::from)
+                .to_vec(),
+            timeout_ms: 60_000,
+            idle_ms: 20_000,
+            merge_ms: 500,
+            min_step_ms: 300,
+        })
+    }
+
+    /// Feeds a script of (label, seconds) at 10 frames/s, each label held for its seconds, with
+    /// `None` frames between; returns the cycles closed (the end of stream included).
+    fn run(script: &[(Option<&str>, f64)]) -> Vec<Cycle> {
+        let mut c = checker();
+        let mut t = 0u64;
+        let mut cycles = Vec::new();
+        for &(label, secs) in script {
+            for _ in 0..(secs * 10.0).round() as u64 {
+                cycles.extend(c.observe(label, t).cycles);
+                t += S / 10;
+            }
+        }
+        cycles.extend(c.finish(t).cycles);
+        cycles
+    }
+
+    fn steps(labels: &[&'static str]) -> Vec<(Option<&'static str>, f64)> {
+        labels
+            .iter()
+            .flat_map(|l| [(Some(*l), 2.0), (None, 1.0)])
+            .collect()
+    }
+
+    #[test]
+    fn a_correct_cycle_is_in_order_with_its_steps_and_time() {
+        let cycles = run(&steps(&["pick", "place", "fasten", "inspect"]));
+        assert_eq!(cycles.len(), 1);
+        let c = &cycles[0];
+        assert_eq!(c.status(), "in_order");
+        assert_eq!(c.steps.len(), 4);
+        assert_eq!(c.steps[1].label, "place");
+        // pick starts at 0, inspect ends at 9 s + 1.9 s.
+        assert_eq!((c.start_ns, c.end_ns), (0, 109 * S / 10));
+    }
+
+    #[test]
+    fn a_skipped_step_is_missing() {
+        let mut script = steps(&["pick", "place", "inspect"]);
+        script.extend(steps(&["pick", "place", "fasten", "inspect"]));
+        let cycles = run(&script);
+        assert_eq!(cycles.len(), 2);
+        assert_eq!(cycles[0].status(), "missing");
+        assert_eq!(cycles[0].missing, ["fasten"]);
+        assert!(cycles[0].extra.is_empty() && cycles[0].out_of_order.is_empty());
+        assert_eq!(cycles[1].status(), "in_order");
+    }
+
+    #[test]
+    fn a_swapped_pair_is_out_of_order() {
+        let cycles = run(&steps(&["pick", "fasten", "place", "inspect"]));
+        assert_eq!(cycles.len(), 1);
+        assert_eq!(cycles[0].status(), "out_of_order");
+        assert_eq!(
+            cycles[0].out_of_order,
+            [Swap {
+                before: "place".into(),
+                after: "fasten".into()
+            }]
+        );
+        assert!(cycles[0].missing.is_empty() && cycles[0].extra.is_empty());
+    }
+
+    #[test]
+    fn an_extra_step_is_extra() {
+        let cycles = run(&steps(&["pick", "place", "place", "fasten", "inspect"]));
+        assert_eq!(cycles.len(), 1);
+        assert_eq!(cycles[0].status(), "extra");
+        assert_eq!(cycles[0].extra, ["place"]);
+        let cycles = run(&steps(&["pick", "place", "polish", "fasten", "inspect"]));
+        assert_eq!(cycles[0].extra, ["polish"]);
+        assert!(cycles[0].missing.is_empty() && cycles[0].out_of_order.is_empty());
+    }
+
+    #[test]
+    fn a_cycle_that_takes_too_long_times_out() {
+        let mut script = steps(&["pick", "place"]);
+        script.push((Some("fasten"), 70.0));
+        let cycles = run(&script);
+        assert_eq!(cycles[0].status(), "timeout");
+        assert!(cycles[0].timed_out);
+        assert_eq!(cycles[0].missing, ["inspect"]);
+        assert_eq!(cycles[0].end_ns - cycles[0].start_ns, 60 * S);
+    }
+
+    #[test]
+    fn flicker_is_not_a_step_and_short_gaps_are_bridged() {
+        let script = [
+            (Some("pick"), 1.0),
+            (None, 0.3),
+            (Some("pick"), 1.0),
+            (Some("polish"), 0.1),
+            (Some("place"), 2.0),
+            (Some("fasten"), 2.0),
+            (Some("inspect"), 2.0),
+        ];
+        let cycles = run(&script);
+        assert_eq!(cycles.len(), 1);
+        assert_eq!(cycles[0].status(), "in_order", "{:?}", cycles[0]);
+        assert_eq!(cycles[0].steps[0].end_ns, 22 * S / 10);
+    }
+
+    #[test]
+    fn idleness_closes_a_cycle() {
+        let mut script = steps(&["pick", "place"]);
+        script.push((None, 25.0));
+        script.extend(steps(&["pick", "place", "fasten", "inspect"]));
+        let cycles = run(&script);
+        assert_eq!(cycles.len(), 2);
+        assert_eq!(cycles[0].missing, ["fasten", "inspect"]);
+        assert!(!cycles[0].timed_out);
+        assert_eq!(cycles[1].status(), "in_order");
+    }
+}
