@@ -12,7 +12,168 @@
 //!
 //! Structure only: labels and times, nothing about who or what was seen.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+
+use crate::zones::in_polygon;
+
+/// Where a frame's step comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum StepSource {
+    /// The step zone that the most confident object of `object_label` is in (its box centre).
+    #[default]
+    Zone,
+    /// The most confident region labelled with a step's name (e.g. a frame classifier's class).
+    Label,
+}
+
+/// A zone in which an object performs a step (normalized coordinates).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepZone {
+    pub step: String,
+    pub polygon: Vec<[f64; 2]>,
+}
+
+/// The `compliance-file` (TOML):
+///
+/// ```toml
+/// sequence = ["pick", "place", "fasten", "inspect"]
+/// timeout_s = 60       # a cycle still open this long is closed as timed out
+/// idle_s = 20          # no step for this long closes the cycle
+/// merge_ms = 500       # a step's label gone for less than this and back: the same occurrence
+/// min_step_ms = 300    # shorter occurrences are flicker
+/// step_from = "zone"   # or "label"
+/// object_label = "hand"
+///
+/// [[step_zone]]
+/// step = "pick"
+/// polygon = [[0.0, 0.0], [0.3, 0.0], [0.3, 0.5], [0.0, 0.5]]
+/// ```
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ComplianceFile {
+    pub sequence: Vec<String>,
+    #[serde(default = "default_timeout")]
+    pub timeout_s: f64,
+    #[serde(default = "default_idle")]
+    pub idle_s: f64,
+    #[serde(default = "default_merge")]
+    pub merge_ms: u64,
+    #[serde(default = "default_min_step")]
+    pub min_step_ms: u64,
+    #[serde(default)]
+    pub step_from: StepSource,
+    #[serde(default = "default_object")]
+    pub object_label: String,
+    #[serde(default, rename = "step_zone")]
+    pub step_zones: Vec<StepZone>,
+}
+
+fn default_timeout() -> f64 {
+    120.0
+}
+fn default_idle() -> f64 {
+    30.0
+}
+fn default_merge() -> u64 {
+    500
+}
+fn default_min_step() -> u64 {
+    300
+}
+fn default_object() -> String {
+    "hand".into()
+}
+
+impl ComplianceFile {
+    pub fn parse(text: &str) -> Result<ComplianceFile, String> {
+        let file: ComplianceFile = toml::from_str(text).map_err(|e| e.to_string())?;
+        if file.sequence.is_empty() {
+            return Err("sequence needs at least one step".into());
+        }
+        let mut sorted = file.sequence.clone();
+        sorted.sort();
+        if let Some(w) = sorted.windows(2).find(|w| w[0] == w[1]) {
+            return Err(format!("step '{}' is twice in the sequence", w[0]));
+        }
+        if !(file.timeout_s > 0.0 && file.idle_s > 0.0) {
+            return Err("timeout_s and idle_s must be positive".into());
+        }
+        if file.step_from == StepSource::Zone {
+            if file.step_zones.is_empty() {
+                return Err("step_from = \"zone\" needs [[step_zone]] entries".into());
+            }
+            for z in &file.step_zones {
+                if z.polygon.len() < 3 {
+                    return Err(format!(
+                        "the zone of step '{}' needs at least 3 points",
+                        z.step
+                    ));
+                }
+            }
+        }
+        Ok(file)
+    }
+
+    pub fn checker(&self) -> Checker {
+        Checker::new(ComplianceConfig {
+            sequence: self.sequence.clone(),
+            timeout_ms: (self.timeout_s * 1000.0) as u64,
+            idle_ms: (self.idle_s * 1000.0) as u64,
+            merge_ms: self.merge_ms,
+            min_step_ms: self.min_step_ms,
+        })
+    }
+
+    /// The step a frame shows, from its regions: (label, normalized box, confidence).
+    pub fn step_of_frame<'a>(&'a self, regions: &[(&str, [f64; 4], f64)]) -> Option<&'a str> {
+        match self.step_from {
+            StepSource::Zone => {
+                let (_, b, _) = regions
+                    .iter()
+                    .filter(|(l, _, _)| *l == self.object_label)
+                    .max_by(|a, b| a.2.total_cmp(&b.2))?;
+                let centre = ((b[0] + b[2]) / 2.0, (b[1] + b[3]) / 2.0);
+                self.step_zones
+                    .iter()
+                    .find(|z| in_polygon(&z.polygon, centre))
+                    .map(|z| z.step.as_str())
+            }
+            StepSource::Label => regions
+                .iter()
+                .filter(|(l, _, _)| self.sequence.iter().any(|s| s == l))
+                .max_by(|a, b| a.2.total_cmp(&b.2))
+                .and_then(|(l, _, _)| self.sequence.iter().find(|s| s == l))
+                .map(String::as_str),
+        }
+    }
+}
+
+/// The record body of a closed cycle (`compliance` kind): labels, times and flags only.
+pub fn cycle_body(c: &Cycle, format_time: impl Fn(u64) -> String) -> serde_json::Value {
+    let steps: Vec<serde_json::Value> = c
+        .steps
+        .iter()
+        .map(|s| {
+            serde_json::json!({"step": s.label, "start": format_time(s.start_ns), "end": format_time(s.end_ns),
+                               "duration_s": (s.end_ns - s.start_ns) as f64 / 1e9})
+        })
+        .collect();
+    serde_json::json!({
+        "version": 1,
+        "cycle": c.number,
+        "status": c.status(),
+        "start": format_time(c.start_ns),
+        "end": format_time(c.end_ns),
+        "cycle_time_s": c.end_ns.saturating_sub(c.start_ns) as f64 / 1e9,
+        "steps": steps,
+        "missing": c.missing,
+        "extra": c.extra,
+        "out_of_order": c.out_of_order,
+        "timed_out": c.timed_out,
+    })
+}
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ComplianceConfig {
@@ -389,6 +550,54 @@ mod tests {
         assert_eq!(cycles.len(), 1);
         assert_eq!(cycles[0].status(), "in_order", "{:?}", cycles[0]);
         assert_eq!(cycles[0].steps[0].end_ns, 22 * S / 10);
+    }
+
+    #[test]
+    fn the_file_names_steps_and_where_they_happen() {
+        let file = ComplianceFile::parse(
+            r#"
+sequence = ["pick", "place"]
+object_label = "hand"
+[[step_zone]]
+step = "pick"
+polygon = [[0.0, 0.0], [0.5, 0.0], [0.5, 1.0], [0.0, 1.0]]
+[[step_zone]]
+step = "place"
+polygon = [[0.5, 0.0], [1.0, 0.0], [1.0, 1.0], [0.5, 1.0]]
+"#,
+        )
+        .unwrap();
+        let hand = |x: f64, c: f64| ("hand", [x, 0.4, x + 0.1, 0.5], c);
+        assert_eq!(file.step_of_frame(&[hand(0.1, 0.9)]), Some("pick"));
+        assert_eq!(
+            file.step_of_frame(&[hand(0.1, 0.5), hand(0.7, 0.9)]),
+            Some("place")
+        );
+        assert_eq!(
+            file.step_of_frame(&[("person", [0.1, 0.4, 0.2, 0.5], 0.9)]),
+            None
+        );
+        assert!(ComplianceFile::parse("sequence = []").is_err());
+        assert!(ComplianceFile::parse("sequence = [\"a\", \"a\"]\nstep_from = \"label\"").is_err());
+        assert!(
+            ComplianceFile::parse("sequence = [\"a\"]").is_err(),
+            "zones needed"
+        );
+        let labels =
+            ComplianceFile::parse("sequence = [\"a\", \"b\"]\nstep_from = \"label\"").unwrap();
+        assert_eq!(
+            labels.step_of_frame(&[
+                ("b", [0.0; 4], 0.4),
+                ("a", [0.0; 4], 0.8),
+                ("z", [0.0; 4], 1.0)
+            ]),
+            Some("a")
+        );
+        let c = &run(&steps(&["pick", "fasten", "place", "inspect"]))[0];
+        let body = cycle_body(c, |t| t.to_string());
+        assert_eq!(body["status"], "out_of_order");
+        assert_eq!(body["out_of_order"][0]["before"], "place");
+        assert_eq!(body["steps"].as_array().unwrap().len(), 4);
     }
 
     #[test]

@@ -300,3 +300,144 @@ fn classifier_attributes_become_suppressed_zone_breakdowns() {
     assert_eq!(cells["female"], None, "else 9 - female = male");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Action compliance on scripted zone entries: a hand (one region labelled `hand`) moves through
+/// the four step zones (the quadrants) at 10 frames/s, five parts one after the other: a correct
+/// cycle, a skipped step, a swapped pair, an extra step, and one that takes too long.
+#[test]
+fn scripted_cycles_are_each_flagged_exactly() {
+    use veil_meta::{Detection, NormalizedBox};
+    init();
+    let dir = std::env::temp_dir().join(format!("veil-compliance-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("station.toml");
+    std::fs::write(
+        &file,
+        r#"
+sequence = ["pick", "place", "fasten", "inspect"]
+timeout_s = 20
+idle_s = 6
+step_from = "zone"
+object_label = "hand"
+[[step_zone]]
+step = "pick"
+polygon = [[0.0, 0.0], [0.5, 0.0], [0.5, 0.5], [0.0, 0.5]]
+[[step_zone]]
+step = "place"
+polygon = [[0.5, 0.0], [1.0, 0.0], [1.0, 0.5], [0.5, 0.5]]
+[[step_zone]]
+step = "fasten"
+polygon = [[0.5, 0.5], [1.0, 0.5], [1.0, 1.0], [0.5, 1.0]]
+[[step_zone]]
+step = "inspect"
+polygon = [[0.0, 0.5], [0.5, 0.5], [0.5, 1.0], [0.0, 1.0]]
+"#,
+    )
+    .unwrap();
+    let element = gst::ElementFactory::make("aggregator")
+        .property("compliance-file", file.to_str().unwrap())
+        .property("start-time", "2026-11-23T10:00:00Z")
+        .build()
+        .unwrap();
+    let mut h = gst_check::Harness::with_element(&element, Some("sink"), Some("src"));
+    h.play();
+    h.set_src_caps_str("video/x-raw,format=RGB,width=64,height=64,framerate=10/1");
+    let centre = |step: &str| match step {
+        "pick" => (0.25, 0.25),
+        "place" => (0.75, 0.25),
+        "fasten" => (0.75, 0.75),
+        "inspect" => (0.25, 0.75),
+        other => panic!("{other}"),
+    };
+    // (step or none, seconds)
+    let mut script: Vec<(Option<&str>, f64)> = Vec::new();
+    let part = |script: &mut Vec<(Option<&'static str>, f64)>, steps: &[&'static str], gap: f64| {
+        for s in steps {
+            script.push((Some(s), 2.0));
+            script.push((None, gap));
+        }
+        script.push((None, 7.0));
+    };
+    part(&mut script, &["pick", "place", "fasten", "inspect"], 1.0);
+    part(&mut script, &["pick", "place", "inspect"], 1.0);
+    part(&mut script, &["pick", "fasten", "place", "inspect"], 1.0);
+    part(
+        &mut script,
+        &["pick", "place", "place", "fasten", "inspect"],
+        1.0,
+    );
+    part(&mut script, &["pick", "place", "fasten"], 4.5);
+    let mut frame = 0u64;
+    for (step, secs) in script {
+        for _ in 0..(secs * 10.0).round() as u64 {
+            let mut buf = gst::Buffer::with_size(64 * 64 * 3).unwrap();
+            {
+                let b = buf.get_mut().unwrap();
+                b.set_pts(gst::ClockTime::from_mseconds(100 * frame));
+                if let Some(s) = step {
+                    let (x, y) = centre(s);
+                    Detection {
+                        label: "hand".into(),
+                        label_id: 0,
+                        confidence: 0.8,
+                        bbox: NormalizedBox {
+                            x_min: x - 0.05,
+                            y_min: y - 0.05,
+                            x_max: x + 0.05,
+                            y_max: y + 0.05,
+                        },
+                        landmarks: None,
+                        object_id: None,
+                    }
+                    .attach(b, 64, 64);
+                }
+            }
+            h.push(buf).unwrap();
+            frame += 1;
+        }
+    }
+    h.push_event(gst::event::Eos::new());
+    let mut cycles = Vec::new();
+    let mut steps = 0;
+    while let Some(event) = h.try_pull_event() {
+        let Some(s) = event.structure() else { continue };
+        match s.name().as_str() {
+            "veil-step" => steps += 1,
+            "veil-compliance" => {
+                let body: serde_json::Value =
+                    serde_json::from_str(s.get::<&str>("body").unwrap()).unwrap();
+                cycles.push(body);
+            }
+            _ => {}
+        }
+    }
+    let statuses: Vec<&str> = cycles
+        .iter()
+        .map(|c| c["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        statuses,
+        ["in_order", "missing", "out_of_order", "extra", "timeout"],
+        "{cycles:#?}"
+    );
+    assert_eq!(cycles[1]["missing"], serde_json::json!(["fasten"]));
+    assert_eq!(
+        cycles[2]["out_of_order"],
+        serde_json::json!([{"before": "place", "after": "fasten"}])
+    );
+    assert_eq!(cycles[3]["extra"], serde_json::json!(["place"]));
+    assert_eq!(cycles[4]["missing"], serde_json::json!(["inspect"]));
+    assert_eq!(cycles[4]["timed_out"], true);
+    for c in &cycles[..4] {
+        assert_eq!(c["timed_out"], false);
+    }
+    // The correct cycle: pick at 10:00:00.0 to inspect ending 10:00:10.9.
+    assert_eq!(cycles[0]["start"], "2026-11-23T10:00:00.000Z");
+    assert_eq!(cycles[0]["end"], "2026-11-23T10:00:10.900Z");
+    assert_eq!(cycles[0]["cycle_time_s"], 10.9);
+    assert_eq!(steps, 4 + 3 + 4 + 5 + 3, "one step event per occurrence");
+    // Structure only: labels, times and flags.
+    let text = serde_json::to_string(&cycles).unwrap();
+    assert!(!text.contains("hand") && !text.contains("0.25"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -11,6 +11,7 @@ use gst_video::VideoRegionOfInterestMeta;
 use veil_meta::events::MetricsWindow;
 
 use crate::attention;
+use crate::compliance::{Checker, ComplianceFile, Output as ComplianceOutput, cycle_body};
 use crate::metrics::{AggregatorConfig, Metrics, Observation};
 use crate::tracker::{BBox, Tracker, TrackerConfig};
 use crate::zones::ZoneConfig;
@@ -47,6 +48,7 @@ struct Settings {
     min_hits: u32,
     high_score: f64,
     low_score: f64,
+    compliance_file: Option<PathBuf>,
 }
 
 impl Default for Settings {
@@ -63,6 +65,7 @@ impl Default for Settings {
             min_hits: DEFAULT_MIN_HITS,
             high_score: DEFAULT_HIGH_SCORE,
             low_score: DEFAULT_LOW_SCORE,
+            compliance_file: None,
         }
     }
 }
@@ -78,6 +81,9 @@ struct State {
     fixed_start_ns: Option<u64>,
     windows_sent: u64,
     last_pts: Option<u64>,
+    /// Action compliance, when a compliance-file is set.
+    compliance: Option<(ComplianceFile, Checker)>,
+    last_capture_ns: u64,
 }
 
 #[derive(Default)]
@@ -147,6 +153,25 @@ impl Aggregator {
                 })?
             }
         };
+        let compliance = match &settings.compliance_file {
+            None => None,
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    gst::error_msg!(
+                        gst::ResourceError::OpenRead,
+                        ("Cannot read compliance-file '{}': {}", path.display(), e)
+                    )
+                })?;
+                let file = ComplianceFile::parse(&text).map_err(|e| {
+                    gst::error_msg!(
+                        gst::LibraryError::Settings,
+                        ("Invalid compliance-file '{}': {}", path.display(), e)
+                    )
+                })?;
+                let checker = file.checker();
+                Some((file, checker))
+            }
+        };
         let fixed_start_ns = match &settings.start_time {
             None => None,
             Some(text) => Some(parse_start_time(text).ok_or_else(|| {
@@ -176,7 +201,68 @@ impl Aggregator {
             fixed_start_ns,
             windows_sent: 0,
             last_pts: None,
+            compliance,
+            last_capture_ns: 0,
         })
+    }
+
+    /// Posts a structure on the bus and sends it downstream (for auditsink), with the PTS of
+    /// the frame that produced it.
+    fn emit(&self, state: &State, mut s: gst::Structure) {
+        if let Some(pts) = state.last_pts {
+            s.set("pts", pts);
+        }
+        let _ = self.obj().post_message(
+            gst::message::Element::builder(s.clone())
+                .src(&*self.obj())
+                .build(),
+        );
+        if !self
+            .obj()
+            .src_pad()
+            .push_event(gst::event::CustomDownstream::new(s))
+        {
+            gst::debug!(CAT, imp = self, "downstream did not take an event");
+        }
+    }
+
+    /// Step events (`veil-step`) and compliance records (`veil-compliance`): labels, times
+    /// and flags only.
+    fn send_compliance(&self, state: &State, out: ComplianceOutput) {
+        let time = crate::metrics::format_utc;
+        for step in out.steps {
+            let s = gst::Structure::builder("veil-step")
+                .field("step", step.label.as_str())
+                .field("start", time(step.start_ns))
+                .field("end", time(step.end_ns))
+                .field("duration-s", (step.end_ns - step.start_ns) as f64 / 1e9)
+                .field("capture-time", time(step.end_ns))
+                .build();
+            self.emit(state, s);
+        }
+        for cycle in out.cycles {
+            gst::info!(
+                CAT,
+                imp = self,
+                "cycle {}: {}",
+                cycle.number,
+                cycle.status()
+            );
+            let body = cycle_body(&cycle, time);
+            let s = gst::Structure::builder("veil-compliance")
+                .field("cycle", cycle.number)
+                .field("status", cycle.status())
+                .field("start", time(cycle.start_ns))
+                .field("end", time(cycle.end_ns))
+                .field(
+                    "cycle-time-s",
+                    cycle.end_ns.saturating_sub(cycle.start_ns) as f64 / 1e9,
+                )
+                .field("capture-time", time(cycle.end_ns))
+                .field("body", body.to_string())
+                .build();
+            self.emit(state, s);
+        }
     }
 
     fn send_windows(&self, state: &mut State, windows: Vec<MetricsWindow>) {
@@ -299,6 +385,11 @@ impl ObjectImpl for Aggregator {
                     .blurb("TOML file with [[zone]] polygons and [[line]] directed lines in normalized coordinates")
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecString::builder("compliance-file")
+                    .nick("Compliance file")
+                    .blurb("Action compliance: TOML with the expected step sequence, timeouts and where steps happen (step zones of an object label, or region labels); emits veil-step events and veil-compliance records per cycle. Unset: off")
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecString::builder("person-label")
                     .nick("Person label")
                     .blurb("ROI label of people")
@@ -369,6 +460,7 @@ impl ObjectImpl for Aggregator {
             "window" => s.window = value.get().expect("type checked upstream"),
             "start-time" => s.start_time = opt(value),
             "zones-file" => s.zones_file = opt(value).map(PathBuf::from),
+            "compliance-file" => s.compliance_file = opt(value).map(PathBuf::from),
             "person-label" => s.person_label = opt(value).unwrap_or_default(),
             "face-label" => s.face_label = opt(value).unwrap_or_default(),
             "demographics" => s.demographics = value.get().expect("type checked upstream"),
@@ -392,6 +484,11 @@ impl ObjectImpl for Aggregator {
                 .map(|p| p.display().to_string())
                 .to_value(),
             "person-label" => s.person_label.to_value(),
+            "compliance-file" => s
+                .compliance_file
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .to_value(),
             "face-label" => s.face_label.to_value(),
             "demographics" => s.demographics.to_value(),
             "k" => s.k.to_value(),
@@ -461,6 +558,10 @@ impl BaseTransformImpl for Aggregator {
             if let Some(state) = guard.as_mut() {
                 let windows = state.metrics.finish();
                 self.send_windows(state, windows);
+                let end = state.last_capture_ns;
+                if let Some(out) = state.compliance.as_mut().map(|(_, c)| c.finish(end)) {
+                    self.send_compliance(state, out);
+                }
             }
         }
         self.parent_sink_event(event)
@@ -482,6 +583,27 @@ impl BaseTransformImpl for Aggregator {
             .anchor
             .get_or_insert((state.fixed_start_ns.unwrap_or_else(now_ns), pts));
         let capture_ns = anchor_ns + pts.saturating_sub(first_pts);
+        state.last_capture_ns = capture_ns;
+        if let Some((file, checker)) = state.compliance.as_mut() {
+            let detections: Vec<veil_meta::Detection> = buf
+                .iter_meta::<VideoRegionOfInterestMeta>()
+                .map(|roi| veil_meta::Detection::from_roi(&roi, w, h))
+                .collect();
+            let regions: Vec<(&str, [f64; 4], f64)> = detections
+                .iter()
+                .map(|d| {
+                    let b = &d.bbox;
+                    (
+                        d.label.as_str(),
+                        [b.x_min, b.y_min, b.x_max, b.y_max],
+                        d.confidence,
+                    )
+                })
+                .collect();
+            let step = file.step_of_frame(&regions).map(str::to_owned);
+            let out = checker.observe(step.as_deref(), capture_ns);
+            self.send_compliance(state, out);
+        }
 
         let mut candidates = Self::candidates(state, buf, w, h);
         candidates.retain(|c| !state.zones.excluded(&c.bbox));

@@ -306,7 +306,15 @@ impl AuditSink {
     fn custom_event(&self, s: &gst::StructureRef) -> Result<(), gst::FlowError> {
         let name = s.name();
         let pts = s.get::<u64>("pts").ok();
-        let item = if name == METRICS_WINDOW {
+        // Structures that carry their record body as JSON: the kind and the field with the
+        // capture time.
+        let with_body = match name.as_str() {
+            METRICS_WINDOW => Some((Kind::Metrics, "window-end")),
+            "veil-compliance" => Some((Kind::Compliance, "capture-time")),
+            "veil-inspection" => Some((Kind::Inspection, "capture-time")),
+            _ => None,
+        };
+        let item = if let Some((kind, time_field)) = with_body {
             let body: Value = match s
                 .get::<&str>("body")
                 .ok()
@@ -317,18 +325,18 @@ impl AuditSink {
                     gst::element_imp_error!(
                         self,
                         gst::StreamError::Format,
-                        ("A metrics window without a readable JSON body")
+                        ("A {} without a readable JSON body", name)
                     );
                     return Err(gst::FlowError::Error);
                 }
             };
             let capture_ns = s
-                .get::<&str>("window-end")
+                .get::<&str>(time_field)
                 .ok()
                 .and_then(parse_start_time)
                 .unwrap_or_else(now_ns);
             Input::Record {
-                kind: Kind::Metrics,
+                kind,
                 capture_ns,
                 pts,
                 body,
