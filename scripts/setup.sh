@@ -30,6 +30,7 @@ SKIMAGE_WHEEL_SHA=24cc986e1f4187a12aa319f777b36008764e856e5013666a4a83f8df083c26
 ASTRONAUT_SHA=88431cd9653ccd539741b555fb0a46b61558b301d4110412b5bc28b5e3ea6cb5
 VTEST_SHA=45cddc9490be69345cbdab64ca583be65987e864ca408038e648db99e10516cf
 MESSI_SHA=1d570e49654e84c7a943918537bd9e5e1ef82920152e147c834006e235be97c9
+DARKBLOB_SHA=90f0936c7a0b456d2f0d56383f8e44e560f778523da48b86b9bac797df84fba9
 CONVERT_PIP=("tensorflow-cpu==2.15.1" "tf2onnx==1.16.1" "numpy==1.26.4" "onnx==1.16.2" "protobuf==3.20.3")
 
 check_sha() { # file sha
@@ -126,6 +127,18 @@ install_nanodet() {
   (cd "$(dirname "$out")" && sha256sum "$(basename "$out")" > "$out.sha256")
 }
 
+# Purpose-built inspection models with known behaviour (scripts/models/inspection_models.py).
+install_inspection_models() {
+  local out=$VEIL_ASSETS/models/darkblob.onnx
+  if [ -f "$out" ]; then check_sha "$out" "$DARKBLOB_SHA"; return; fi
+  log "building the purpose-built inspection model (darkblob.onnx)"
+  ensure_convert_tools
+  "$VENV/bin/python" "$VEIL_ROOT/scripts/models/inspection_models.py" "$DL/inspection" >/dev/null
+  check_sha "$DL/inspection/darkblob.onnx" "$DARKBLOB_SHA"
+  mkdir -p "$(dirname "$out")"
+  mv "$DL/inspection/darkblob.onnx" "$out"
+}
+
 install_media() {
   local media=$VEIL_ASSETS/media
   mkdir -p "$media"
@@ -172,6 +185,7 @@ main() {
   install_onnxruntime
   install_centerface
   install_nanodet
+  install_inspection_models
   install_media
   install_python_client
   log "ready: cache in $VEIL_CACHE"

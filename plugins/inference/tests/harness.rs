@@ -186,3 +186,77 @@ fn pixels_pass_through_untouched() {
     let out = h.pull().unwrap();
     assert_eq!(out.map_readable().unwrap().as_slice(), &data[..]);
 }
+
+/// A light 128×128 part, with a dark 24×24 blob when `bad`: what the purpose-built darkblob
+/// classifier (scripts/models/inspection_models.py) is known to tell apart.
+fn part(bad: bool, shift: usize) -> gst::Buffer {
+    let (w, h) = (128usize, 128usize);
+    let mut data = vec![0u8; w * h * 3];
+    for y in 0..h {
+        for x in 0..w {
+            // Light grey with a gentle gradient, like a lit metal part.
+            let v = 200 + ((x + y + shift) % 40) as u8;
+            let dark = bad && (40 + shift..64 + shift).contains(&x) && (50..74).contains(&y);
+            let px = if dark { 30 } else { v };
+            data[(y * w + x) * 3..(y * w + x) * 3 + 3].copy_from_slice(&[px, px, px]);
+        }
+    }
+    gst::Buffer::from_mut_slice(data)
+}
+
+#[test]
+fn the_classifier_decoder_labels_whole_frames_ok_or_ng() {
+    let element = filter(&[
+        (
+            "model",
+            &assets::require("models/darkblob.onnx")
+                .display()
+                .to_string(),
+        ),
+        ("decoder", "classifier"),
+        ("labels", "ok,ng"),
+        ("inference-size", "64x64"),
+    ]);
+    let mut h = gst_check::Harness::with_element(&element, Some("sink"), Some("src"));
+    h.set_src_caps_str("video/x-raw,format=RGB,width=128,height=128,framerate=10/1");
+    let expected = [false, true, false, false, true, true, false, true];
+    let mut got = Vec::new();
+    for (i, &bad) in expected.iter().enumerate() {
+        let mut buf = part(bad, i * 3);
+        buf.get_mut()
+            .unwrap()
+            .set_pts(gst::ClockTime::from_mseconds(100 * i as u64));
+        h.push(buf).unwrap();
+        let out = h.pull().unwrap();
+        let found = veil_meta::Detection::all(&out, 128, 128);
+        assert_eq!(found.len(), 1, "one classification per frame");
+        let d = &found[0];
+        assert!(d.confidence > 0.9, "{d:?}");
+        assert_eq!(
+            (d.bbox.x_min, d.bbox.y_min, d.bbox.x_max, d.bbox.y_max),
+            (0.0, 0.0, 1.0, 1.0),
+            "the whole frame"
+        );
+        got.push(d.label.clone());
+    }
+    let want: Vec<&str> = expected
+        .iter()
+        .map(|&b| if b { "ng" } else { "ok" })
+        .collect();
+    assert_eq!(got, want);
+}
+
+#[test]
+fn a_classifier_without_class_names_is_refused() {
+    let e = start_error(&filter(&[
+        (
+            "model",
+            &assets::require("models/darkblob.onnx")
+                .display()
+                .to_string(),
+        ),
+        ("decoder", "classifier"),
+    ]))
+    .expect("error");
+    assert!(e.message().contains("labels"), "{e}");
+}

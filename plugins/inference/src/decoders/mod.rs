@@ -5,6 +5,7 @@
 //! the model's declared outputs fit it, so a wrong model/decoder pair fails at state change.
 
 pub mod centerface;
+pub mod classifier;
 pub mod labels;
 pub mod nanodet;
 pub mod nms;
@@ -60,6 +61,8 @@ pub enum DecoderKind {
     CenterFace,
     NanoDet,
     Ssd,
+    /// Whole-image classifier: the most probable class as a region covering the frame.
+    Classifier,
 }
 
 impl DecoderKind {
@@ -68,6 +71,7 @@ impl DecoderKind {
             DecoderKind::CenterFace => "centerface",
             DecoderKind::NanoDet => "nanodet",
             DecoderKind::Ssd => "ssd",
+            DecoderKind::Classifier => "classifier",
         }
     }
 
@@ -86,8 +90,8 @@ impl DecoderKind {
                 mean: [103.53, 116.28, 123.675],
                 std: [57.375, 57.12, 58.395],
             },
-            // Typical exported SSDs take RGB scaled to 0–1.
-            DecoderKind::Ssd => Normalization {
+            // Typical exported SSDs and small classifiers take RGB scaled to 0–1.
+            DecoderKind::Ssd | DecoderKind::Classifier => Normalization {
                 order: ChannelOrder::Rgb,
                 mean: [0.0; 3],
                 std: [255.0; 3],
@@ -99,7 +103,7 @@ impl DecoderKind {
     pub fn default_nms_iou(self) -> f32 {
         match self {
             DecoderKind::CenterFace => 0.3,
-            DecoderKind::NanoDet | DecoderKind::Ssd => 0.5,
+            DecoderKind::NanoDet | DecoderKind::Ssd | DecoderKind::Classifier => 0.5,
         }
     }
 
@@ -110,6 +114,7 @@ impl DecoderKind {
             DecoderKind::CenterFace => 640,
             DecoderKind::NanoDet => 416,
             DecoderKind::Ssd => 300,
+            DecoderKind::Classifier => 224,
         };
         let height =
             (width as f64 * frame_h as f64 / frame_w.max(1) as f64 / 32.0).ceil() as u32 * 32;
@@ -122,6 +127,8 @@ impl DecoderKind {
             DecoderKind::NanoDet | DecoderKind::Ssd => {
                 labels::COCO.iter().map(|s| s.to_string()).collect()
             }
+            // A classifier's classes are its own: `labels` or `labels-file` (else `class-N`).
+            DecoderKind::Classifier => Vec::new(),
         }
     }
 
@@ -131,6 +138,7 @@ impl DecoderKind {
             DecoderKind::CenterFace => centerface::check(outputs),
             DecoderKind::NanoDet => nanodet::check(outputs),
             DecoderKind::Ssd => ssd::check(outputs),
+            DecoderKind::Classifier => classifier::check(outputs),
         }
     }
 
@@ -147,6 +155,9 @@ impl DecoderKind {
             DecoderKind::CenterFace => centerface::decode(outputs, model_w, model_h, threshold),
             DecoderKind::NanoDet => nanodet::decode(outputs, threshold, keep),
             DecoderKind::Ssd => ssd::decode(outputs, model_w, model_h, threshold, keep),
+            DecoderKind::Classifier => {
+                classifier::decode(outputs, model_w, model_h, threshold, keep)
+            }
         }
     }
 }

@@ -139,6 +139,7 @@ impl InferFilter {
             Decoder::CenterFace => DecoderKind::CenterFace,
             Decoder::NanoDet => DecoderKind::NanoDet,
             Decoder::Ssd => DecoderKind::Ssd,
+            Decoder::Classifier => DecoderKind::Classifier,
         };
         let model = Model::load(&path, settings.threads as usize).map_err(|e| match e {
             crate::model::ModelError::Unreadable { .. } => {
@@ -167,10 +168,14 @@ impl InferFilter {
             decoder.default_labels()
         };
         if labels.is_empty() {
-            return Err(gst::error_msg!(
-                gst::LibraryError::Settings,
-                ("The label list is empty")
-            ));
+            return Err(if decoder == DecoderKind::Classifier {
+                gst::error_msg!(
+                    gst::LibraryError::Settings,
+                    ("A classifier needs its class names: set labels (e.g. 'ok,ng') or labels-file")
+                )
+            } else {
+                gst::error_msg!(gst::LibraryError::Settings, ("The label list is empty"))
+            });
         }
         let keep: Vec<bool> = match &settings.keep_labels {
             None => vec![true; labels.len()],

@@ -21,6 +21,11 @@ pub enum Decoder {
     NanoDet = 1,
     #[enum_value(name = "SSD-style boxes/scores/classes outputs", nick = "ssd")]
     Ssd = 2,
+    #[enum_value(
+        name = "Classifier: class scores (softmax) for the whole frame, as a frame-sized region",
+        nick = "classifier"
+    )]
+    Classifier = 3,
 }
 
 glib::wrapper! {
