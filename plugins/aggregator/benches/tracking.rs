@@ -22,6 +22,7 @@ fn main() {
         zones,
         demographics: false,
         k: 5,
+        inspection: false,
     });
     // Objects on a grid, each drifting, with a little deterministic jitter and some low scores.
     let mut boxes = vec![[0.0f64; 4]; OBJECTS];

@@ -1,8 +1,8 @@
 //! Veil aggregator plugin: the `aggregator` element.
 //!
 //! Pure logic: [`tracker`] (Kalman + ByteTrack association), [`attention`] (frontal head pose),
-//! [`zones`], [`metrics`] (windows), [`demographics`] (small-cell suppression) and [`compliance`]
-//! (step sequences); the GStreamer
+//! [`zones`], [`metrics`] (windows), [`demographics`] (small-cell suppression) [`compliance`]
+//! (step sequences) and [`inspection`] (parts, OK/NG); the GStreamer
 //! glue is in [`aggregator`].
 
 use gst::glib;
@@ -11,6 +11,7 @@ pub mod aggregator;
 pub mod attention;
 pub mod compliance;
 pub mod demographics;
+pub mod inspection;
 pub mod metrics;
 pub mod tracker;
 pub mod zones;

@@ -21,7 +21,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use veil_meta::events::{
-    AttentionEvent, DWELL_BANDS, LineCrossings, MetricsWindow, ZoneMetrics, dwell_band,
+    AttentionEvent, DWELL_BANDS, InspectionCounts, LineCrossings, MetricsWindow, ZoneMetrics,
+    dwell_band,
 };
 
 use crate::demographics;
@@ -70,6 +71,8 @@ struct WindowAcc {
     lines: Vec<LineCrossings>,
     /// zone → attribute → value → tracks.
     demographics: Vec<BTreeMap<String, BTreeMap<String, HashSet<u64>>>>,
+    parts_ok: u32,
+    parts_ng: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -78,6 +81,8 @@ pub struct AggregatorConfig {
     pub zones: ZoneConfig,
     pub demographics: bool,
     pub k: u32,
+    /// Windows carry inspection counts (parts, OK, NG, yield).
+    pub inspection: bool,
 }
 
 pub struct Metrics {
@@ -226,6 +231,22 @@ impl Metrics {
                 .map(|(l, c)| (l.name.clone(), c))
                 .collect(),
             demographics,
+            inspection: cfg.inspection.then(|| InspectionCounts {
+                parts: acc.parts_ok + acc.parts_ng,
+                ok: acc.parts_ok,
+                ng: acc.parts_ng,
+                yield_rate: (acc.parts_ok + acc.parts_ng > 0)
+                    .then(|| acc.parts_ok as f64 / (acc.parts_ok + acc.parts_ng) as f64),
+            }),
+        }
+    }
+
+    /// A part decided on the current frame (after [`Metrics::frame`] for that frame).
+    pub fn part(&mut self, ok: bool) {
+        if ok {
+            self.acc.parts_ok += 1;
+        } else {
+            self.acc.parts_ng += 1;
         }
     }
 
@@ -366,6 +387,7 @@ mod tests {
             zones: ZoneConfig::parse(zones).unwrap(),
             demographics,
             k: 5,
+            inspection: false,
         }
     }
 

@@ -441,3 +441,69 @@ polygon = [[0.0, 0.5], [0.5, 0.5], [0.5, 1.0], [0.0, 1.0]]
     assert!(!text.contains("hand") && !text.contains("0.25"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Visual inspection with the purpose-built classifier: alternating good and bad parts give
+/// exactly the expected OK/NG sequence, each NG with its rule, and the window's yield.
+#[test]
+fn alternating_good_and_bad_parts_give_the_expected_decisions() {
+    init();
+    let dir = std::env::temp_dir().join(format!("veil-inspection-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let rules = dir.join("inspection.toml");
+    std::fs::write(
+        &rules,
+        "trigger = \"frame\"\n[[rule]]\nname = \"dark-blob\"\nlabel = \"ng\"\nmin_confidence = 0.6\n",
+    )
+    .unwrap();
+    let model = assets::require("models/darkblob.onnx");
+    let mut h = gst_check::Harness::new_parse(&format!(
+        "inferfilter decoder=classifier model={} labels=ok,ng inference-size=64x64 ! \
+         aggregator inspection-file={} start-time=2026-11-23T10:00:00Z",
+        model.display(),
+        rules.display()
+    ));
+    h.set_src_caps_str("video/x-raw,format=RGB,width=128,height=128,framerate=10/1");
+    let bad = [
+        false, true, false, true, true, false, false, true, false, true,
+    ];
+    for (i, &b) in bad.iter().enumerate() {
+        let mut buf =
+            gst::Buffer::from_mut_slice(veil_tools::synth::inspection_part(128, 128, b, i * 2));
+        buf.get_mut()
+            .unwrap()
+            .set_pts(gst::ClockTime::from_mseconds(100 * i as u64));
+        h.push(buf).unwrap();
+    }
+    h.push_event(gst::event::Eos::new());
+    let mut decisions = Vec::new();
+    let mut windows = Vec::new();
+    while let Some(event) = h.try_pull_event() {
+        let Some(s) = event.structure() else { continue };
+        if s.name() == "veil-inspection" {
+            let body: serde_json::Value =
+                serde_json::from_str(s.get::<&str>("body").unwrap()).unwrap();
+            decisions.push(body);
+        } else if let Some(w) = MetricsWindow::from_structure(s) {
+            windows.push(w);
+        }
+    }
+    let got: Vec<&str> = decisions
+        .iter()
+        .map(|d| d["decision"].as_str().unwrap())
+        .collect();
+    let want: Vec<&str> = bad.iter().map(|&b| if b { "NG" } else { "OK" }).collect();
+    assert_eq!(got, want);
+    for (i, d) in decisions.iter().enumerate() {
+        assert_eq!(d["part"], i as u64 + 1);
+        if bad[i] {
+            assert_eq!(d["reason"]["rule"], "dark-blob");
+            assert!(d["reason"]["confidence"].as_f64().unwrap() >= 0.6);
+        } else {
+            assert!(d["reason"].is_null());
+        }
+    }
+    let counts = windows.last().unwrap().inspection.clone().unwrap();
+    assert_eq!((counts.parts, counts.ok, counts.ng), (10, 5, 5));
+    assert_eq!(counts.yield_rate, Some(0.5));
+    let _ = std::fs::remove_dir_all(&dir);
+}

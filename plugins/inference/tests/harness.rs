@@ -187,21 +187,8 @@ fn pixels_pass_through_untouched() {
     assert_eq!(out.map_readable().unwrap().as_slice(), &data[..]);
 }
 
-/// A light 128×128 part, with a dark 24×24 blob when `bad`: what the purpose-built darkblob
-/// classifier (scripts/models/inspection_models.py) is known to tell apart.
 fn part(bad: bool, shift: usize) -> gst::Buffer {
-    let (w, h) = (128usize, 128usize);
-    let mut data = vec![0u8; w * h * 3];
-    for y in 0..h {
-        for x in 0..w {
-            // Light grey with a gentle gradient, like a lit metal part.
-            let v = 200 + ((x + y + shift) % 40) as u8;
-            let dark = bad && (40 + shift..64 + shift).contains(&x) && (50..74).contains(&y);
-            let px = if dark { 30 } else { v };
-            data[(y * w + x) * 3..(y * w + x) * 3 + 3].copy_from_slice(&[px, px, px]);
-        }
-    }
-    gst::Buffer::from_mut_slice(data)
+    gst::Buffer::from_mut_slice(veil_tools::synth::inspection_part(128, 128, bad, shift))
 }
 
 #[test]

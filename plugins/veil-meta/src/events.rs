@@ -58,6 +58,17 @@ pub struct LineCrossings {
     pub backward: u32,
 }
 
+/// Visual inspection figures of a window (only when the aggregator inspects parts).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct InspectionCounts {
+    /// Parts decided in the window.
+    pub parts: u32,
+    pub ok: u32,
+    pub ng: u32,
+    /// ok / parts; null when no part was decided.
+    pub yield_rate: Option<f64>,
+}
+
 /// Demographic breakdown of one zone: attribute → value → count; `null` marks a suppressed cell
 /// (fewer than k people, or suppressed to protect another cell).
 pub type Breakdown = BTreeMap<String, BTreeMap<String, Option<u32>>>;
@@ -87,6 +98,9 @@ pub struct MetricsWindow {
     /// Only with a classifier upstream and windows of at least 300 s.
     #[serde(skip_serializing_if = "BTreeMap::is_empty", default)]
     pub demographics: BTreeMap<String, Breakdown>,
+    /// Only in inspection mode.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub inspection: Option<InspectionCounts>,
 }
 
 impl MetricsWindow {

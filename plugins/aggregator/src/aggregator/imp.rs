@@ -12,6 +12,7 @@ use veil_meta::events::MetricsWindow;
 
 use crate::attention;
 use crate::compliance::{Checker, ComplianceFile, Output as ComplianceOutput, cycle_body};
+use crate::inspection::{InspectionFile, Inspector};
 use crate::metrics::{AggregatorConfig, Metrics, Observation};
 use crate::tracker::{BBox, Tracker, TrackerConfig};
 use crate::zones::ZoneConfig;
@@ -49,6 +50,7 @@ struct Settings {
     high_score: f64,
     low_score: f64,
     compliance_file: Option<PathBuf>,
+    inspection_file: Option<PathBuf>,
 }
 
 impl Default for Settings {
@@ -66,6 +68,7 @@ impl Default for Settings {
             high_score: DEFAULT_HIGH_SCORE,
             low_score: DEFAULT_LOW_SCORE,
             compliance_file: None,
+            inspection_file: None,
         }
     }
 }
@@ -83,6 +86,8 @@ struct State {
     last_pts: Option<u64>,
     /// Action compliance, when a compliance-file is set.
     compliance: Option<(ComplianceFile, Checker)>,
+    /// Visual inspection, when an inspection-file is set.
+    inspector: Option<Inspector>,
     last_capture_ns: u64,
 }
 
@@ -172,6 +177,24 @@ impl Aggregator {
                 Some((file, checker))
             }
         };
+        let inspector = match &settings.inspection_file {
+            None => None,
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    gst::error_msg!(
+                        gst::ResourceError::OpenRead,
+                        ("Cannot read inspection-file '{}': {}", path.display(), e)
+                    )
+                })?;
+                let file = InspectionFile::parse(&text).map_err(|e| {
+                    gst::error_msg!(
+                        gst::LibraryError::Settings,
+                        ("Invalid inspection-file '{}': {}", path.display(), e)
+                    )
+                })?;
+                Some(Inspector::new(file))
+            }
+        };
         let fixed_start_ns = match &settings.start_time {
             None => None,
             Some(text) => Some(parse_start_time(text).ok_or_else(|| {
@@ -190,6 +213,7 @@ impl Aggregator {
             zones: zones.clone(),
             demographics: settings.demographics,
             k: settings.k,
+            inspection: inspector.is_some(),
         });
         Ok(State {
             settings,
@@ -202,6 +226,7 @@ impl Aggregator {
             windows_sent: 0,
             last_pts: None,
             compliance,
+            inspector,
             last_capture_ns: 0,
         })
     }
@@ -385,6 +410,11 @@ impl ObjectImpl for Aggregator {
                     .blurb("TOML file with [[zone]] polygons and [[line]] directed lines in normalized coordinates")
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecString::builder("inspection-file")
+                    .nick("Inspection file")
+                    .blurb("Visual inspection: TOML with the part trigger (every frame, or an object entering a zone) and the rules that make a part NG (a region label with a minimum confidence); emits veil-inspection records (OK/NG with the reason) and yield counts per window. Unset: off")
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecString::builder("compliance-file")
                     .nick("Compliance file")
                     .blurb("Action compliance: TOML with the expected step sequence, timeouts and where steps happen (step zones of an object label, or region labels); emits veil-step events and veil-compliance records per cycle. Unset: off")
@@ -461,6 +491,7 @@ impl ObjectImpl for Aggregator {
             "start-time" => s.start_time = opt(value),
             "zones-file" => s.zones_file = opt(value).map(PathBuf::from),
             "compliance-file" => s.compliance_file = opt(value).map(PathBuf::from),
+            "inspection-file" => s.inspection_file = opt(value).map(PathBuf::from),
             "person-label" => s.person_label = opt(value).unwrap_or_default(),
             "face-label" => s.face_label = opt(value).unwrap_or_default(),
             "demographics" => s.demographics = value.get().expect("type checked upstream"),
@@ -484,6 +515,11 @@ impl ObjectImpl for Aggregator {
                 .map(|p| p.display().to_string())
                 .to_value(),
             "person-label" => s.person_label.to_value(),
+            "inspection-file" => s
+                .inspection_file
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .to_value(),
             "compliance-file" => s
                 .compliance_file
                 .as_ref()
@@ -584,26 +620,32 @@ impl BaseTransformImpl for Aggregator {
             .get_or_insert((state.fixed_start_ns.unwrap_or_else(now_ns), pts));
         let capture_ns = anchor_ns + pts.saturating_sub(first_pts);
         state.last_capture_ns = capture_ns;
+        // The regions of the frame, for the compliance and inspection modes.
+        let detections: Vec<veil_meta::Detection> =
+            if state.compliance.is_some() || state.inspector.is_some() {
+                buf.iter_meta::<VideoRegionOfInterestMeta>()
+                    .map(|roi| veil_meta::Detection::from_roi(&roi, w, h))
+                    .collect()
+            } else {
+                Vec::new()
+            };
+        let regions: Vec<(&str, [f64; 4], f64)> = detections
+            .iter()
+            .map(|d| {
+                let b = &d.bbox;
+                (
+                    d.label.as_str(),
+                    [b.x_min, b.y_min, b.x_max, b.y_max],
+                    d.confidence,
+                )
+            })
+            .collect();
         if let Some((file, checker)) = state.compliance.as_mut() {
-            let detections: Vec<veil_meta::Detection> = buf
-                .iter_meta::<VideoRegionOfInterestMeta>()
-                .map(|roi| veil_meta::Detection::from_roi(&roi, w, h))
-                .collect();
-            let regions: Vec<(&str, [f64; 4], f64)> = detections
-                .iter()
-                .map(|d| {
-                    let b = &d.bbox;
-                    (
-                        d.label.as_str(),
-                        [b.x_min, b.y_min, b.x_max, b.y_max],
-                        d.confidence,
-                    )
-                })
-                .collect();
             let step = file.step_of_frame(&regions).map(str::to_owned);
             let out = checker.observe(step.as_deref(), capture_ns);
             self.send_compliance(state, out);
         }
+        let decision = state.inspector.as_mut().and_then(|i| i.frame(&regions));
 
         let mut candidates = Self::candidates(state, buf, w, h);
         candidates.retain(|c| !state.zones.excluded(&c.bbox));
@@ -644,6 +686,23 @@ impl BaseTransformImpl for Aggregator {
         }
         let windows = state.metrics.frame(capture_ns, &observations);
         self.send_windows(state, windows);
+        if let Some(d) = decision {
+            // Counted in the window of this frame (the windows before it are closed above).
+            state.metrics.part(d.ok());
+            gst::debug!(CAT, imp = self, "part {}: {}", d.part, d.label());
+            let time = crate::metrics::format_utc(capture_ns);
+            let body = serde_json::json!({
+                "version": 1, "part": d.part, "decision": d.label(), "reason": d.reason,
+                "time": time,
+            });
+            let s = gst::Structure::builder("veil-inspection")
+                .field("part", d.part)
+                .field("decision", d.label())
+                .field("capture-time", time.as_str())
+                .field("body", body.to_string())
+                .build();
+            self.emit(state, s);
+        }
         Ok(gst::FlowSuccess::Ok)
     }
 }
