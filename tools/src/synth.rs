@@ -211,6 +211,22 @@ pub fn degrade(frame: &mut [u8], how: Degradation, seed: u64) {
     }
 }
 
+/// A synthetic inspected part, RGB `w`×`h`: a light grey surface with a gentle gradient (as a
+/// lit metal part), and when `bad`, a dark 24×24 blob at (40 + shift, 50) — what the
+/// purpose-built `darkblob.onnx` classifier tells apart. `shift` varies parts from each other.
+pub fn inspection_part(w: usize, h: usize, bad: bool, shift: usize) -> Vec<u8> {
+    let mut data = vec![0u8; w * h * 3];
+    for y in 0..h {
+        for x in 0..w {
+            let v = 200 + ((x + y + shift) % 40) as u8;
+            let dark = bad && (40 + shift..64 + shift).contains(&x) && (50..74).contains(&y);
+            let px = if dark { 30 } else { v };
+            data[(y * w + x) * 3..(y * w + x) * 3 + 3].copy_from_slice(&[px, px, px]);
+        }
+    }
+    data
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -230,20 +246,4 @@ mod tests {
         }
         assert!(!faces_visible(0) && faces_visible(EMPTY_HEAD) && !faces_visible(FRAMES - 1));
     }
-}
-
-/// A synthetic inspected part, RGB `w`×`h`: a light grey surface with a gentle gradient (as a
-/// lit metal part), and when `bad`, a dark 24×24 blob at (40 + shift, 50) — what the
-/// purpose-built `darkblob.onnx` classifier tells apart. `shift` varies parts from each other.
-pub fn inspection_part(w: usize, h: usize, bad: bool, shift: usize) -> Vec<u8> {
-    let mut data = vec![0u8; w * h * 3];
-    for y in 0..h {
-        for x in 0..w {
-            let v = 200 + ((x + y + shift) % 40) as u8;
-            let dark = bad && (40 + shift..64 + shift).contains(&x) && (50..74).contains(&y);
-            let px = if dark { 30 } else { v };
-            data[(y * w + x) * 3..(y * w + x) * 3 + 3].copy_from_slice(&[px, px, px]);
-        }
-    }
-    data
 }
