@@ -11,6 +11,7 @@ pub mod aggregator;
 pub mod attention;
 pub mod compliance;
 pub mod demographics;
+pub mod images;
 pub mod inspection;
 pub mod metrics;
 pub mod tracker;

@@ -51,6 +51,8 @@ struct Settings {
     low_score: f64,
     compliance_file: Option<PathBuf>,
     inspection_file: Option<PathBuf>,
+    image_retention: super::ImageRetention,
+    jpeg_quality: u32,
 }
 
 impl Default for Settings {
@@ -69,6 +71,8 @@ impl Default for Settings {
             low_score: DEFAULT_LOW_SCORE,
             compliance_file: None,
             inspection_file: None,
+            image_retention: super::ImageRetention::None,
+            jpeg_quality: 85,
         }
     }
 }
@@ -229,6 +233,49 @@ impl Aggregator {
             inspector,
             last_capture_ns: 0,
         })
+    }
+
+    /// The frame as a JPEG (converted to RGB first unless it is RGB): bytes, width, height.
+    fn frame_jpeg(
+        &self,
+        state: &State,
+        buf: &gst::BufferRef,
+    ) -> Result<(Vec<u8>, u32, u32), String> {
+        let info = state.info.as_ref().ok_or("no caps")?;
+        let (w, h) = (info.width(), info.height());
+        let rgb_info = gst_video::VideoInfo::builder(gst_video::VideoFormat::Rgb, w, h)
+            .build()
+            .map_err(|e| e.to_string())?;
+        let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buf, info)
+            .map_err(|_| "cannot map the frame".to_string())?;
+        let mut rgb_buf = gst::Buffer::with_size(rgb_info.size()).map_err(|e| e.to_string())?;
+        {
+            let rgb_mut = rgb_buf.get_mut().ok_or("buffer not writable")?;
+            let mut out = gst_video::VideoFrameRef::from_buffer_ref_writable(rgb_mut, &rgb_info)
+                .map_err(|_| "cannot map the RGB frame".to_string())?;
+            let mut in_info = info.clone();
+            // The converter refuses framerate and interlacing changes: match the output's.
+            if in_info.fps() != rgb_info.fps()
+                || in_info.interlace_mode() != rgb_info.interlace_mode()
+            {
+                in_info = gst_video::VideoInfo::builder(info.format(), w, h)
+                    .colorimetry(&info.colorimetry())
+                    .build()
+                    .map_err(|e| e.to_string())?;
+            }
+            let converter = gst_video::VideoConverter::new(&in_info, &rgb_info, None)
+                .map_err(|e| e.to_string())?;
+            converter.frame_ref(&frame, &mut out);
+        }
+        let map = rgb_buf.map_readable().map_err(|e| e.to_string())?;
+        let stride = rgb_info.stride()[0] as usize;
+        let mut packed = Vec::with_capacity((w * h * 3) as usize);
+        for row in 0..h as usize {
+            packed.extend_from_slice(&map[row * stride..row * stride + w as usize * 3]);
+        }
+        let quality = state.settings.jpeg_quality.clamp(1, 100) as u8;
+        let jpeg = crate::images::encode_jpeg(&packed, w, h, quality)?;
+        Ok((jpeg, w, h))
     }
 
     /// Posts a structure on the bus and sends it downstream (for auditsink), with the PTS of
@@ -415,6 +462,19 @@ impl ObjectImpl for Aggregator {
                     .blurb("Visual inspection: TOML with the part trigger (every frame, or an object entering a zone) and the rules that make a part NG (a region label with a minimum confidence); emits veil-inspection records (OK/NG with the reason) and yield counts per window. Unset: off")
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecEnum::builder_with_default("image-retention", super::ImageRetention::None)
+                    .nick("Image retention")
+                    .blurb("Which inspected frames may leave as image records: none (default), failures (NG parts only; OK frames are never encoded), all (explicit opt-in)")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("jpeg-quality")
+                    .nick("JPEG quality")
+                    .blurb("Quality of retained inspection images")
+                    .minimum(1)
+                    .maximum(100)
+                    .default_value(85)
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecString::builder("compliance-file")
                     .nick("Compliance file")
                     .blurb("Action compliance: TOML with the expected step sequence, timeouts and where steps happen (step zones of an object label, or region labels); emits veil-step events and veil-compliance records per cycle. Unset: off")
@@ -492,6 +552,8 @@ impl ObjectImpl for Aggregator {
             "zones-file" => s.zones_file = opt(value).map(PathBuf::from),
             "compliance-file" => s.compliance_file = opt(value).map(PathBuf::from),
             "inspection-file" => s.inspection_file = opt(value).map(PathBuf::from),
+            "image-retention" => s.image_retention = value.get().expect("type checked upstream"),
+            "jpeg-quality" => s.jpeg_quality = value.get().expect("type checked upstream"),
             "person-label" => s.person_label = opt(value).unwrap_or_default(),
             "face-label" => s.face_label = opt(value).unwrap_or_default(),
             "demographics" => s.demographics = value.get().expect("type checked upstream"),
@@ -515,6 +577,8 @@ impl ObjectImpl for Aggregator {
                 .map(|p| p.display().to_string())
                 .to_value(),
             "person-label" => s.person_label.to_value(),
+            "image-retention" => s.image_retention.to_value(),
+            "jpeg-quality" => s.jpeg_quality.to_value(),
             "inspection-file" => s
                 .inspection_file
                 .as_ref()
@@ -691,9 +755,39 @@ impl BaseTransformImpl for Aggregator {
             state.metrics.part(d.ok());
             gst::debug!(CAT, imp = self, "part {}: {}", d.part, d.label());
             let time = crate::metrics::format_utc(capture_ns);
+            // The frame leaves only as the retention setting says; an OK frame under
+            // `failures` is never even encoded.
+            let keep = match state.settings.image_retention {
+                super::ImageRetention::None => false,
+                super::ImageRetention::Failures => !d.ok(),
+                super::ImageRetention::All => true,
+            };
+            let image = if keep {
+                match self.frame_jpeg(state, buf) {
+                    Ok((jpeg, iw, ih)) => Some(crate::images::image_body(
+                        d.part,
+                        d.label(),
+                        &time,
+                        &jpeg,
+                        iw,
+                        ih,
+                    )),
+                    Err(e) => {
+                        gst::element_imp_error!(
+                            self,
+                            gst::StreamError::Encode,
+                            ("Cannot encode the image of part {}: {}", d.part, e)
+                        );
+                        return Err(gst::FlowError::Error);
+                    }
+                }
+            } else {
+                None
+            };
             let body = serde_json::json!({
                 "version": 1, "part": d.part, "decision": d.label(), "reason": d.reason,
                 "time": time,
+                "image": image.as_ref().map(|i| serde_json::json!({"sha256": i["sha256"], "bytes": i["bytes"]})),
             });
             let s = gst::Structure::builder("veil-inspection")
                 .field("part", d.part)
@@ -702,6 +796,14 @@ impl BaseTransformImpl for Aggregator {
                 .field("body", body.to_string())
                 .build();
             self.emit(state, s);
+            if let Some(image) = image {
+                let s = gst::Structure::builder("veil-image")
+                    .field("part", d.part)
+                    .field("capture-time", time.as_str())
+                    .field("body", image.to_string())
+                    .build();
+                self.emit(state, s);
+            }
         }
         Ok(gst::FlowSuccess::Ok)
     }

@@ -312,6 +312,8 @@ impl AuditSink {
             METRICS_WINDOW => Some((Kind::Metrics, "window-end")),
             "veil-compliance" => Some((Kind::Compliance, "capture-time")),
             "veil-inspection" => Some((Kind::Inspection, "capture-time")),
+            // Only with the aggregator's image-retention (failures or all): its frames.
+            "veil-image" => Some((Kind::Image, "capture-time")),
             _ => None,
         };
         let item = if let Some((kind, time_field)) = with_body {
