@@ -66,6 +66,22 @@ impl Device {
         self.next(Kind::Metrics, start + 60_000_000_000, body)
     }
 
+    /// An `image` record of minute `minute`, as the aggregator's image-retention makes one: the
+    /// JPEG in base64 with its SHA-256.
+    pub fn image(&mut self, minute: u64, part: u64, jpeg: &[u8]) -> Record {
+        use base64::Engine;
+        use sha2::Digest;
+        let t = 1_795_428_000_000_000_000 + minute * 60_000_000_000;
+        self.since += 1;
+        let body = serde_json::json!({
+            "version": 1, "part": part, "decision": "NG", "time": veil_wire::record::format_time(t),
+            "format": "jpeg", "width": 0, "height": 0, "bytes": jpeg.len(),
+            "sha256": hex::encode(sha2::Sha256::digest(jpeg)),
+            "data": base64::engine::general_purpose::STANDARD.encode(jpeg),
+        });
+        self.next(Kind::Image, t, body)
+    }
+
     pub fn checkpoint(&mut self) -> Record {
         let n = &self.names;
         let cp = self

@@ -15,6 +15,9 @@ mod common;
 
 use common::{Device, Service, configs, serve, sink_service, take_all, temp};
 
+/// Stands in for a JPEG (served back byte for byte).
+const NG_JPEG: &[u8] = b"\xff\xd8\xff\xe0 a stand-in for the JPEG of an NG part";
+
 /// Keys made before the service starts.
 struct Keys {
     roles: Vec<(Role, String)>,
@@ -196,6 +199,11 @@ timeout = "2s"
         &mut ingest,
         &Device::new("globex", "cam-9", 2).records(5, 5),
     );
+    // An inspection station of acme that kept one NG image.
+    let mut station = Device::new("acme", "line-1", 3);
+    let image = station.image(3, 7, NG_JPEG);
+    let checkpoint = station.checkpoint();
+    take_all(&mut ingest, &[image, checkpoint]);
     store
         .integrity_event(
             "acme",
@@ -313,6 +321,10 @@ fn fill(api: &Api, path: &str, tenant: &str) -> String {
             "{webhook_id}",
             created.json()["webhook"]["id"].as_str().unwrap(),
         );
+    }
+    if p.contains("{image_id}") {
+        let images = api.get("/v1/t/acme/images", admin).json();
+        p = p.replace("{image_id}", images["items"][0]["id"].as_str().unwrap());
     }
     if p.contains("{alert_id}") {
         let alerts = api.get("/v1/t/acme/integrity", admin).json();
@@ -558,9 +570,44 @@ fn data_pages_filters_rollups_and_exports() {
     );
     assert!(rows[0].starts_with("site,device,stream,seq,capture_time,window_start"));
     assert!(rows[1].starts_with("hq,cam-1,door,"));
+    // Images: listed without their pixels, served to the images scope byte for byte.
+    let engineer = api.token(Role::Engineer).to_owned();
+    let list = api.get("/v1/t/acme/images", &engineer).json();
+    let item = &list["items"][0];
+    assert_eq!(
+        (item["part"].as_u64(), item["decision"].as_str()),
+        (Some(7), Some("NG"))
+    );
+    assert!(item.get("data").is_none(), "no pixels in the list");
+    let id = item["id"].as_str().unwrap().to_owned();
+    let raw = api
+        .agent
+        .get(&format!("{}/v1/t/acme/images/{id}", api.base))
+        .header("authorization", &format!("Bearer {engineer}"))
+        .call()
+        .unwrap();
+    assert_eq!(raw.headers()["content-type"], "image/jpeg");
+    assert_eq!(
+        raw.headers()["x-veil-sha256"].to_str().unwrap(),
+        item["sha256"].as_str().unwrap()
+    );
+    assert_eq!(raw.into_body().read_to_vec().unwrap(), NG_JPEG);
+    assert_eq!(
+        api.get(&format!("/v1/t/acme/images/{id}"), &read).status,
+        403
+    );
+    assert_eq!(api.get("/v1/t/acme/images/00", &engineer).status, 404);
+    let inspections = api.get("/v1/t/acme/metrics?device=line-1", &read).json();
+    assert!(inspections["items"].as_array().unwrap().is_empty());
     // Streams and integrity alerts.
     let streams = api.get("/v1/t/acme/streams", &read).json();
-    assert_eq!(streams["items"][0]["records"]["metrics"], 30);
+    let cam1 = streams["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["device"] == "cam-1")
+        .unwrap();
+    assert_eq!(cam1["records"]["metrics"], 30);
     let alerts = api.get("/v1/t/acme/integrity", &read).json();
     let alert = &alerts["items"][0];
     assert_eq!(alert["source"], "service");

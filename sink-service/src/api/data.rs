@@ -29,6 +29,8 @@ impl Filter {
 #[derive(Debug, Default)]
 pub struct Page {
     pub items: Vec<Vec<u8>>,
+    /// The records keys of the items (ids of images).
+    pub keys: Vec<Vec<u8>>,
     pub next: Option<Vec<u8>>,
 }
 
@@ -143,6 +145,7 @@ pub fn page(
             return Ok(false);
         }
         last = key.to_vec();
+        page.keys.push(last.clone());
         page.items.push(record);
         Ok(true)
     })?;
@@ -254,4 +257,25 @@ pub fn integrity_exists(store: &Store, tenant: &str, id: &str) -> anyhow::Result
         }
         _ => false,
     })
+}
+
+/// A stored image of this tenant by id (the hex of its records key): its record, if valid.
+pub fn image(store: &Store, tenant: &str, id: &str) -> anyhow::Result<Option<Record>> {
+    let Ok(key) = hex::decode(id) else {
+        return Ok(None);
+    };
+    let Some((_, device, stream, kind, _, seq)) = parse_record_key(&key) else {
+        return Ok(None);
+    };
+    if kind != Kind::Image.as_str() {
+        return Ok(None);
+    }
+    let state = store.unit_state(tenant, &device, &stream)?;
+    if !is_valid(Kind::Image, seq, state.as_ref()) {
+        return Ok(None);
+    }
+    match store.get(tenant, "records", &key)? {
+        Some(bytes) => Ok(Some(Record::from_slice(&bytes)?)),
+        None => Ok(None),
+    }
 }

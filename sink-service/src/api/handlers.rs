@@ -162,6 +162,33 @@ fn dispatch(
                 )
             }
         }
+        Op::ListImages => images(api, req, tenant)?,
+        Op::GetImage => match data::image(store, tenant, param("image_id"))? {
+            Some(record) => {
+                use base64::Engine;
+                let data = record
+                    .body
+                    .get("data")
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
+                match base64::engine::general_purpose::STANDARD.decode(data) {
+                    Ok(jpeg) => Reply {
+                        status: 200,
+                        headers: vec![(
+                            "x-veil-sha256",
+                            record.body["sha256"].as_str().unwrap_or("").to_owned(),
+                        )],
+                        body: Body::Raw("image/jpeg", Bytes::from(jpeg)),
+                    },
+                    Err(_) => {
+                        return Err(Fail::Internal(anyhow::anyhow!(
+                            "a stored image is not base64"
+                        )));
+                    }
+                }
+            }
+            None => Reply::not_found(),
+        },
         Op::Audit => {
             let after = match req.param("cursor") {
                 None => 0,
@@ -270,6 +297,35 @@ fn records(api: &Api, req: &Req, tenant: &str, kind: Kind) -> Result<Reply, Fail
         headers: Vec::new(),
         body: Body::Raw("application/json", Bytes::from(page.to_json())),
     })
+}
+
+/// Stored images, without their pixels: which part, decision, size and SHA-256, and the id to
+/// fetch the JPEG with.
+fn images(api: &Api, req: &Req, tenant: &str) -> Result<Reply, Fail> {
+    let (f, limit, after) = (filter(req)?, limit(api, req)?, cursor(req)?);
+    let page = data::page(
+        &api.store,
+        tenant,
+        &[Kind::Image],
+        &f,
+        after.as_deref(),
+        limit,
+    )?;
+    let mut items = Vec::new();
+    for (bytes, key) in page.items.iter().zip(&page.keys) {
+        let r = veil_wire::Record::from_slice(bytes).map_err(anyhow::Error::from)?;
+        let b = &r.body;
+        items.push(json!({
+            "id": hex::encode(key), "site": r.site, "device": r.device, "stream": r.stream,
+            "seq": r.seq, "capture_time": r.capture_time, "part": b["part"], "decision": b["decision"],
+            "format": b["format"], "width": b["width"], "height": b["height"], "bytes": b["bytes"],
+            "sha256": b["sha256"],
+        }));
+    }
+    Ok(Reply::json(
+        200,
+        json!({"items": items, "next_cursor": page.next.map(hex::encode)}),
+    ))
 }
 
 fn integrity(api: &Api, req: &Req, tenant: &str) -> Result<Reply, Fail> {

@@ -55,6 +55,8 @@ pub enum Op {
     DeleteWebhook,
     Deliveries,
     Audit,
+    ListImages,
+    GetImage,
 }
 
 pub struct Route {
@@ -152,6 +154,13 @@ pub const ROUTES: &[Route] = &[
         Op::Deliveries,
     ),
     route("GET", "/v1/t/{tenant}/audit", Some(Admin), Op::Audit),
+    route("GET", "/v1/t/{tenant}/images", Some(Images), Op::ListImages),
+    route(
+        "GET",
+        "/v1/t/{tenant}/images/{image_id}",
+        Some(Images),
+        Op::GetImage,
+    ),
 ];
 
 /// The path parameters of `path` if it matches `pattern`.
@@ -184,6 +193,7 @@ fn static_name(name: &str) -> &'static str {
         "dimension" => "dimension",
         "key_id" => "key_id",
         "webhook_id" => "webhook_id",
+        "image_id" => "image_id",
         _ => "other",
     }
 }
