@@ -12,7 +12,7 @@ APT_PACKAGES=(
   pkg-config build-essential libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
-  meson ninja-build python3 python3-venv python3-pip unzip ca-certificates gettext-base bc openssl
+  meson ninja-build python3 python3-venv python3-pip unzip ca-certificates gettext-base bc openssl tcpdump
 )
 
 # Pinned inputs: name version sha256.
