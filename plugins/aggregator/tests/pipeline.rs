@@ -507,3 +507,73 @@ fn alternating_good_and_bad_parts_give_the_expected_decisions() {
     assert_eq!(counts.yield_rate, Some(0.5));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Parts on a conveyor: each part (a region labelled `part`, its pixels good or with a dark
+/// blob) enters the inspection zone once; a second-stage classifier labels the part's region,
+/// and the aggregator decides each part once, on entry.
+#[test]
+fn parts_entering_the_zone_are_decided_once_from_their_region_class() {
+    use veil_meta::{Detection, NormalizedBox};
+    init();
+    let dir = std::env::temp_dir().join(format!("veil-conveyor-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let rules = dir.join("conveyor.toml");
+    std::fs::write(
+        &rules,
+        "trigger = \"zone\"\npart_label = \"part\"\nzone = [[0.4, 0.0], [0.6, 0.0], [0.6, 1.0], [0.4, 1.0]]\n\
+         [[rule]]\nname = \"dark-blob\"\nlabel = \"ng\"\nmin_confidence = 0.6\n",
+    )
+    .unwrap();
+    let mut h = gst_check::Harness::new_parse(&format!(
+        "inferfilter decoder=classifier model={} labels=ok,ng inference-size=64x64 roi-label=part ! \
+         aggregator inspection-file={} start-time=2026-11-23T10:00:00Z",
+        assets::require("models/darkblob.onnx").display(),
+        rules.display()
+    ));
+    h.set_src_caps_str("video/x-raw,format=RGB,width=256,height=128,framerate=10/1");
+    let bad = [false, true, true, false, true];
+    let mut frame = 0u64;
+    for (n, &b) in bad.iter().enumerate() {
+        // The part travels left to right: before the zone, in it (twice), past it.
+        // Square parts: darkblob.onnx reads letterbox padding as dark.
+        for x in [0usize, 64, 72, 128] {
+            let part = veil_tools::synth::inspection_part(128, 128, b, n);
+            let mut data = vec![230u8; 256 * 128 * 3];
+            for y in 0..128 {
+                data[(y * 256 + x) * 3..(y * 256 + x + 128) * 3]
+                    .copy_from_slice(&part[y * 384..(y + 1) * 384]);
+            }
+            let mut buf = gst::Buffer::from_mut_slice(data);
+            {
+                let bm = buf.get_mut().unwrap();
+                bm.set_pts(gst::ClockTime::from_mseconds(100 * frame));
+                Detection {
+                    label: "part".into(),
+                    label_id: 0,
+                    confidence: 0.9,
+                    bbox: NormalizedBox {
+                        x_min: x as f64 / 256.0,
+                        y_min: 0.0,
+                        x_max: (x + 128) as f64 / 256.0,
+                        y_max: 1.0,
+                    },
+                    landmarks: None,
+                    object_id: None,
+                }
+                .attach(bm, 256, 128);
+            }
+            h.push(buf).unwrap();
+            frame += 1;
+        }
+    }
+    h.push_event(gst::event::Eos::new());
+    let mut got = Vec::new();
+    while let Some(event) = h.try_pull_event() {
+        if let Some(s) = event.structure().filter(|s| s.name() == "veil-inspection") {
+            got.push(s.get::<String>("decision").unwrap());
+        }
+    }
+    let want: Vec<&str> = bad.iter().map(|&b| if b { "NG" } else { "OK" }).collect();
+    assert_eq!(got, want, "one decision per part, on entry");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -116,6 +116,48 @@ pub enum FrameView<'a> {
     },
 }
 
+impl<'a> FrameView<'a> {
+    /// The same frame seen from `(x0, y0)`: a view of a region, to be read with a letterbox of
+    /// the region's size. For I420 and NV12, `x0` and `y0` must be even (the chroma grid).
+    pub fn crop(&self, x0: u32, y0: u32) -> Option<FrameView<'a>> {
+        let (x0, y0) = (x0 as usize, y0 as usize);
+        let from =
+            |plane: (&'a [u8], usize), offset: usize| Some((plane.0.get(offset..)?, plane.1));
+        Some(match *self {
+            FrameView::Packed {
+                format,
+                data,
+                stride,
+            } => FrameView::Packed {
+                format,
+                data: data.get(y0 * stride + x0 * format.bytes_per_pixel()..)?,
+                stride,
+            },
+            FrameView::I420 { y, u, v, color } => {
+                if x0 % 2 == 1 || y0 % 2 == 1 {
+                    return None;
+                }
+                FrameView::I420 {
+                    y: from(y, y0 * y.1 + x0)?,
+                    u: from(u, y0 / 2 * u.1 + x0 / 2)?,
+                    v: from(v, y0 / 2 * v.1 + x0 / 2)?,
+                    color,
+                }
+            }
+            FrameView::Nv12 { y, uv, color } => {
+                if x0 % 2 == 1 || y0 % 2 == 1 {
+                    return None;
+                }
+                FrameView::Nv12 {
+                    y: from(y, y0 * y.1 + x0)?,
+                    uv: from(uv, y0 / 2 * uv.1 + x0)?,
+                    color,
+                }
+            }
+        })
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum PreprocessError {
     #[error("frame data too small for its declared size")]

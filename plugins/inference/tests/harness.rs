@@ -247,3 +247,78 @@ fn a_classifier_without_class_names_is_refused() {
     .expect("error");
     assert!(e.message().contains("labels"), "{e}");
 }
+
+/// Two 128×128 parts side by side in a 256×128 frame: `(left bad, right bad)`.
+fn two_parts(left: bool, right: bool) -> gst::Buffer {
+    let (l, r) = (
+        veil_tools::synth::inspection_part(128, 128, left, 0),
+        veil_tools::synth::inspection_part(128, 128, right, 4),
+    );
+    let mut data = Vec::with_capacity(256 * 128 * 3);
+    for y in 0..128 {
+        data.extend_from_slice(&l[y * 384..(y + 1) * 384]);
+        data.extend_from_slice(&r[y * 384..(y + 1) * 384]);
+    }
+    gst::Buffer::from_mut_slice(data)
+}
+
+#[test]
+fn a_second_stage_classifies_each_region_of_its_label() {
+    use veil_meta::{Detection, NormalizedBox};
+    let element = filter(&[
+        (
+            "model",
+            &assets::require("models/darkblob.onnx")
+                .display()
+                .to_string(),
+        ),
+        ("decoder", "classifier"),
+        ("labels", "ok,ng"),
+        ("inference-size", "64x64"),
+        ("roi-label", "part"),
+        ("attribute", "quality"),
+    ]);
+    let mut h = gst_check::Harness::with_element(&element, Some("sink"), Some("src"));
+    h.set_src_caps_str("video/x-raw,format=RGB,width=256,height=128,framerate=10/1");
+    for (left, right) in [(false, true), (true, false), (false, false)] {
+        let mut buf = two_parts(left, right);
+        {
+            let b = buf.get_mut().unwrap();
+            for (label, x) in [("part", 0.0), ("part", 0.5), ("person", 0.25)] {
+                Detection {
+                    label: label.into(),
+                    label_id: 0,
+                    confidence: 0.9,
+                    bbox: NormalizedBox {
+                        x_min: x,
+                        y_min: 0.0,
+                        x_max: x + 0.5,
+                        y_max: 1.0,
+                    },
+                    landmarks: None,
+                    object_id: None,
+                }
+                .attach(b, 256, 128);
+            }
+        }
+        h.push(buf).unwrap();
+        let out = h.pull().unwrap();
+        let classes: Vec<Option<String>> = out
+            .iter_meta::<gst_video::VideoRegionOfInterestMeta>()
+            .map(|roi| {
+                roi.param("quality")
+                    .map(|p| p.get::<String>("label").unwrap())
+            })
+            .collect();
+        let class = |bad: bool| Some(if bad { "ng" } else { "ok" }.to_owned());
+        assert_eq!(
+            classes,
+            vec![class(left), class(right), None],
+            "({left}, {right})"
+        );
+    }
+    // Only with the classifier decoder.
+    let e =
+        start_error(&filter(&[("model", &centerface()), ("roi-label", "part")])).expect("error");
+    assert!(e.message().contains("decoder=classifier"), "{e}");
+}

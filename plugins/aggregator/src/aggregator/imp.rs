@@ -693,6 +693,28 @@ impl BaseTransformImpl for Aggregator {
             } else {
                 Vec::new()
             };
+        // A second-stage classifier's class on a region (a param with `label` and `confidence`,
+        // e.g. inferfilter roi-label=part) counts as a region of that label at the same place.
+        let classes: Vec<(String, [f64; 4], f64)> = if detections.is_empty() {
+            Vec::new()
+        } else {
+            buf.iter_meta::<VideoRegionOfInterestMeta>()
+                .zip(&detections)
+                .flat_map(|(roi, d)| {
+                    let b = [d.bbox.x_min, d.bbox.y_min, d.bbox.x_max, d.bbox.y_max];
+                    roi.params()
+                        .filter(|p| !NON_ATTRIBUTE_PARAMS.contains(&p.name().as_str()))
+                        .filter_map(|p| {
+                            Some((
+                                p.get::<String>("label").ok()?,
+                                b,
+                                p.get::<f64>("confidence").ok()?,
+                            ))
+                        })
+                        .collect::<Vec<_>>()
+                })
+                .collect()
+        };
         let regions: Vec<(&str, [f64; 4], f64)> = detections
             .iter()
             .map(|d| {
@@ -703,6 +725,7 @@ impl BaseTransformImpl for Aggregator {
                     d.confidence,
                 )
             })
+            .chain(classes.iter().map(|(l, b, c)| (l.as_str(), *b, *c)))
             .collect();
         if let Some((file, checker)) = state.compliance.as_mut() {
             let step = file.step_of_frame(&regions).map(str::to_owned);

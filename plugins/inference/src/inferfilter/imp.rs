@@ -5,8 +5,8 @@ use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 use gst_base::subclass::prelude::*;
-use gst_video::VideoFormat;
 use gst_video::prelude::*;
+use gst_video::{VideoFormat, VideoRegionOfInterestMeta};
 
 use veil_meta::roi::FACE_LANDMARK_NAMES;
 use veil_meta::{Detection, InferenceStatus, Landmarks, NormalizedBox, StatusMeta};
@@ -30,6 +30,8 @@ const DEFAULT_THRESHOLD: f64 = 0.5;
 const DEFAULT_NMS_IOU: f64 = -1.0;
 const DEFAULT_INTERVAL: u32 = 1;
 const DEFAULT_THREADS: u32 = 1;
+/// The param structure a region's class goes into (DL Streamer's convention: one per model).
+const DEFAULT_ATTRIBUTE: &str = "classification";
 
 const SUPPORTED_FORMATS: [VideoFormat; 6] = [
     VideoFormat::Rgb,
@@ -54,6 +56,8 @@ struct Settings {
     threads: u32,
     mean: Option<String>,
     std: Option<String>,
+    roi_label: Option<String>,
+    attribute: String,
 }
 
 impl Default for Settings {
@@ -71,6 +75,8 @@ impl Default for Settings {
             threads: DEFAULT_THREADS,
             mean: None,
             std: None,
+            roi_label: None,
+            attribute: DEFAULT_ATTRIBUTE.into(),
         }
     }
 }
@@ -96,6 +102,10 @@ struct State {
     video: Option<VideoSetup>,
     frames: u64,
     frames_since_run: u32,
+    /// Second stage: classify each region of this label (classifier decoder only).
+    roi_label: Option<String>,
+    /// Name of the param structure a region's class goes into.
+    attribute: String,
 }
 
 struct VideoSetup {
@@ -141,6 +151,12 @@ impl InferFilter {
             Decoder::Ssd => DecoderKind::Ssd,
             Decoder::Classifier => DecoderKind::Classifier,
         };
+        if settings.roi_label.is_some() && decoder != DecoderKind::Classifier {
+            return Err(gst::error_msg!(
+                gst::LibraryError::Settings,
+                ("roi-label classifies regions: it needs decoder=classifier")
+            ));
+        }
         let model = Model::load(&path, settings.threads as usize).map_err(|e| match e {
             crate::model::ModelError::Unreadable { .. } => {
                 gst::error_msg!(gst::ResourceError::OpenRead, ("{}", e))
@@ -275,6 +291,8 @@ impl InferFilter {
             video: None,
             frames: 0,
             frames_since_run: 0,
+            roi_label: settings.roi_label.clone(),
+            attribute: settings.attribute.clone(),
         })
     }
 
@@ -287,7 +305,49 @@ impl InferFilter {
             age,
         }
     }
+}
 
+/// The mapped frame as the pre-processor reads it.
+fn frame_view<'a>(
+    frame: &'a gst_video::VideoFrameRef<&'a gst::BufferRef>,
+    video: &VideoSetup,
+) -> Result<FrameView<'a>, InferError> {
+    let plane = |i: u32| -> Result<(&'a [u8], usize), InferError> {
+        let data = frame
+            .plane_data(i)
+            .map_err(|_| InferError::Fatal(format!("frame has no plane {i}")))?;
+        Ok((data, frame.plane_stride()[i as usize] as usize))
+    };
+    Ok(match video.info.format() {
+        VideoFormat::I420 => FrameView::I420 {
+            y: plane(0)?,
+            u: plane(1)?,
+            v: plane(2)?,
+            color: video.color,
+        },
+        VideoFormat::Nv12 => FrameView::Nv12 {
+            y: plane(0)?,
+            uv: plane(1)?,
+            color: video.color,
+        },
+        other => {
+            let format = match other {
+                VideoFormat::Rgb => PackedFormat::Rgb,
+                VideoFormat::Rgba => PackedFormat::Rgba,
+                VideoFormat::Bgrx => PackedFormat::Bgrx,
+                _ => PackedFormat::Bgra,
+            };
+            let (data, stride) = plane(0)?;
+            FrameView::Packed {
+                format,
+                data,
+                stride,
+            }
+        }
+    })
+}
+
+impl InferFilter {
     /// Pre-processes the frame and runs the model; returns the detections in frame coordinates.
     fn infer(&self, state: &mut State, buf: &gst::BufferRef) -> Result<Vec<Detection>, InferError> {
         let video = state.video.as_ref().ok_or(InferError::Fatal(
@@ -300,39 +360,7 @@ impl InferFilter {
         {
             let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buf, &video.info)
                 .map_err(|_| InferError::Fatal("cannot map the video frame for reading".into()))?;
-            let plane = |i: u32| -> Result<(&[u8], usize), InferError> {
-                let data = frame
-                    .plane_data(i)
-                    .map_err(|_| InferError::Fatal(format!("frame has no plane {i}")))?;
-                Ok((data, frame.plane_stride()[i as usize] as usize))
-            };
-            let view = match video.info.format() {
-                VideoFormat::I420 => FrameView::I420 {
-                    y: plane(0)?,
-                    u: plane(1)?,
-                    v: plane(2)?,
-                    color: video.color,
-                },
-                VideoFormat::Nv12 => FrameView::Nv12 {
-                    y: plane(0)?,
-                    uv: plane(1)?,
-                    color: video.color,
-                },
-                other => {
-                    let format = match other {
-                        VideoFormat::Rgb => PackedFormat::Rgb,
-                        VideoFormat::Rgba => PackedFormat::Rgba,
-                        VideoFormat::Bgrx => PackedFormat::Bgrx,
-                        _ => PackedFormat::Bgra,
-                    };
-                    let (data, stride) = plane(0)?;
-                    FrameView::Packed {
-                        format,
-                        data,
-                        stride,
-                    }
-                }
-            };
+            let view = frame_view(&frame, video)?;
             state
                 .preprocessor
                 .run(&view, &lb, &state.norm, &mut state.tensor)
@@ -352,6 +380,75 @@ impl InferFilter {
             .into_iter()
             .map(|d| to_detection(d, &lb, state))
             .collect())
+    }
+
+    /// The second stage: each region labelled `label` cropped, classified, and its class
+    /// returned with the region's position among the buffer's ROI metas.
+    fn classify_rois(
+        &self,
+        state: &mut State,
+        buf: &gst::BufferRef,
+        label: &str,
+    ) -> Result<Vec<(usize, String, i32, f64)>, InferError> {
+        let video = state.video.as_ref().ok_or(InferError::Fatal(
+            "no caps set before the first buffer".into(),
+        ))?;
+        let (fw, fh) = (video.info.width(), video.info.height());
+        let yuv = matches!(video.info.format(), VideoFormat::I420 | VideoFormat::Nv12);
+        // Regions in pixels, clamped to the frame (and to the chroma grid for YUV).
+        let mut rects = Vec::new();
+        for (index, roi) in buf.iter_meta::<VideoRegionOfInterestMeta>().enumerate() {
+            if roi.roi_type() != label {
+                continue;
+            }
+            let (x, y, w, h) = roi.rect();
+            let (mut x0, mut y0) = (x.min(fw.saturating_sub(2)), y.min(fh.saturating_sub(2)));
+            let (mut x1, mut y1) = (x.saturating_add(w).min(fw), y.saturating_add(h).min(fh));
+            if yuv {
+                (x0, y0) = (x0 & !1, y0 & !1);
+                (x1, y1) = (x1 & !1, y1 & !1);
+            }
+            if x1 >= x0 + 2 && y1 >= y0 + 2 {
+                rects.push((index, x0, y0, x1 - x0, y1 - y0));
+            }
+        }
+        let (model_w, model_h) = state
+            .requested_size
+            .or(state.model.fixed_input_size())
+            .unwrap_or((224, 224));
+        let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buf, &video.info)
+            .map_err(|_| InferError::Fatal("cannot map the video frame for reading".into()))?;
+        let view = frame_view(&frame, video)?;
+        let mut out = Vec::new();
+        for (index, x0, y0, w, h) in rects {
+            let crop = view
+                .crop(x0, y0)
+                .ok_or_else(|| InferError::Fatal(format!("cannot crop at {x0},{y0}")))?;
+            let lb = Letterbox::new(w, h, model_w, model_h);
+            state.tensor.resize((3 * model_w * model_h) as usize, 0.0);
+            state
+                .preprocessor
+                .run(&crop, &lb, &state.norm, &mut state.tensor)
+                .map_err(|e| InferError::Fatal(e.to_string()))?;
+            let (decoder, threshold, keep) = (state.decoder, state.threshold, &state.keep);
+            let keep_fn = |c: usize| keep.get(c).copied().unwrap_or(false);
+            let raw = state
+                .model
+                .run(&state.tensor, model_w, model_h, |outputs| {
+                    decoder.decode(outputs, model_w, model_h, threshold, &keep_fn)
+                })
+                .map_err(|e| InferError::Run(e.to_string()))?
+                .map_err(|e| InferError::Fatal(e.to_string()))?;
+            if let Some(best) = raw.into_iter().next() {
+                let name = state
+                    .labels
+                    .get(best.class)
+                    .cloned()
+                    .unwrap_or_else(|| format!("class-{}", best.class));
+                out.push((index, name, best.class as i32, best.score as f64));
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -428,6 +525,17 @@ impl ObjectImpl for InferFilter {
                     .blurb("Comma-separated labels, class 0 first (overrides labels-file)")
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecString::builder("roi-label")
+                    .nick("Region label")
+                    .blurb("Second stage (decoder=classifier): classify each region of this label (cropped) instead of the whole frame; the class goes into the region as a param structure named by 'attribute' (label, label_id, confidence)")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("attribute")
+                    .nick("Attribute name")
+                    .blurb("Name of the param structure a region's class is written to (with roi-label)")
+                    .default_value(Some(DEFAULT_ATTRIBUTE))
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecString::builder("keep-labels")
                     .nick("Labels to keep")
                     .blurb("Comma-separated labels to attach, e.g. 'person,face'; default: all")
@@ -496,6 +604,10 @@ impl ObjectImpl for InferFilter {
             "labels-file" => s.labels_file = opt_string(value).map(PathBuf::from),
             "labels" => s.labels = opt_string(value),
             "keep-labels" => s.keep_labels = opt_string(value),
+            "roi-label" => s.roi_label = opt_string(value),
+            "attribute" => {
+                s.attribute = opt_string(value).unwrap_or_else(|| DEFAULT_ATTRIBUTE.into())
+            }
             "threshold" => s.threshold = value.get().expect("type checked upstream"),
             "nms-iou" => s.nms_iou = value.get().expect("type checked upstream"),
             "inference-size" => s.inference_size = opt_string(value),
@@ -521,6 +633,8 @@ impl ObjectImpl for InferFilter {
             "labels-file" => path(&s.labels_file).to_value(),
             "labels" => s.labels.to_value(),
             "keep-labels" => s.keep_labels.to_value(),
+            "roi-label" => s.roi_label.to_value(),
+            "attribute" => s.attribute.to_value(),
             "threshold" => s.threshold.to_value(),
             "nms-iou" => s.nms_iou.to_value(),
             "inference-size" => s.inference_size.to_value(),
@@ -677,6 +791,43 @@ impl BaseTransformImpl for InferFilter {
             return Ok(gst::FlowSuccess::Ok);
         }
         state.frames_since_run = 0;
+        if let Some(label) = state.roi_label.clone() {
+            return match self.classify_rois(state, buf, &label) {
+                Ok(classes) => {
+                    let attribute = state.attribute.clone();
+                    for (index, mut roi) in
+                        buf.iter_meta_mut::<VideoRegionOfInterestMeta>().enumerate()
+                    {
+                        if let Some((_, name, id, confidence)) =
+                            classes.iter().find(|c| c.0 == index)
+                        {
+                            roi.add_param(
+                                gst::Structure::builder(attribute.as_str())
+                                    .field("label", name.as_str())
+                                    .field("label_id", *id)
+                                    .field("confidence", *confidence)
+                                    .build(),
+                            );
+                        }
+                    }
+                    attach_status(buf, &self.status(state, InferenceStatus::Ran, 0));
+                    Ok(gst::FlowSuccess::Ok)
+                }
+                Err(InferError::Run(reason)) => {
+                    gst::element_imp_warning!(
+                        self,
+                        gst::LibraryError::Failed,
+                        ("Inference failed: {}", reason)
+                    );
+                    attach_status(buf, &self.status(state, InferenceStatus::Failed, 0));
+                    Ok(gst::FlowSuccess::Ok)
+                }
+                Err(InferError::Fatal(reason)) => {
+                    gst::element_imp_error!(self, gst::StreamError::Failed, ("{}", reason));
+                    Err(gst::FlowError::Error)
+                }
+            };
+        }
         match self.infer(state, buf) {
             Ok(detections) => {
                 let (w, h) = state
