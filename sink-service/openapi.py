@@ -176,6 +176,8 @@ paths = {
         json_response("A page of records", page(ref("Record"))), [*FILTERS, *PAGING], errors=E)},
     "/v1/t/{tenant}/inspections": {"get": op("Inspection decisions (kind inspection)", "read",
         json_response("A page of records", page(ref("Record"))), [*FILTERS, *PAGING], errors=E)},
+    "/v1/t/{tenant}/compliance": {"get": op("Action compliance records, one per work cycle (kind compliance)", "read",
+        json_response("A page of records", page(ref("Record"))), [*FILTERS, *PAGING], errors=E)},
     "/v1/t/{tenant}/integrity": {"get": op("Integrity alerts: the devices' integrity records and what the service found", "read",
         json_response("A page of alerts", page(ref("IntegrityAlert"))), [*FILTERS, *PAGING], errors=E)},
     "/v1/t/{tenant}/integrity/{alert_id}/acknowledge": {"post": op("Acknowledge an integrity alert", "write",

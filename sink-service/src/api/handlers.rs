@@ -85,6 +85,7 @@ fn dispatch(
         Op::Metrics => records(api, req, tenant, Kind::Metrics)?,
         Op::Events => records(api, req, tenant, Kind::Event)?,
         Op::Inspections => records(api, req, tenant, Kind::Inspection)?,
+        Op::Compliance => records(api, req, tenant, Kind::Compliance)?,
         Op::Integrity => integrity(api, req, tenant)?,
         Op::AcknowledgeIntegrity => acknowledge(api, req, tenant, key, param("alert_id"))?,
         Op::Rollup => rollups(api, req, tenant, param("dimension"))?,

@@ -40,6 +40,7 @@ pub enum Op {
     Metrics,
     Events,
     Inspections,
+    Compliance,
     Integrity,
     AcknowledgeIntegrity,
     Rollup,
@@ -88,6 +89,12 @@ pub const ROUTES: &[Route] = &[
         "/v1/t/{tenant}/inspections",
         Some(Read),
         Op::Inspections,
+    ),
+    route(
+        "GET",
+        "/v1/t/{tenant}/compliance",
+        Some(Read),
+        Op::Compliance,
     ),
     route("GET", "/v1/t/{tenant}/integrity", Some(Read), Op::Integrity),
     route(
