@@ -103,6 +103,29 @@ pub struct Aggregator {
 
 use veil_meta::time::{now_ns, parse_start_time};
 
+/// Reads and parses an optional configuration file named by property `what`.
+fn read_file<T>(
+    path: &Option<PathBuf>,
+    what: &str,
+    parse: impl Fn(&str) -> Result<T, String>,
+) -> Result<Option<T>, gst::ErrorMessage> {
+    let Some(path) = path else {
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        gst::error_msg!(
+            gst::ResourceError::OpenRead,
+            ("Cannot read {} '{}': {}", what, path.display(), e)
+        )
+    })?;
+    parse(&text).map(Some).map_err(|e| {
+        gst::error_msg!(
+            gst::LibraryError::Settings,
+            ("Invalid {} '{}': {}", what, path.display(), e)
+        )
+    })
+}
+
 /// A person candidate on one frame: the ROIs it came from (their positions among the buffer's
 /// ROI metas: ROI ids are not unique, often all 0), its box and score, and whether the face
 /// attributed to it is frontal.
@@ -145,60 +168,23 @@ impl Aggregator {
                 )
             ));
         }
-        let zones = match &settings.zones_file {
-            None => ZoneConfig::default(),
-            Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|e| {
-                    gst::error_msg!(
-                        gst::ResourceError::OpenRead,
-                        ("Cannot read zones-file '{}': {}", path.display(), e)
-                    )
-                })?;
-                ZoneConfig::parse(&text).map_err(|e| {
-                    gst::error_msg!(
-                        gst::LibraryError::Settings,
-                        ("Invalid zones-file '{}': {}", path.display(), e)
-                    )
-                })?
-            }
-        };
-        let compliance = match &settings.compliance_file {
-            None => None,
-            Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|e| {
-                    gst::error_msg!(
-                        gst::ResourceError::OpenRead,
-                        ("Cannot read compliance-file '{}': {}", path.display(), e)
-                    )
-                })?;
-                let file = ComplianceFile::parse(&text).map_err(|e| {
-                    gst::error_msg!(
-                        gst::LibraryError::Settings,
-                        ("Invalid compliance-file '{}': {}", path.display(), e)
-                    )
-                })?;
-                let checker = file.checker();
-                Some((file, checker))
-            }
-        };
-        let inspector = match &settings.inspection_file {
-            None => None,
-            Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|e| {
-                    gst::error_msg!(
-                        gst::ResourceError::OpenRead,
-                        ("Cannot read inspection-file '{}': {}", path.display(), e)
-                    )
-                })?;
-                let file = InspectionFile::parse(&text).map_err(|e| {
-                    gst::error_msg!(
-                        gst::LibraryError::Settings,
-                        ("Invalid inspection-file '{}': {}", path.display(), e)
-                    )
-                })?;
-                Some(Inspector::new(file))
-            }
-        };
+        let zones =
+            read_file(&settings.zones_file, "zones-file", ZoneConfig::parse)?.unwrap_or_default();
+        let compliance = read_file(
+            &settings.compliance_file,
+            "compliance-file",
+            ComplianceFile::parse,
+        )?
+        .map(|file| {
+            let checker = file.checker();
+            (file, checker)
+        });
+        let inspector = read_file(
+            &settings.inspection_file,
+            "inspection-file",
+            InspectionFile::parse,
+        )?
+        .map(Inspector::new);
         let fixed_start_ns = match &settings.start_time {
             None => None,
             Some(text) => Some(parse_start_time(text).ok_or_else(|| {

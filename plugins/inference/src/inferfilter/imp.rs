@@ -791,45 +791,24 @@ impl BaseTransformImpl for InferFilter {
             return Ok(gst::FlowSuccess::Ok);
         }
         state.frames_since_run = 0;
-        if let Some(label) = state.roi_label.clone() {
-            return match self.classify_rois(state, buf, &label) {
-                Ok(classes) => {
-                    let attribute = state.attribute.clone();
-                    for (index, mut roi) in
-                        buf.iter_meta_mut::<VideoRegionOfInterestMeta>().enumerate()
-                    {
-                        if let Some((_, name, id, confidence)) =
-                            classes.iter().find(|c| c.0 == index)
-                        {
-                            roi.add_param(
-                                gst::Structure::builder(attribute.as_str())
-                                    .field("label", name.as_str())
-                                    .field("label_id", *id)
-                                    .field("confidence", *confidence)
-                                    .build(),
-                            );
-                        }
+        // Either a second stage (classes into the regions of a label) or a first one (new
+        // regions); both end the same way.
+        let outcome = match state.roi_label.clone() {
+            Some(label) => self.classify_rois(state, buf, &label).map(|classes| {
+                for (index, mut roi) in buf.iter_meta_mut::<VideoRegionOfInterestMeta>().enumerate()
+                {
+                    if let Some((_, name, id, confidence)) = classes.iter().find(|c| c.0 == index) {
+                        roi.add_param(
+                            gst::Structure::builder(state.attribute.as_str())
+                                .field("label", name.as_str())
+                                .field("label_id", *id)
+                                .field("confidence", *confidence)
+                                .build(),
+                        );
                     }
-                    attach_status(buf, &self.status(state, InferenceStatus::Ran, 0));
-                    Ok(gst::FlowSuccess::Ok)
                 }
-                Err(InferError::Run(reason)) => {
-                    gst::element_imp_warning!(
-                        self,
-                        gst::LibraryError::Failed,
-                        ("Inference failed: {}", reason)
-                    );
-                    attach_status(buf, &self.status(state, InferenceStatus::Failed, 0));
-                    Ok(gst::FlowSuccess::Ok)
-                }
-                Err(InferError::Fatal(reason)) => {
-                    gst::element_imp_error!(self, gst::StreamError::Failed, ("{}", reason));
-                    Err(gst::FlowError::Error)
-                }
-            };
-        }
-        match self.infer(state, buf) {
-            Ok(detections) => {
+            }),
+            None => self.infer(state, buf).map(|detections| {
                 let (w, h) = state
                     .video
                     .as_ref()
@@ -839,6 +818,10 @@ impl BaseTransformImpl for InferFilter {
                     det.attach(buf, w, h);
                 }
                 gst::trace!(CAT, imp = self, "{} detections", detections.len());
+            }),
+        };
+        match outcome {
+            Ok(()) => {
                 attach_status(buf, &self.status(state, InferenceStatus::Ran, 0));
                 Ok(gst::FlowSuccess::Ok)
             }
