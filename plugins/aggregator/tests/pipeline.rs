@@ -577,3 +577,43 @@ fn parts_entering_the_zone_are_decided_once_from_their_region_class() {
     assert_eq!(got, want, "one decision per part, on entry");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Compliance mode is structure only: asking it to keep images is refused at start.
+#[test]
+fn compliance_refuses_any_image_retention() {
+    init();
+    let dir = std::env::temp_dir().join(format!("veil-structure-only-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("station.toml");
+    std::fs::write(&file, "sequence = [\"a\", \"b\"]\nstep_from = \"label\"\n").unwrap();
+    for retention in ["failures", "all"] {
+        let element = gst::ElementFactory::make("aggregator")
+            .property("compliance-file", file.to_str().unwrap())
+            .property_from_str("image-retention", retention)
+            .build()
+            .unwrap();
+        let bus = gst::Bus::new();
+        element.set_bus(Some(&bus));
+        assert!(
+            element.set_state(gst::State::Paused).is_err(),
+            "{retention}"
+        );
+        let error = bus
+            .iter()
+            .find_map(|m| match m.view() {
+                gst::MessageView::Error(e) => Some(e.error().to_string()),
+                _ => None,
+            })
+            .unwrap();
+        assert!(error.contains("structure-only"), "{error}");
+        let _ = element.set_state(gst::State::Null);
+    }
+    // The positive control: with none it starts.
+    let element = gst::ElementFactory::make("aggregator")
+        .property("compliance-file", file.to_str().unwrap())
+        .build()
+        .unwrap();
+    assert!(element.set_state(gst::State::Paused).is_ok());
+    let _ = element.set_state(gst::State::Null);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -158,6 +158,15 @@ impl Aggregator {
                 ("window must be at least 1 second")
             ));
         }
+        // Action compliance is structure only: no setting may make pixels leave beside it.
+        if settings.compliance_file.is_some()
+            && settings.image_retention != super::ImageRetention::None
+        {
+            return Err(gst::error_msg!(
+                gst::LibraryError::Settings,
+                ("compliance-file is structure-only: image-retention must stay none (run inspection in an aggregator of its own)")
+            ));
+        }
         if settings.demographics && settings.window < MIN_DEMOGRAPHICS_WINDOW {
             return Err(gst::error_msg!(
                 gst::LibraryError::Settings,
