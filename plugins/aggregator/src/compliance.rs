@@ -249,9 +249,9 @@ pub struct Output {
     pub cycles: Vec<Cycle>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Checker {
-    config: Option<ComplianceConfig>,
+    config: ComplianceConfig,
     /// The occurrence in progress: label, start, last seen.
     current: Option<(String, u64, u64)>,
     /// The open cycle: start and its occurrences so far.
@@ -262,13 +262,15 @@ pub struct Checker {
 impl Checker {
     pub fn new(config: ComplianceConfig) -> Checker {
         Checker {
-            config: Some(config),
-            ..Default::default()
+            config,
+            current: None,
+            cycle: None,
+            cycles: 0,
         }
     }
 
     fn config(&self) -> &ComplianceConfig {
-        self.config.as_ref().expect("a checker has a config")
+        &self.config
     }
 
     /// The step being performed at `t_ns` (`None`: none).
@@ -345,7 +347,7 @@ impl Checker {
             return;
         };
         steps.push(step);
-        let sequence = &self.config.as_ref().expect("config").sequence;
+        let sequence = &self.config.sequence;
         let all_seen = sequence.iter().all(|e| steps.iter().any(|s| &s.label == e));
         // Complete: every expected step seen and the one just ended is the last expected one,
         // or everything is there and nothing more is expected.
@@ -374,8 +376,9 @@ impl Checker {
         let timed_out = ms(t_ns.saturating_sub(*start)) >= self.config().timeout_ms;
         let idle = self.current.is_none()
             && ms(t_ns.saturating_sub(last_activity)) >= self.config().idle_ms;
-        if timed_out || idle {
-            let (start, mut steps) = self.cycle.take().expect("checked above");
+        if (timed_out || idle)
+            && let Some((start, mut steps)) = self.cycle.take()
+        {
             // A step still in progress at the timeout belongs to this cycle.
             if timed_out && let Some((cur, s, last)) = self.current.take() {
                 steps.push(Step {
