@@ -334,11 +334,6 @@ impl Aggregator {
 
     fn send_windows(&self, state: &mut State, windows: Vec<MetricsWindow>) {
         for w in windows {
-            let mut s = w.to_structure();
-            // PTS of the frame that closed the window (the last frame at EOS).
-            if let Some(pts) = state.last_pts {
-                s.set("pts", pts);
-            }
             gst::debug!(
                 CAT,
                 imp = self,
@@ -347,18 +342,8 @@ impl Aggregator {
                 w.window_end,
                 w.opportunities_to_see
             );
-            let _ = self.obj().post_message(
-                gst::message::Element::builder(s.clone())
-                    .src(&*self.obj())
-                    .build(),
-            );
-            if !self
-                .obj()
-                .src_pad()
-                .push_event(gst::event::CustomDownstream::new(s))
-            {
-                gst::debug!(CAT, imp = self, "downstream did not take the window event");
-            }
+            // With the PTS of the frame that closed the window (the last frame at EOS).
+            self.emit(state, w.to_structure());
             state.windows_sent += 1;
         }
     }
