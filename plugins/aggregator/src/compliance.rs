@@ -277,23 +277,13 @@ impl Checker {
     pub fn observe(&mut self, label: Option<&str>, t_ns: u64) -> Output {
         let mut out = Output::default();
         let ms = |d: u64| d / 1_000_000;
-        let (merge, min_step) = (self.config().merge_ms, self.config().min_step_ms);
+        let merge = self.config().merge_ms;
         // The occurrence in progress ends when another label shows, or its own is gone too long.
-        if let Some((cur, start, last)) = self.current.clone() {
-            let same = label == Some(cur.as_str());
-            if same {
-                self.current = Some((cur, start, t_ns));
-            } else if label.is_some() || ms(t_ns.saturating_sub(last)) >= merge {
-                self.current = None;
-                if ms(last.saturating_sub(start)) >= min_step {
-                    let step = Step {
-                        label: cur,
-                        start_ns: start,
-                        end_ns: last,
-                    };
-                    self.step_ended(step.clone(), &mut out);
-                    out.steps.push(step);
-                }
+        if let Some((cur, _, last)) = self.current.as_mut() {
+            if label == Some(cur.as_str()) {
+                *last = t_ns;
+            } else if label.is_some() || ms(t_ns.saturating_sub(*last)) >= merge {
+                self.end_current(&mut out);
             }
         }
         if self.current.is_none()
@@ -309,22 +299,28 @@ impl Checker {
     /// Closes what is open (end of stream): the occurrence in progress, then the cycle.
     pub fn finish(&mut self, t_ns: u64) -> Output {
         let mut out = Output::default();
-        if let Some((cur, start, last)) = self.current.take()
-            && (last.saturating_sub(start)) / 1_000_000 >= self.config().min_step_ms
-        {
-            let step = Step {
-                label: cur,
-                start_ns: start,
-                end_ns: last,
-            };
-            self.step_ended(step.clone(), &mut out);
-            out.steps.push(step);
-        }
+        self.end_current(&mut out);
         if let Some((start, steps)) = self.cycle.take() {
             let end = steps.last().map_or(t_ns, |s| s.end_ns);
             out.cycles.push(self.judge(start, end, steps, false));
         }
         out
+    }
+
+    /// Ends the occurrence in progress; a long enough one is a step.
+    fn end_current(&mut self, out: &mut Output) {
+        let Some((label, start_ns, end_ns)) = self.current.take() else {
+            return;
+        };
+        if end_ns.saturating_sub(start_ns) / 1_000_000 >= self.config().min_step_ms {
+            let step = Step {
+                label,
+                start_ns,
+                end_ns,
+            };
+            self.step_ended(step.clone(), out);
+            out.steps.push(step);
+        }
     }
 
     fn step_started(&mut self, label: &str, t_ns: u64, out: &mut Output) {

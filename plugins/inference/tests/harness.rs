@@ -187,23 +187,28 @@ fn pixels_pass_through_untouched() {
     assert_eq!(out.map_readable().unwrap().as_slice(), &data[..]);
 }
 
+/// `inferfilter` with the purpose-built darkblob classifier (labels ok,ng), plus `extra`.
+fn darkblob(extra: &[(&str, &str)]) -> gst::Element {
+    let model = assets::require("models/darkblob.onnx")
+        .display()
+        .to_string();
+    let mut props = vec![
+        ("model", model.as_str()),
+        ("decoder", "classifier"),
+        ("labels", "ok,ng"),
+        ("inference-size", "64x64"),
+    ];
+    props.extend_from_slice(extra);
+    filter(&props)
+}
+
 fn part(bad: bool, shift: usize) -> gst::Buffer {
     gst::Buffer::from_mut_slice(veil_tools::synth::inspection_part(128, 128, bad, shift))
 }
 
 #[test]
 fn the_classifier_decoder_labels_whole_frames_ok_or_ng() {
-    let element = filter(&[
-        (
-            "model",
-            &assets::require("models/darkblob.onnx")
-                .display()
-                .to_string(),
-        ),
-        ("decoder", "classifier"),
-        ("labels", "ok,ng"),
-        ("inference-size", "64x64"),
-    ]);
+    let element = darkblob(&[]);
     let mut h = gst_check::Harness::with_element(&element, Some("sink"), Some("src"));
     h.set_src_caps_str("video/x-raw,format=RGB,width=128,height=128,framerate=10/1");
     let expected = [false, true, false, false, true, true, false, true];
@@ -265,19 +270,7 @@ fn two_parts(left: bool, right: bool) -> gst::Buffer {
 #[test]
 fn a_second_stage_classifies_each_region_of_its_label() {
     use veil_meta::{Detection, NormalizedBox};
-    let element = filter(&[
-        (
-            "model",
-            &assets::require("models/darkblob.onnx")
-                .display()
-                .to_string(),
-        ),
-        ("decoder", "classifier"),
-        ("labels", "ok,ng"),
-        ("inference-size", "64x64"),
-        ("roi-label", "part"),
-        ("attribute", "quality"),
-    ]);
+    let element = darkblob(&[("roi-label", "part"), ("attribute", "quality")]);
     let mut h = gst_check::Harness::with_element(&element, Some("sink"), Some("src"));
     h.set_src_caps_str("video/x-raw,format=RGB,width=256,height=128,framerate=10/1");
     for (left, right) in [(false, true), (true, false), (false, false)] {
