@@ -30,6 +30,26 @@ SKIMAGE_WHEEL_SHA=24cc986e1f4187a12aa319f777b36008764e856e5013666a4a83f8df083c26
 ASTRONAUT_SHA=88431cd9653ccd539741b555fb0a46b61558b301d4110412b5bc28b5e3ea6cb5
 VTEST_SHA=45cddc9490be69345cbdab64ca583be65987e864ca408038e648db99e10516cf
 MESSI_SHA=1d570e49654e84c7a943918537bd9e5e1ef82920152e147c834006e235be97c9
+# The face evaluation's photos (tools/src/faceval/sources.rs): face-free backgrounds and two
+# more faces, from the same two packages as the media above.
+FACEVAL_OPENCV=(
+  basketball1.png:ba06f6701f7260998b430c39b6557f775497e6ce7b1a74f0b7ea6af371bf54a6
+  building.jpg:742a1baad62ac82e91e718e77eedf7e85c2eddc4badfb8c87c6cbc86c45a8b07
+  fruits.jpg:9c031d80a1c52da5eca790db896baffec6a7e52bf786cdb7bbfca5c7f880e6a1
+  home.jpg:23b8cf46a1965d0ec33459b875aed43187802834db49e0daa9fa2cc842e9d8d2
+  aero1.jpg:d9a69191f6e3642ea361bc3c62e677b2f40fe6534b78da540f4155e0734b59ef
+  board.jpg:4c9a24ba67138ad5486d550f586cc5dd1161be112f1c1bea336d6c550cdf255f
+)
+FACEVAL_SKIMAGE=(
+  camera.png:b0793d2adda0fa6ae899c03989482bff9a42d3d5690fc7e3648f2795d730c23a
+  coffee.png:cc02f8ca188b167c775a7101b5d767d1e71792cf762c33d6fa15a4599b5a8de7
+  brick.png:7966caf324f6ba843118d98f7a07746d22f6a343430add0233eca5f6eaaa8fcf
+  grass.png:b6b6022426b38936c43a4ac09635cd78af074e90f42ffa8227ac8b7452d39f89
+  motorcycle_left.png:db18e9c4157617403c3537a6ba355dfeafe9a7eabb6b9b94cb33f6525dd49179
+  rocket.jpg:c2dd0de7c538df8d111e479619b129464d0269d0ae5fd18ca91d33a7fdfea95c
+  gravel.png:c48615b451bf1e606fbd72c0aa9f8cc0f068ab7111ef7d93bb9b0f2586440c12
+  chelsea.png:596aa1e7cb875eb79f437e310381d26b338a81c2da23439704a73c4651e8c4bb
+)
 DARKBLOB_SHA=90f0936c7a0b456d2f0d56383f8e44e560f778523da48b86b9bac797df84fba9
 CONVERT_PIP=("tensorflow-cpu==2.15.1" "tf2onnx==1.16.1" "numpy==1.26.4" "onnx==1.16.2" "protobuf==3.20.3")
 
@@ -139,26 +159,44 @@ install_inspection_models() {
   mv "$DL/inspection/darkblob.onnx" "$out"
 }
 
+faceval_missing() { # dir entries...: prints the names not yet there
+  local dir=$1 entry
+  shift
+  for entry in "$@"; do
+    [ -f "$dir/${entry%%:*}" ] || printf '%s\n' "${entry%%:*}"
+  done
+}
+
 install_media() {
-  local media=$VEIL_ASSETS/media
-  mkdir -p "$media"
-  if [ ! -f "$media/vtest.avi" ] || [ ! -f "$media/messi5.jpg" ]; then
-    log "fetching vtest.avi and messi5.jpg from Debian's opencv-doc"
+  local media=$VEIL_ASSETS/media faceval=$VEIL_ASSETS/media/faceval
+  mkdir -p "$media" "$faceval"
+  if [ ! -f "$media/vtest.avi" ] || [ ! -f "$media/messi5.jpg" ] \
+    || [ -n "$(faceval_missing "$faceval" "${FACEVAL_OPENCV[@]}")" ]; then
+    log "fetching vtest.avi, messi5.jpg and the evaluation's photos from Debian's opencv-doc"
     (cd "$DL" && apt-get download opencv-doc >/dev/null 2>&1) || die "apt-get download opencv-doc failed"
     dpkg -x "$DL"/opencv-doc_*.deb "$DL/opencv-doc"
-    cp "$DL/opencv-doc/usr/share/doc/opencv-doc/examples/data/"{vtest.avi,messi5.jpg} "$media/"
+    local data=$DL/opencv-doc/usr/share/doc/opencv-doc/examples/data entry
+    cp "$data/"{vtest.avi,messi5.jpg} "$media/"
+    for entry in "${FACEVAL_OPENCV[@]}"; do cp "$data/${entry%%:*}" "$faceval/"; done
   fi
   check_sha "$media/vtest.avi" "$VTEST_SHA"
   check_sha "$media/messi5.jpg" "$MESSI_SHA"
-  if [ ! -f "$media/astronaut.png" ]; then
-    log "fetching astronaut.png from scikit-image $SKIMAGE_VERSION"
+  if [ ! -f "$media/astronaut.png" ] || [ -n "$(faceval_missing "$faceval" "${FACEVAL_SKIMAGE[@]}")" ]; then
+    log "fetching astronaut.png and the evaluation's photos from scikit-image $SKIMAGE_VERSION"
     pip_download --python-version 3.11 --platform manylinux_2_17_x86_64 "scikit-image==$SKIMAGE_VERSION"
-    local wheel
+    local wheel entry
     wheel=$(ls "$DL"/scikit_image-$SKIMAGE_VERSION-*.whl)
     check_sha "$wheel" "$SKIMAGE_WHEEL_SHA"
     unzip -o -q -j "$wheel" skimage/data/astronaut.png -d "$media"
+    for entry in "${FACEVAL_SKIMAGE[@]}"; do
+      unzip -o -q -j "$wheel" "skimage/data/${entry%%:*}" -d "$faceval"
+    done
   fi
   check_sha "$media/astronaut.png" "$ASTRONAUT_SHA"
+  local entry
+  for entry in "${FACEVAL_OPENCV[@]}" "${FACEVAL_SKIMAGE[@]}"; do
+    check_sha "$faceval/${entry%%:*}" "${entry#*:}"
+  done
 }
 
 # The Python Zenoh client for examples/python (and the test that runs it): the same Zenoh

@@ -3,4 +3,5 @@
 pub mod assets;
 pub mod certs;
 pub mod frames;
+pub mod faceval;
 pub mod synth;

@@ -6,6 +6,7 @@
 use gst::glib;
 
 pub mod anonymizer;
+pub mod heads;
 pub mod hold;
 pub mod pixels;
 pub mod region;

@@ -10,6 +10,7 @@ pub mod decoders;
 pub mod inferfilter;
 pub mod model;
 pub mod preprocess;
+pub mod tiling;
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     veil_meta::status::register();

@@ -135,6 +135,11 @@ impl Model {
         (h > 0 && w > 0).then_some((w as u32, h as u32))
     }
 
+    /// Whether the model takes several images per run (its batch dimension is dynamic).
+    pub fn batchable(&self) -> bool {
+        self.input_shape[0] < 0
+    }
+
     /// Runs the model on one NCHW image and hands the outputs to `f`.
     pub fn run<R>(
         &mut self,
@@ -143,8 +148,28 @@ impl Model {
         height: u32,
         f: impl FnOnce(&[OutputTensor]) -> R,
     ) -> Result<R, ModelError> {
+        let mut f = Some(f);
+        let mut out = self.run_batch(input, 1, width, height, |_, outputs| {
+            f.take().map(|f| f(outputs))
+        })?;
+        out.pop()
+            .flatten()
+            .ok_or_else(|| ModelError::Run("the model returned no result".into()))
+    }
+
+    /// Runs the model on `batch` NCHW images laid one after the other in `input` and hands the
+    /// outputs of image `i` to `f(i, outputs)` (each output sliced to that image, its first
+    /// dimension 1). `batch` > 1 needs a [`batchable`](Self::batchable) model.
+    pub fn run_batch<R>(
+        &mut self,
+        input: &[f32],
+        batch: usize,
+        width: u32,
+        height: u32,
+        mut f: impl FnMut(usize, &[OutputTensor]) -> R,
+    ) -> Result<Vec<R>, ModelError> {
         let run_err = |e: ort::Error| ModelError::Run(e.to_string());
-        let shape = [1i64, 3, height as i64, width as i64];
+        let shape = [batch as i64, 3, height as i64, width as i64];
         let tensor = TensorRef::from_array_view((shape, input)).map_err(run_err)?;
         let results = self
             .session
@@ -176,21 +201,41 @@ impl Model {
                 floats.push(None);
             }
         }
-        let tensors: Vec<OutputTensor> = self
-            .outputs
+        // Image i's share of each output: the outputs hold the batch along their first axis.
+        let per_image: Vec<(Vec<i64>, usize)> = shapes
             .iter()
+            .zip(&floats)
             .enumerate()
-            .map(|(i, spec)| OutputTensor {
-                name: spec.name.as_str(),
-                shape: &shapes[i],
-                data: floats[i].unwrap_or(&converted[i]),
+            .map(|(i, (shape, data))| {
+                let len = data.map_or(converted[i].len(), |d| d.len());
+                let mut one = shape.clone();
+                if let Some(first) = one.first_mut() {
+                    *first = 1;
+                }
+                (one, len / batch.max(1))
             })
             .collect();
-        let result = f(&tensors);
-        drop(tensors);
+        let mut results_per_image = Vec::with_capacity(batch);
+        for image in 0..batch {
+            let tensors: Vec<OutputTensor> = self
+                .outputs
+                .iter()
+                .enumerate()
+                .map(|(i, spec)| {
+                    let data = floats[i].unwrap_or(&converted[i]);
+                    let (shape, len) = &per_image[i];
+                    OutputTensor {
+                        name: spec.name.as_str(),
+                        shape: if batch == 1 { &shapes[i] } else { shape },
+                        data: data.get(image * len..(image + 1) * len).unwrap_or(&[]),
+                    }
+                })
+                .collect();
+            results_per_image.push(f(image, &tensors));
+        }
         drop(floats);
         drop(results);
         self.converted = converted;
-        Ok(result)
+        Ok(results_per_image)
     }
 }

@@ -12,7 +12,8 @@ use gst_video::prelude::*;
 use veil_meta::{Detection, InferenceStatus, StatusMeta};
 
 use super::{MaskShape, Mode};
-use crate::hold::{Analysis, BBox, Decision, FailClosed};
+use crate::heads;
+use crate::hold::{Analysis, BBox, Candidate, Decision, FailClosed, Policy};
 use crate::pixels::{Effect, Plane, Scratch};
 use crate::region::{self, Region};
 
@@ -29,6 +30,9 @@ const DEFAULT_BLOCK_SIZE: i32 = 0;
 const DEFAULT_COLOR: u32 = 0xff00_0000;
 const DEFAULT_MASK_SCALE: f64 = 1.3;
 const DEFAULT_LABELS: &str = "face";
+const DEFAULT_HEAD_LABELS: &str = "person";
+const DEFAULT_THRESHOLD: f64 = 0.0;
+const DEFAULT_TRACK_THRESHOLD: f64 = 0.0;
 const DEFAULT_HOLD_FRAMES: u32 = 8;
 const DEFAULT_STALE_FRAMES: u32 = 4;
 const DEFAULT_STATS_INTERVAL: u32 = 300;
@@ -51,6 +55,9 @@ struct Settings {
     shape: MaskShape,
     mask_scale: f64,
     labels: String,
+    head_labels: String,
+    threshold: f64,
+    track_threshold: f64,
     privacy_masks: Option<String>,
     privacy_masks_file: Option<PathBuf>,
     hold_frames: u32,
@@ -69,6 +76,9 @@ impl Default for Settings {
             shape: MaskShape::default(),
             mask_scale: DEFAULT_MASK_SCALE,
             labels: DEFAULT_LABELS.to_owned(),
+            head_labels: DEFAULT_HEAD_LABELS.to_owned(),
+            threshold: DEFAULT_THRESHOLD,
+            track_threshold: DEFAULT_TRACK_THRESHOLD,
             privacy_masks: None,
             privacy_masks_file: None,
             hold_frames: DEFAULT_HOLD_FRAMES,
@@ -91,6 +101,7 @@ struct Stats {
 struct State {
     settings: Settings,
     labels: Vec<String>,
+    head_labels: Vec<String>,
     polygons: Vec<Vec<(f64, f64)>>,
     fail_closed: FailClosed,
     info: Option<gst_video::VideoInfo>,
@@ -161,13 +172,15 @@ impl Anonymizer {
                 )
             ));
         }
-        let labels: Vec<String> = settings
-            .labels
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .collect();
+        let list = |text: &str| -> Vec<String> {
+            text.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect()
+        };
+        let labels = list(&settings.labels);
+        let head_labels = list(&settings.head_labels);
         if labels.is_empty() && settings.mode != Mode::Blackout {
             return Err(gst::error_msg!(
                 gst::LibraryError::Settings,
@@ -205,13 +218,17 @@ impl Anonymizer {
             );
         }
         Ok(State {
-            fail_closed: FailClosed::new(
-                settings.hold_frames,
-                settings.stale_frames,
-                settings.allow_unanalyzed,
-            ),
+            fail_closed: FailClosed::new(Policy {
+                hold_frames: settings.hold_frames,
+                stale_frames: settings.stale_frames,
+                allow_unanalyzed: settings.allow_unanalyzed,
+                threshold: settings.threshold,
+                track_threshold: settings.track_threshold.min(settings.threshold),
+                ..Policy::default()
+            }),
             settings,
             labels,
+            head_labels,
             polygons,
             info: None,
             scratch: Scratch::default(),
@@ -220,13 +237,14 @@ impl Anonymizer {
         })
     }
 
-    /// How well the masked labels were analysed on this buffer, and their detections.
+    /// How well the masked labels were analysed on this buffer, and their detections: the
+    /// masked labels' boxes, and the head regions of persons whose face was not found.
     fn analysis(
         state: &State,
         buf: &gst::BufferRef,
         width: u32,
         height: u32,
-    ) -> (Analysis, Vec<BBox>) {
+    ) -> (Analysis, Vec<Candidate>) {
         let statuses = StatusMeta::all(buf);
         let mut worst = 0; // 0 fresh, 1 stale, 2 unanalyzed
         for label in &state.labels {
@@ -240,17 +258,38 @@ impl Anonymizer {
             };
             worst = worst.max(level);
         }
-        let boxes: Vec<BBox> = Detection::all(buf, width, height)
-            .into_iter()
+        let detections = Detection::all(buf, width, height);
+        let as_box = |d: &Detection| [d.bbox.x_min, d.bbox.y_min, d.bbox.x_max, d.bbox.y_max];
+        let mut candidates: Vec<Candidate> = detections
+            .iter()
             .filter(|d| state.labels.contains(&d.label))
-            .map(|d| [d.bbox.x_min, d.bbox.y_min, d.bbox.x_max, d.bbox.y_max])
+            .map(|d| Candidate {
+                bbox: as_box(d),
+                confidence: d.confidence,
+            })
             .collect();
+        if !state.head_labels.is_empty() {
+            let faces: Vec<BBox> = candidates.iter().map(|c| c.bbox).collect();
+            let persons: Vec<Candidate> = detections
+                .iter()
+                .filter(|d| state.head_labels.contains(&d.label))
+                .map(|d| Candidate {
+                    bbox: as_box(d),
+                    confidence: d.confidence,
+                })
+                .collect();
+            candidates.extend(heads::unfound_heads(
+                &persons,
+                &faces,
+                width as f64 / height.max(1) as f64,
+            ));
+        }
         let analysis = match worst {
-            0 => Analysis::Fresh(boxes.clone()),
+            0 => Analysis::Fresh(candidates.clone()),
             1 => Analysis::Stale,
             _ => Analysis::Unanalyzed,
         };
-        (analysis, boxes)
+        (analysis, candidates)
     }
 
     fn post_stats(&self) {
@@ -335,6 +374,28 @@ impl ObjectImpl for Anonymizer {
                     .default_value(Some(DEFAULT_LABELS))
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecString::builder("head-labels")
+                    .nick("Head labels")
+                    .blurb("Comma-separated person labels whose head region (top of the box) is masked when no face was found in it, e.g. 'person'; empty: none")
+                    .default_value(Some(DEFAULT_HEAD_LABELS))
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecDouble::builder("threshold")
+                    .nick("Threshold")
+                    .blurb("Minimum confidence of a detection that starts a mask (detections below the upstream inferfilter's threshold never arrive)")
+                    .minimum(0.0)
+                    .maximum(1.0)
+                    .default_value(DEFAULT_THRESHOLD)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecDouble::builder("track-threshold")
+                    .nick("Track threshold")
+                    .blurb("Minimum confidence of a detection that continues a mask it overlaps (hysteresis: weaker than threshold, it keeps a face masked while the detector is unsure; capped at threshold)")
+                    .minimum(0.0)
+                    .maximum(1.0)
+                    .default_value(DEFAULT_TRACK_THRESHOLD)
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecString::builder("privacy-masks")
                     .nick("Privacy masks")
                     .blurb("Static polygons always masked, normalized: 'x,y x,y x,y; x,y x,y x,y'")
@@ -394,6 +455,9 @@ impl ObjectImpl for Anonymizer {
             "shape" => s.shape = value.get().expect("type checked upstream"),
             "mask-scale" => s.mask_scale = value.get().expect("type checked upstream"),
             "labels" => s.labels = opt_string(value).unwrap_or_default(),
+            "head-labels" => s.head_labels = opt_string(value).unwrap_or_default(),
+            "threshold" => s.threshold = value.get().expect("type checked upstream"),
+            "track-threshold" => s.track_threshold = value.get().expect("type checked upstream"),
             "privacy-masks" => s.privacy_masks = opt_string(value),
             "privacy-masks-file" => s.privacy_masks_file = opt_string(value).map(PathBuf::from),
             "hold-frames" => s.hold_frames = value.get().expect("type checked upstream"),
@@ -423,6 +487,9 @@ impl ObjectImpl for Anonymizer {
             "shape" => s.shape.to_value(),
             "mask-scale" => s.mask_scale.to_value(),
             "labels" => s.labels.to_value(),
+            "head-labels" => s.head_labels.to_value(),
+            "threshold" => s.threshold.to_value(),
+            "track-threshold" => s.track_threshold.to_value(),
             "privacy-masks" => s.privacy_masks.to_value(),
             "privacy-masks-file" => s
                 .privacy_masks_file
@@ -559,7 +626,7 @@ impl BaseTransformImpl for Anonymizer {
                 if held_only {
                     stats.frames_held.fetch_add(1, Ordering::Relaxed);
                     // Detections of detectors that did run still count.
-                    boxes.extend(current);
+                    boxes.extend(current.iter().map(|c| c.bbox));
                 }
                 Some(boxes)
             }

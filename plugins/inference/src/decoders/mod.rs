@@ -107,6 +107,17 @@ impl DecoderKind {
         }
     }
 
+    /// The smallest object the model finds reliably, in model-input pixels: what
+    /// `min-face-size` scales against. CenterFace: measured on the evaluation's `tune` split
+    /// (`veil-faceval`, size conditions), see docs/anonymizer.md.
+    pub fn smallest_object(self) -> f64 {
+        match self {
+            DecoderKind::CenterFace => 16.0,
+            DecoderKind::NanoDet | DecoderKind::Ssd => 16.0,
+            DecoderKind::Classifier => 32.0,
+        }
+    }
+
     /// Model input size when the model leaves it dynamic, for a frame of the given size: the
     /// default width, the height following the frame's aspect, both multiples of 32.
     pub fn default_input_size(self, frame_w: u32, frame_h: u32) -> (u32, u32) {

@@ -14,6 +14,7 @@ use veil_meta::{Detection, InferenceStatus, Landmarks, NormalizedBox, StatusMeta
 use super::Decoder;
 use crate::decoders::{DecoderKind, RawDetection, labels, nms};
 use crate::model::Model;
+use crate::tiling::{self, Pass, Plan};
 use crate::preprocess::{
     FrameView, Letterbox, Normalization, PackedFormat, Preprocessor, YuvColor,
 };
@@ -32,6 +33,10 @@ const DEFAULT_INTERVAL: u32 = 1;
 const DEFAULT_THREADS: u32 = 1;
 /// The param structure a region's class goes into (DL Streamer's convention: one per model).
 const DEFAULT_ATTRIBUTE: &str = "classification";
+const DEFAULT_MIN_FACE_SIZE: u32 = 0;
+/// Tiles may enlarge the frame at most this much (a 2× magnification still helps CenterFace
+/// on faces below its smallest size; beyond it there is no detail left to find).
+const MAX_MAGNIFICATION: f64 = 2.0;
 
 const SUPPORTED_FORMATS: [VideoFormat; 6] = [
     VideoFormat::Rgb,
@@ -58,6 +63,8 @@ struct Settings {
     std: Option<String>,
     roi_label: Option<String>,
     attribute: String,
+    min_face_size: u32,
+    tile_size: Option<String>,
 }
 
 impl Default for Settings {
@@ -77,6 +84,8 @@ impl Default for Settings {
             std: None,
             roi_label: None,
             attribute: DEFAULT_ATTRIBUTE.into(),
+            min_face_size: DEFAULT_MIN_FACE_SIZE,
+            tile_size: None,
         }
     }
 }
@@ -106,11 +115,16 @@ struct State {
     roi_label: Option<String>,
     /// Name of the param structure a region's class goes into.
     attribute: String,
+    /// Smallest object to find, frame pixels (0: what the whole-frame pass sees).
+    min_face_size: u32,
+    /// Model input of a tile (default: the whole-frame inference size).
+    tile_size: Option<(u32, u32)>,
 }
 
 struct VideoSetup {
     info: gst_video::VideoInfo,
-    letterbox: Letterbox,
+    /// The model runs that cover a frame: the whole frame, and tiles if asked for.
+    plan: Plan,
     color: YuvColor,
 }
 
@@ -228,6 +242,31 @@ impl InferFilter {
                 )
             })?),
         };
+        let tile_size = match &settings.tile_size {
+            None => None,
+            Some(text) => Some(parse_size(text).ok_or_else(|| {
+                gst::error_msg!(
+                    gst::LibraryError::Settings,
+                    (
+                        "Invalid tile-size '{}': expected WIDTHxHEIGHT, e.g. 320x320",
+                        text
+                    )
+                )
+            })?),
+        };
+        if settings.min_face_size > 0 && model.fixed_input_size().is_some() && tile_size.is_some()
+        {
+            return Err(gst::error_msg!(
+                gst::LibraryError::Settings,
+                ("tile-size needs a model with a dynamic input size; this one is fixed")
+            ));
+        }
+        if settings.min_face_size > 0 && settings.roi_label.is_some() {
+            return Err(gst::error_msg!(
+                gst::LibraryError::Settings,
+                ("min-face-size applies to detectors, not to a second-stage classifier (roi-label)")
+            ));
+        }
         if let (Some(req), Some(fixed)) = (requested_size, model.fixed_input_size())
             && req != fixed
         {
@@ -293,6 +332,8 @@ impl InferFilter {
             frames_since_run: 0,
             roi_label: settings.roi_label.clone(),
             attribute: settings.attribute.clone(),
+            min_face_size: settings.min_face_size,
+            tile_size,
         })
     }
 
@@ -347,38 +388,133 @@ fn frame_view<'a>(
     })
 }
 
+/// What a pass of the model needs besides the frame: shared by the whole-frame pass and the
+/// tiles.
+struct Runner<'a> {
+    model: &'a mut Model,
+    preprocessor: &'a mut Preprocessor,
+    tensor: &'a mut Vec<f32>,
+    norm: &'a Normalization,
+    decoder: DecoderKind,
+    threshold: f32,
+    keep: &'a [bool],
+}
+
+/// Most tiles put through the model in one run (bounds the batch tensor's memory).
+const MAX_BATCH: usize = 8;
+
+impl Runner<'_> {
+    /// Runs `passes` (all of one model input size) and returns what they found, in frame
+    /// pixels. Passes go through the model together when it takes batches.
+    fn run(&mut self, view: &FrameView, passes: &[Pass]) -> Result<Vec<RawDetection>, InferError> {
+        let Some(first) = passes.first() else {
+            return Ok(Vec::new());
+        };
+        let (mw, mh) = (first.model_w, first.model_h);
+        let per_image = (3 * mw * mh) as usize;
+        let batch = if self.model.batchable() { MAX_BATCH } else { 1 };
+        let (decoder, threshold) = (self.decoder, self.threshold);
+        let keep = self.keep;
+        let keep_fn = |c: usize| keep.get(c).copied().unwrap_or(false);
+        let mut found = Vec::new();
+        for group in passes.chunks(batch) {
+            self.tensor.resize(per_image * group.len(), 0.0);
+            let mut boxes = Vec::with_capacity(group.len());
+            for (i, pass) in group.iter().enumerate() {
+                let region = view
+                    .crop(pass.x, pass.y)
+                    .ok_or_else(|| InferError::Fatal(format!("cannot crop at {},{}", pass.x, pass.y)))?;
+                let lb = Letterbox::new(pass.w, pass.h, mw, mh);
+                self.preprocessor
+                    .run(
+                        &region,
+                        &lb,
+                        self.norm,
+                        &mut self.tensor[i * per_image..(i + 1) * per_image],
+                    )
+                    .map_err(|e| InferError::Fatal(e.to_string()))?;
+                boxes.push(lb);
+            }
+            let decoded = self
+                .model
+                .run_batch(self.tensor, group.len(), mw, mh, |_, outputs| {
+                    decoder.decode(outputs, mw, mh, threshold, &keep_fn)
+                })
+                .map_err(|e| InferError::Run(e.to_string()))?;
+            for ((raw, pass), lb) in decoded.into_iter().zip(group).zip(&boxes) {
+                let raw = raw.map_err(|e| InferError::Fatal(e.to_string()))?;
+                found.extend(raw.into_iter().map(|d| to_frame_pixels(d, pass, lb)));
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// A detection in model-input pixels of `pass` → frame pixels.
+fn to_frame_pixels(d: RawDetection, pass: &Pass, lb: &Letterbox) -> RawDetection {
+    let (sx, sy) = (
+        pass.w as f32 / lb.content_w as f32,
+        pass.h as f32 / lb.content_h as f32,
+    );
+    let (ox, oy) = (pass.x as f32, pass.y as f32);
+    RawDetection {
+        x0: ox + d.x0 * sx,
+        y0: oy + d.y0 * sy,
+        x1: ox + d.x1 * sx,
+        y1: oy + d.y1 * sy,
+        landmarks: d
+            .landmarks
+            .iter()
+            .map(|&(x, y)| (ox + x * sx, oy + y * sy))
+            .collect(),
+        ..d
+    }
+}
+
 impl InferFilter {
-    /// Pre-processes the frame and runs the model; returns the detections in frame coordinates.
+    /// Pre-processes the frame and runs the model over the plan's passes (the whole frame, and
+    /// tiles when faces smaller than the whole-frame pass sees are asked for); returns the
+    /// detections, merged across passes.
     fn infer(&self, state: &mut State, buf: &gst::BufferRef) -> Result<Vec<Detection>, InferError> {
-        let video = state.video.as_ref().ok_or(InferError::Fatal(
+        let State {
+            model,
+            preprocessor,
+            tensor,
+            norm,
+            decoder,
+            threshold,
+            keep,
+            nms_iou,
+            video,
+            labels,
+            ..
+        } = state;
+        let video = video.as_ref().ok_or(InferError::Fatal(
             "no caps set before the first buffer".into(),
         ))?;
-        let lb = video.letterbox;
-        state
-            .tensor
-            .resize((3 * lb.model_w * lb.model_h) as usize, 0.0);
-        {
-            let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buf, &video.info)
-                .map_err(|_| InferError::Fatal("cannot map the video frame for reading".into()))?;
-            let view = frame_view(&frame, video)?;
-            state
-                .preprocessor
-                .run(&view, &lb, &state.norm, &mut state.tensor)
-                .map_err(|e| InferError::Fatal(e.to_string()))?;
-        }
-        let (decoder, threshold, keep) = (state.decoder, state.threshold, &state.keep);
-        let keep_fn = |c: usize| keep.get(c).copied().unwrap_or(false);
-        let raw = state
-            .model
-            .run(&state.tensor, lb.model_w, lb.model_h, |outputs| {
-                decoder.decode(outputs, lb.model_w, lb.model_h, threshold, &keep_fn)
-            })
-            .map_err(|e| InferError::Run(e.to_string()))?
-            .map_err(|e| InferError::Fatal(e.to_string()))?;
-        let raw = nms::nms(raw, state.nms_iou);
+        let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buf, &video.info)
+            .map_err(|_| InferError::Fatal("cannot map the video frame for reading".into()))?;
+        let view = frame_view(&frame, video)?;
+        let mut runner = Runner {
+            model,
+            preprocessor,
+            tensor,
+            norm,
+            decoder: *decoder,
+            threshold: *threshold,
+            keep,
+        };
+        let mut found = runner.run(&view, std::slice::from_ref(&video.plan.full))?;
+        let raw = if video.plan.tiles.is_empty() {
+            nms::nms(found, *nms_iou)
+        } else {
+            found.extend(runner.run(&view, &video.plan.tiles)?);
+            tiling::merge(found, *nms_iou)
+        };
+        let (fw, fh) = (video.info.width() as f64, video.info.height() as f64);
         Ok(raw
             .into_iter()
-            .map(|d| to_detection(d, &lb, state))
+            .map(|d| to_detection(d, fw, fh, labels))
             .collect())
     }
 
@@ -459,24 +595,21 @@ enum InferError {
     Fatal(String),
 }
 
-fn to_detection(d: RawDetection, lb: &Letterbox, state: &State) -> Detection {
-    let (x_min, y_min) = lb.to_frame(d.x0, d.y0);
-    let (x_max, y_max) = lb.to_frame(d.x1, d.y1);
+/// A detection in frame pixels → normalized, with its label.
+fn to_detection(d: RawDetection, frame_w: f64, frame_h: f64, labels: &[String]) -> Detection {
+    let norm = |x: f32, y: f32| (x as f64 / frame_w, y as f64 / frame_h);
+    let (x_min, y_min) = norm(d.x0, d.y0);
+    let (x_max, y_max) = norm(d.x1, d.y1);
     let landmarks = (!d.landmarks.is_empty()).then(|| Landmarks {
         names: if d.landmarks.len() == FACE_LANDMARK_NAMES.len() {
             FACE_LANDMARK_NAMES.iter().map(|s| s.to_string()).collect()
         } else {
             Vec::new()
         },
-        points: d
-            .landmarks
-            .iter()
-            .map(|&(x, y)| lb.to_frame(x, y))
-            .collect(),
+        points: d.landmarks.iter().map(|&(x, y)| norm(x, y)).collect(),
     });
     Detection {
-        label: state
-            .labels
+        label: labels
             .get(d.class)
             .cloned()
             .unwrap_or_else(|| format!("class-{}", d.class)),
@@ -562,6 +695,17 @@ impl ObjectImpl for InferFilter {
                     .blurb("Model input size WIDTHxHEIGHT, independent of the frame size (letterboxed); default: the model's fixed size, else the decoder's default width (centerface 640, nanodet 416) with the frame's aspect, rounded up to multiples of 32")
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecUInt::builder("min-face-size")
+                    .nick("Smallest face")
+                    .blurb("Smallest face (object) to find, in frame pixels; when the whole-frame pass cannot see it, the frame is also run in overlapping tiles at the scale that can (0: only the whole-frame pass)")
+                    .default_value(DEFAULT_MIN_FACE_SIZE)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("tile-size")
+                    .nick("Tile size")
+                    .blurb("Model input of a tile WIDTHxHEIGHT (with min-face-size); default: the inference size")
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecUInt::builder("inference-interval")
                     .nick("Inference interval")
                     .blurb("Run inference on every Nth frame; the others are marked 'skipped'")
@@ -618,6 +762,8 @@ impl ObjectImpl for InferFilter {
                 }
             }
             "threads" => s.threads = value.get().expect("type checked upstream"),
+            "min-face-size" => s.min_face_size = value.get().expect("type checked upstream"),
+            "tile-size" => s.tile_size = opt_string(value),
             "mean" => s.mean = opt_string(value),
             "std" => s.std = opt_string(value),
             other => unreachable!("unknown property {other}"),
@@ -640,6 +786,8 @@ impl ObjectImpl for InferFilter {
             "inference-size" => s.inference_size.to_value(),
             "inference-interval" => s.interval.to_value(),
             "threads" => s.threads.to_value(),
+            "min-face-size" => s.min_face_size.to_value(),
+            "tile-size" => s.tile_size.to_value(),
             "mean" => s.mean.to_value(),
             "std" => s.std.to_value(),
             other => unreachable!("unknown property {other}"),
@@ -769,7 +917,15 @@ impl BaseTransformImpl for InferFilter {
             model_h
         );
         state.video = Some(VideoSetup {
-            letterbox: Letterbox::new(info.width(), info.height(), model_w, model_h),
+            plan: Plan::new(
+                info.width(),
+                info.height(),
+                (model_w, model_h),
+                state.min_face_size as f64,
+                state.decoder.smallest_object(),
+                state.tile_size.unwrap_or((model_w, model_h)),
+                MAX_MAGNIFICATION,
+            ),
             info,
             color,
         });
