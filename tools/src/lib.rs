@@ -2,6 +2,6 @@
 
 pub mod assets;
 pub mod certs;
-pub mod frames;
 pub mod faceval;
+pub mod frames;
 pub mod synth;

@@ -96,7 +96,12 @@ mod tests {
         let p1 = person([0.1, 0.1, 0.15, 0.6]);
         let p2 = person([0.5, 0.1, 0.55, 0.6]);
         let head2 = head_of(&p2.bbox, a);
-        let face_in_p2 = [head2[0] + 0.005, head2[1] + 0.01, head2[2] - 0.005, head2[3] - 0.01];
+        let face_in_p2 = [
+            head2[0] + 0.005,
+            head2[1] + 0.01,
+            head2[2] - 0.005,
+            head2[3] - 0.01,
+        ];
         // A face lower down the body (a printed T-shirt, say) does not count as the head's.
         let shirt_face = [0.11, 0.4, 0.14, 0.45];
         let heads = unfound_heads(&[p1, p2], &[face_in_p2, shirt_face], a);

@@ -324,7 +324,11 @@ mod tests {
         for f in 0..4 {
             fc.decide(f, Analysis::Fresh(vec![sure(face(0.1 + 0.08 * f as f64))]));
         }
-        assert_eq!(fc.tracked(), 1, "one track despite no overlap between frames");
+        assert_eq!(
+            fc.tracked(),
+            1,
+            "one track despite no overlap between frames"
+        );
         // Missed for two frames: the held mask still covers where the face really is.
         for f in 4..6 {
             let truth = face(0.1 + 0.08 * f as f64);

@@ -315,3 +315,87 @@ fn a_second_stage_classifies_each_region_of_its_label() {
         start_error(&filter(&[("model", &centerface()), ("roi-label", "part")])).expect("error");
     assert!(e.message().contains("decoder=classifier"), "{e}");
 }
+
+/// A 1280×720 frame of the face evaluation's `tune` split with small faces (20–40 px wide),
+/// and their ground-truth boxes.
+fn small_faces_frame() -> (gst::Buffer, Vec<[f64; 4]>) {
+    use veil_tools::faceval::{conditions, run, scene::Renderer, sources::Split};
+    let seed = conditions::seed(Split::Tune, "size-20-40", 7);
+    let spec = conditions::draw("size-20-40", Split::Tune, seed, 1);
+    let mut renderer = Renderer::new(spec, run::load_photo).expect("photos (scripts/setup.sh)");
+    let frame = renderer.frame(0).expect("render");
+    let boxes = frame.faces.iter().map(|f| f.bbox).collect();
+    (gst::Buffer::from_mut_slice(frame.rgb.data), boxes)
+}
+
+fn found_faces(props: &[(&str, &str)], frame: &gst::Buffer, truth: &[[f64; 4]]) -> usize {
+    let mut all = vec![("model", centerface())];
+    all.extend(props.iter().map(|(k, v)| (*k, v.to_string())));
+    let refs: Vec<(&str, &str)> = all.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let element = filter(&refs);
+    let mut h = gst_check::Harness::with_element(&element, Some("sink"), Some("src"));
+    h.play();
+    h.set_src_caps_str("video/x-raw,format=RGB,width=1280,height=720,framerate=15/1");
+    h.push(frame.clone()).unwrap();
+    let out = h.pull().unwrap();
+    let dets = veil_meta::Detection::all(&out, 1280, 720);
+    truth
+        .iter()
+        .filter(|t| {
+            dets.iter().any(|d| {
+                let b = [
+                    d.bbox.x_min * 1280.0,
+                    d.bbox.y_min * 720.0,
+                    d.bbox.x_max * 1280.0,
+                    d.bbox.y_max * 720.0,
+                ];
+                veil_meta::roi::iou(&b, t) >= 0.3
+            })
+        })
+        .count()
+}
+
+#[test]
+fn min_face_size_finds_small_faces_the_whole_frame_pass_misses() {
+    let (frame, truth) = small_faces_frame();
+    assert!(truth.len() >= 4);
+    // The whole frame at 640x384: faces of 10-20 px at the model's input, mostly missed.
+    let coarse = found_faces(&[("inference-size", "640x384")], &frame, &truth);
+    // Tiles at full resolution: every face found, each once.
+    let tiled = found_faces(&[("min-face-size", "20")], &frame, &truth);
+    assert!(
+        coarse < truth.len(),
+        "control: the coarse pass should miss some ({coarse})"
+    );
+    assert_eq!(tiled, truth.len(), "coarse {coarse}");
+}
+
+#[test]
+fn tiles_never_report_one_face_twice() {
+    let (frame, truth) = small_faces_frame();
+    let element = filter(&[
+        ("model", &centerface()),
+        ("min-face-size", "20"),
+        ("tile-size", "320x320"),
+    ]);
+    let mut h = gst_check::Harness::with_element(&element, Some("sink"), Some("src"));
+    h.play();
+    h.set_src_caps_str("video/x-raw,format=RGB,width=1280,height=720,framerate=15/1");
+    h.push(frame).unwrap();
+    let out = h.pull().unwrap();
+    let dets = veil_meta::Detection::all(&out, 1280, 720);
+    // Small 320×320 tiles cut many faces at their borders; each face is still reported once.
+    for t in &truth {
+        let hits = dets
+            .iter()
+            .filter(|d| {
+                let (cx, cy) = (
+                    (d.bbox.x_min + d.bbox.x_max) * 640.0,
+                    (d.bbox.y_min + d.bbox.y_max) * 360.0,
+                );
+                cx >= t[0] && cx <= t[2] && cy >= t[1] && cy <= t[3]
+            })
+            .count();
+        assert_eq!(hits, 1, "face {t:?}: {dets:?}");
+    }
+}

@@ -61,6 +61,9 @@ enum Command {
         /// Write the per-condition figures as JSON here.
         #[arg(long)]
         report: Option<PathBuf>,
+        /// List every leaked face instance (clip, frame, face, width, why).
+        #[arg(long)]
+        list_leaks: bool,
     },
     /// Score one output against its clip's ground truth (CLIP.json beside CLIP.mp4).
     Score { clip: PathBuf, output: PathBuf },
@@ -107,7 +110,10 @@ fn print_table(job: &str, per: &[(String, Totals)], all: &Totals) {
         "{:<14} {:>6} {:>7} {:>8} {:>9} {:>10} {:>7}",
         "condition", "judged", "leaked", "leak %", "unmasked", "overmask %", "fps"
     );
-    for (name, t) in per.iter().chain(std::iter::once(&("all".to_owned(), all.clone()))) {
+    for (name, t) in per
+        .iter()
+        .chain(std::iter::once(&("all".to_owned(), all.clone())))
+    {
         println!(
             "{:<14} {:>6} {:>7} {:>7.2}% {:>9} {:>9.2}% {:>7.2}",
             name,
@@ -136,13 +142,16 @@ fn main() -> anyhow::Result<()> {
             t.add(&s);
             println!("{}", serde_json::to_string_pretty(&t.to_json())?);
         }
-        Command::Run { draw, jobs, report } => {
+        Command::Run {
+            draw,
+            jobs,
+            report,
+            list_leaks,
+        } => {
             let paths = clips(&draw)?;
             let mut json = serde_json::Map::new();
             for job in &jobs {
-                let (name, command) = job
-                    .split_once('=')
-                    .context("--job takes NAME=COMMAND")?;
+                let (name, command) = job.split_once('=').context("--job takes NAME=COMMAND")?;
                 let mut scores: Vec<ClipScore> = Vec::new();
                 for clip in &paths {
                     let output = output_path(clip, name);
@@ -158,6 +167,20 @@ fn main() -> anyhow::Result<()> {
                         t.overmask_percent(),
                         t.fps()
                     );
+                    if list_leaks {
+                        for f in s.faces.iter().filter(|f| f.leaked()) {
+                            eprintln!(
+                                "  leak: frame {} face {} width {:.0} px{}{} (β {:.2}, quadrant {:.2})",
+                                f.frame,
+                                f.id,
+                                f.width,
+                                if f.unmasked { " unmasked" } else { "" },
+                                if f.redetected { " re-detected" } else { "" },
+                                f.retained,
+                                f.retained_quadrant
+                            );
+                        }
+                    }
                     scores.push(s);
                 }
                 let (per, all) = run::summarize(&scores);

@@ -17,7 +17,10 @@ pub const CONDITIONS: [(&str, &str); 19] = [
     ("size-12-20", "faces 12–20 px wide at 720p"),
     ("size-20-40", "faces 20–40 px wide at 720p"),
     ("size-40-120", "faces 40–120 px wide at 720p"),
-    ("size-120-480", "faces 120–480 px wide at 720p (up to frame-filling)"),
+    (
+        "size-120-480",
+        "faces 120–480 px wide at 720p (up to frame-filling)",
+    ),
     ("portrait", "720×1280 portrait frame, faces 24–200 px"),
     ("crowd-1080p", "1920×1080, 10–16 faces 20–80 px"),
     ("uhd-4k", "3840×2160, faces 30–600 px"),
@@ -32,7 +35,10 @@ pub const CONDITIONS: [(&str, &str); 19] = [
     ("occluded", "20–50% of each face hidden by an object"),
     ("rolled", "faces rolled 20–45° either way"),
     ("fast-motion", "faces moving 25–60 px per frame"),
-    ("blink", "frames that make detectors blink (dark, glitch, smear)"),
+    (
+        "blink",
+        "frames that make detectors blink (dark, glitch, smear)",
+    ),
 ];
 
 pub fn is_condition(name: &str) -> bool {
@@ -107,8 +113,8 @@ pub fn draw(condition: &str, split: Split, seed: u64, frames: u32) -> ClipSpec {
     for k in 0..count {
         let identity = identities[rng.gen_range(0..identities.len())];
         let face_w = log_uniform(&mut rng, min_w, max_w);
-        let face_h = face_w * (identity.face[3] - identity.face[1])
-            / (identity.face[2] - identity.face[0]);
+        let face_h =
+            face_w * (identity.face[3] - identity.face[1]) / (identity.face[2] - identity.face[0]);
         let roll_deg = if condition == "rolled" {
             rng.gen_range(20.0..=45.0) * if rng.r#gen() { 1.0 } else { -1.0 }
         } else {
@@ -196,9 +202,19 @@ pub fn draw(condition: &str, split: Split, seed: u64, frames: u32) -> ClipSpec {
             let next = (p.0 + velocity.0, p.1 + velocity.1);
             // Bounce off the frame (the edge-cut faces off the far ends of their edge).
             let (lo_x, hi_x, lo_y, hi_y) = if edge_cut {
-                (-0.3 * face_w, fw + 0.3 * face_w, -0.3 * face_w, fh + 0.3 * face_w)
+                (
+                    -0.3 * face_w,
+                    fw + 0.3 * face_w,
+                    -0.3 * face_w,
+                    fh + 0.3 * face_w,
+                )
             } else {
-                (face_w * 0.5, fw - face_w * 0.5, face_h * 0.5, fh - face_h * 0.5)
+                (
+                    face_w * 0.5,
+                    fw - face_w * 0.5,
+                    face_h * 0.5,
+                    fh - face_h * 0.5,
+                )
             };
             if next.0 < lo_x || next.0 > hi_x {
                 velocity.0 = -velocity.0;
@@ -323,10 +339,7 @@ mod tests {
             seed(Split::Tune, "rolled", 0),
             seed(Split::Holdout, "rolled", 0)
         );
-        assert_ne!(
-            seed(Split::Tune, "rolled", 0),
-            seed(Split::Tune, "dark", 0)
-        );
+        assert_ne!(seed(Split::Tune, "rolled", 0), seed(Split::Tune, "dark", 0));
     }
 
     #[test]
@@ -338,12 +351,7 @@ mod tests {
                 .iter()
                 .all(|f| (12.0..=20.0).contains(&f.width))
         );
-        assert!(
-            d("rolled")
-                .faces
-                .iter()
-                .all(|f| f.roll_deg.abs() >= 20.0)
-        );
+        assert!(d("rolled").faces.iter().all(|f| f.roll_deg.abs() >= 20.0));
         assert_eq!((d("portrait").width, d("portrait").height), (720, 1280));
         let fast = d("fast-motion");
         let f = &fast.faces[0];

@@ -75,8 +75,8 @@ impl Rgb {
                 for y in by * k..((by + 1) * k).min(self.h) {
                     for x in bx * k..((bx + 1) * k).min(self.w) {
                         let p = self.get(x, y);
-                        for c in 0..3 {
-                            sum[c] += p[c] as u32;
+                        for (s, v) in sum.iter_mut().zip(p) {
+                            *s += v as u32;
                         }
                         n += 1;
                     }
@@ -136,19 +136,18 @@ impl Rgb {
                 let clamp = |i: i64| line[i.clamp(0, len as i64 - 1) as usize];
                 let mut sum = [0u32; 3];
                 for k in -r..=r {
-                    let p = clamp(k);
-                    for c in 0..3 {
-                        sum[c] += p[c] as u32;
+                    for (s, v) in sum.iter_mut().zip(clamp(k)) {
+                        *s += v as u32;
                     }
                 }
                 for i in 0..len as i64 {
                     let p = at(i as usize);
-                    for c in 0..3 {
-                        self.data[p + c] = ((sum[c] + n / 2) / n) as u8;
+                    for (out, s) in self.data[p..p + 3].iter_mut().zip(&sum) {
+                        *out = ((s + n / 2) / n) as u8;
                     }
                     let (add, sub) = (clamp(i + r + 1), clamp(i - r));
-                    for c in 0..3 {
-                        sum[c] = sum[c] + add[c] as u32 - sub[c] as u32;
+                    for ((s, a), b) in sum.iter_mut().zip(add).zip(sub) {
+                        *s = *s + a as u32 - b as u32;
                     }
                 }
             }
@@ -242,6 +241,10 @@ mod tests {
         let img = ramp(20, 20);
         let out = img.crop_resize((10.0, 0.0, 10.0, 10.0), 5, 5);
         // Output pixel 0 covers source x 10..12: centre 11 → value 105 (10 per pixel, x=10.5).
-        assert!((out.get(0, 0)[0] as i32 - 105).abs() <= 1, "{:?}", out.get(0, 0));
+        assert!(
+            (out.get(0, 0)[0] as i32 - 105).abs() <= 1,
+            "{:?}",
+            out.get(0, 0)
+        );
     }
 }

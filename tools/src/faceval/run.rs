@@ -152,8 +152,11 @@ fn fingerprint(spec: &ClipSpec) -> u64 {
     })
 }
 
+/// A decoded frame's luma plane and the face boxes (pixels) found on it, if a detector ran.
+type LumaFrame = (Vec<u8>, Vec<[f64; 4]>);
+
 /// The luma planes of a video file, frame by frame.
-fn decode_luma(path: &Path, extra: &str) -> anyhow::Result<Vec<(Vec<u8>, Vec<[f64; 4]>)>> {
+fn decode_luma(path: &Path, extra: &str) -> anyhow::Result<Vec<LumaFrame>> {
     let samples = run_pipeline_samples(&format!(
         "filesrc location=\"{}\" ! decodebin ! videoconvert ! video/x-raw,format=RGB{extra}",
         path.display()
@@ -210,10 +213,15 @@ pub fn score_clip(clip: &Path, output: &Path, seconds: f64) -> anyhow::Result<Cl
         round32(truth.height as f64 * scale)
     );
     let orig = decode_luma(clip, "")?;
+    // Some tools pad the frame to their codec's grid (imageio-ffmpeg: multiples of 16);
+    // the output is scaled back to the clip's size, so it is judged where the faces were.
     let out = decode_luma(
         output,
         &format!(
-            " ! inferfilter model=\"{}\" threshold=0.5 inference-size={size}",
+            " ! videoscale ! video/x-raw,width={},height={},pixel-aspect-ratio=1/1 ! \
+             inferfilter model=\"{}\" threshold=0.5 threads=2 inference-size={size}",
+            truth.width,
+            truth.height,
             model.display()
         ),
     )?;
@@ -227,10 +235,7 @@ pub fn score_clip(clip: &Path, output: &Path, seconds: f64) -> anyhow::Result<Cl
             output.display(),
             clip.display()
         );
-        let (ol, al) = (
-            Luma { data: o, w, h },
-            Luma { data: a, w, h },
-        );
+        let (ol, al) = (Luma { data: o, w, h }, Luma { data: a, w, h });
         let truths = truth.frames.get(i).map(Vec::as_slice).unwrap_or_default();
         for t in truths {
             faces.push(score::judge_face(i as u32, t, &ol, &al, dets));

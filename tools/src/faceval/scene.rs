@@ -164,10 +164,7 @@ fn face_mean(photo: &Rgb, face: [f64; 4]) -> [f32; 3] {
     let mut sum = [0f64; 3];
     let mut n = 0f64;
     let (x0, y0) = (face[0].max(0.0) as u32, face[1].max(0.0) as u32);
-    let (x1, y1) = (
-        (face[2] as u32).min(photo.w),
-        (face[3] as u32).min(photo.h),
-    );
+    let (x1, y1) = ((face[2] as u32).min(photo.w), (face[3] as u32).min(photo.h));
     for y in y0..y1 {
         for x in x0..x1 {
             let p = photo.get(x, y);
@@ -207,7 +204,10 @@ impl SpriteMap {
     fn to_photo_offset(&self, x: f64, y: f64) -> (f64, f64) {
         let (dx, dy) = (x - self.centre.0, y - self.centre.1);
         // Rotate by -theta, then undo the mirror and the scale.
-        let (rx, ry) = (self.cos * dx + self.sin * dy, -self.sin * dx + self.cos * dy);
+        let (rx, ry) = (
+            self.cos * dx + self.sin * dy,
+            -self.sin * dx + self.cos * dy,
+        );
         (rx * self.inv_scale * self.mirror, ry * self.inv_scale)
     }
 
@@ -268,7 +268,7 @@ impl<F: FnMut(&str) -> anyhow::Result<Rgb>> Renderer<F> {
             spec.height,
         );
         let owner = vec![NOBODY; (spec.width * spec.height) as usize];
-        let rng = rand_chacha::ChaCha8Rng::seed_from_u64(spec.seed ^ 0x6e6f_6973_65);
+        let rng = rand_chacha::ChaCha8Rng::seed_from_u64(spec.seed ^ 0x006e_6f69_7365);
         Ok(Renderer {
             spec,
             photos,
@@ -398,7 +398,9 @@ impl<F: FnMut(&str) -> anyhow::Result<Rgb>> Renderer<F> {
                 let mut out = [0u8; 3];
                 for c in 0..3 {
                     let v = acc[c] / alpha;
-                    out[c] = (old[c] as f32 * (1.0 - a) + v * a).round().clamp(0.0, 255.0) as u8;
+                    out[c] = (old[c] as f32 * (1.0 - a) + v * a)
+                        .round()
+                        .clamp(0.0, 255.0) as u8;
                 }
                 rgb.set(x, y, out);
                 if a > 0.5 {

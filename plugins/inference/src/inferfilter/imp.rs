@@ -14,10 +14,10 @@ use veil_meta::{Detection, InferenceStatus, Landmarks, NormalizedBox, StatusMeta
 use super::Decoder;
 use crate::decoders::{DecoderKind, RawDetection, labels, nms};
 use crate::model::Model;
-use crate::tiling::{self, Pass, Plan};
 use crate::preprocess::{
     FrameView, Letterbox, Normalization, PackedFormat, Preprocessor, YuvColor,
 };
+use crate::tiling::{self, Pass, Plan};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -27,13 +27,17 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     )
 });
 
-const DEFAULT_THRESHOLD: f64 = 0.5;
+/// -1: the decoder's own default ([`DecoderKind::default_threshold`]).
+const DEFAULT_THRESHOLD: f64 = -1.0;
 const DEFAULT_NMS_IOU: f64 = -1.0;
 const DEFAULT_INTERVAL: u32 = 1;
 const DEFAULT_THREADS: u32 = 1;
 /// The param structure a region's class goes into (DL Streamer's convention: one per model).
 const DEFAULT_ATTRIBUTE: &str = "classification";
 const DEFAULT_MIN_FACE_SIZE: u32 = 0;
+const DEFAULT_TILE_INTERVAL: u32 = 1;
+/// Confidence the whole-frame pass needs when tiles run too (see `infer`).
+const COARSE_MIN_SCORE: f32 = 0.5;
 /// Tiles may enlarge the frame at most this much (a 2× magnification still helps CenterFace
 /// on faces below its smallest size; beyond it there is no detail left to find).
 const MAX_MAGNIFICATION: f64 = 2.0;
@@ -65,6 +69,7 @@ struct Settings {
     attribute: String,
     min_face_size: u32,
     tile_size: Option<String>,
+    tile_interval: u32,
 }
 
 impl Default for Settings {
@@ -86,6 +91,7 @@ impl Default for Settings {
             attribute: DEFAULT_ATTRIBUTE.into(),
             min_face_size: DEFAULT_MIN_FACE_SIZE,
             tile_size: None,
+            tile_interval: DEFAULT_TILE_INTERVAL,
         }
     }
 }
@@ -117,8 +123,12 @@ struct State {
     attribute: String,
     /// Smallest object to find, frame pixels (0: what the whole-frame pass sees).
     min_face_size: u32,
-    /// Model input of a tile (default: the whole-frame inference size).
+    /// Model input of a tile (default: fitted to the frame).
     tile_size: Option<(u32, u32)>,
+    /// Tiles run on every Nth analysed frame.
+    tile_interval: u32,
+    /// Analysed frames so far (decides the tile frames).
+    analysed: u64,
 }
 
 struct VideoSetup {
@@ -254,8 +264,7 @@ impl InferFilter {
                 )
             })?),
         };
-        if settings.min_face_size > 0 && model.fixed_input_size().is_some() && tile_size.is_some()
-        {
+        if settings.min_face_size > 0 && model.fixed_input_size().is_some() && tile_size.is_some() {
             return Err(gst::error_msg!(
                 gst::LibraryError::Settings,
                 ("tile-size needs a model with a dynamic input size; this one is fixed")
@@ -320,7 +329,11 @@ impl InferFilter {
             labels,
             keep,
             produced_labels,
-            threshold: settings.threshold as f32,
+            threshold: if settings.threshold < 0.0 {
+                decoder.default_threshold()
+            } else {
+                settings.threshold as f32
+            },
             nms_iou,
             interval: settings.interval.max(1),
             norm,
@@ -334,6 +347,8 @@ impl InferFilter {
             attribute: settings.attribute.clone(),
             min_face_size: settings.min_face_size,
             tile_size,
+            tile_interval: settings.tile_interval.max(1),
+            analysed: 0,
         })
     }
 
@@ -421,9 +436,9 @@ impl Runner<'_> {
             self.tensor.resize(per_image * group.len(), 0.0);
             let mut boxes = Vec::with_capacity(group.len());
             for (i, pass) in group.iter().enumerate() {
-                let region = view
-                    .crop(pass.x, pass.y)
-                    .ok_or_else(|| InferError::Fatal(format!("cannot crop at {},{}", pass.x, pass.y)))?;
+                let region = view.crop(pass.x, pass.y).ok_or_else(|| {
+                    InferError::Fatal(format!("cannot crop at {},{}", pass.x, pass.y))
+                })?;
                 let lb = Letterbox::new(pass.w, pass.h, mw, mh);
                 self.preprocessor
                     .run(
@@ -487,8 +502,12 @@ impl InferFilter {
             nms_iou,
             video,
             labels,
+            tile_interval,
+            analysed,
             ..
         } = state;
+        let with_tiles = *analysed % *tile_interval as u64 == 0;
+        *analysed += 1;
         let video = video.as_ref().ok_or(InferError::Fatal(
             "no caps set before the first buffer".into(),
         ))?;
@@ -508,7 +527,13 @@ impl InferFilter {
         let raw = if video.plan.tiles.is_empty() {
             nms::nms(found, *nms_iou)
         } else {
-            found.extend(runner.run(&view, &video.plan.tiles)?);
+            // With tiles, the coarse whole-frame pass only vouches for what it sees clearly:
+            // at its low resolution, textures pass for faces at low scores; the tiles look at
+            // the same places at full resolution.
+            found.retain(|d| d.score >= COARSE_MIN_SCORE.max(*threshold));
+            if with_tiles {
+                found.extend(runner.run(&view, &video.plan.tiles)?);
+            }
             tiling::merge(found, *nms_iou)
         };
         let (fw, fh) = (video.info.width() as f64, video.info.height() as f64);
@@ -676,8 +701,8 @@ impl ObjectImpl for InferFilter {
                     .build(),
                 glib::ParamSpecDouble::builder("threshold")
                     .nick("Score threshold")
-                    .blurb("Minimum confidence of a detection")
-                    .minimum(0.0)
+                    .blurb("Minimum confidence of a detection; -1: the decoder's default (centerface 0.1: candidates for the anonymizer, which starts masks at 0.2 and continues them down to 0.1; others 0.5). Analytics downstream apply their own (the aggregator's high-score)")
+                    .minimum(-1.0)
                     .maximum(1.0)
                     .default_value(DEFAULT_THRESHOLD)
                     .mutable_ready()
@@ -703,7 +728,14 @@ impl ObjectImpl for InferFilter {
                     .build(),
                 glib::ParamSpecString::builder("tile-size")
                     .nick("Tile size")
-                    .blurb("Model input of a tile WIDTHxHEIGHT (with min-face-size); default: the inference size")
+                    .blurb("Model input of a tile WIDTHxHEIGHT (with min-face-size); default: as few tiles as cover the frame, each at most 1280 a side")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("tile-interval")
+                    .nick("Tile interval")
+                    .blurb("Run the tiles (min-face-size) on every Nth analysed frame, the whole-frame pass on every one; a downstream anonymizer holds the small faces found in between")
+                    .minimum(1)
+                    .default_value(DEFAULT_TILE_INTERVAL)
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecUInt::builder("inference-interval")
@@ -764,6 +796,7 @@ impl ObjectImpl for InferFilter {
             "threads" => s.threads = value.get().expect("type checked upstream"),
             "min-face-size" => s.min_face_size = value.get().expect("type checked upstream"),
             "tile-size" => s.tile_size = opt_string(value),
+            "tile-interval" => s.tile_interval = value.get().expect("type checked upstream"),
             "mean" => s.mean = opt_string(value),
             "std" => s.std = opt_string(value),
             other => unreachable!("unknown property {other}"),
@@ -788,6 +821,7 @@ impl ObjectImpl for InferFilter {
             "threads" => s.threads.to_value(),
             "min-face-size" => s.min_face_size.to_value(),
             "tile-size" => s.tile_size.to_value(),
+            "tile-interval" => s.tile_interval.to_value(),
             "mean" => s.mean.to_value(),
             "std" => s.std.to_value(),
             other => unreachable!("unknown property {other}"),
@@ -897,6 +931,11 @@ impl BaseTransformImpl for InferFilter {
         };
         let (model_w, model_h) = match (state.requested_size, state.model.fixed_input_size()) {
             (Some(size), _) | (None, Some(size)) => size,
+            // With tiles for the small faces, the whole-frame pass only has to see the large
+            // ones: a coarse pass is enough.
+            (None, None) if state.min_face_size > 0 => {
+                tiling::coarse_size(info.width(), info.height())
+            }
             (None, None) => state
                 .decoder
                 .default_input_size(info.width(), info.height()),
@@ -923,7 +962,7 @@ impl BaseTransformImpl for InferFilter {
                 (model_w, model_h),
                 state.min_face_size as f64,
                 state.decoder.smallest_object(),
-                state.tile_size.unwrap_or((model_w, model_h)),
+                state.tile_size,
                 MAX_MAGNIFICATION,
             ),
             info,
