@@ -3,7 +3,7 @@
 # usage: scripts/anonymize.sh [--profile privacy|balanced|fast|fastest] INPUT OUTPUT.mp4
 #        scripts/anonymize.sh [--profile ...] INPUT --preview
 # Profiles trade speed for faces found; figures per profile (leak, over-mask, frames/s against
-# deface) are measured by scripts/bench-anonymize.sh and listed in the README.
+# deface) are measured by scripts/bench-anonymize.sh and listed in docs/elements/anonymizer.md.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$VEIL_ROOT"

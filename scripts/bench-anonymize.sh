@@ -5,13 +5,14 @@
 # DRAWS random draws each (default 3) of 30 frames; then frames/s on 720p clips of 150 frames
 # (10 s at 15 fps; start-up amortized), each tool decoding, anonymizing and encoding H.264
 # (x264 veryfast). Prints the tables; JSON reports go to $VEIL_CACHE/faceval/bench/.
-# usage: scripts/bench-anonymize.sh [DRAWS]
+# usage: scripts/bench-anonymize.sh [DRAWS] [speed|leak]   (default: both parts)
 # Installs what it needs: deface into $VEIL_CACHE/deface-venv.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$VEIL_ROOT"
 scripts/setup.sh
 draws=${1:-3}
+part=${2:-both}
 
 DEFACE=$VEIL_CACHE/deface-venv
 if [ ! -x "$DEFACE/bin/deface" ]; then
@@ -31,9 +32,12 @@ for p in privacy balanced fast fastest; do
 done
 jobs+=(--job "deface=$DEFACE/bin/deface {input} --scale 640x360 -o {output} --ffmpeg-config '{\"codec\": \"libx264\", \"ffmpeg_params\": [\"-preset\", \"veryfast\"]}' >/dev/null 2>&1")
 
-echo "== leak and over-mask: holdout split, $draws draws of every condition, 30 frames each"
-"$faceval" run --split holdout --draws "$draws" --frames 30 --out "$out/clips" \
-  --report "$out/leak.json" "${jobs[@]}"
+if [ "$part" != speed ]; then
+  echo "== leak and over-mask: holdout split, $draws draws of every condition, 30 frames each"
+  "$faceval" run --split holdout --draws "$draws" --frames 30 --out "$out/clips" \
+    --report "$out/leak.json" "${jobs[@]}"
+fi
+[ "$part" != leak ] || exit 0
 
 echo
 echo "== frames/s at 720p: holdout clips of 150 frames (faces 32-160 px, 20-40 px, crowd of 40-120 px)"

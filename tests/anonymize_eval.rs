@@ -18,7 +18,7 @@ const FRAMES: u32 = 12;
 const DRAW: u32 = 100;
 
 /// Leak bounds the job must hold, in percent of judged face instances: 2% per condition and 1%
-/// over those conditions, except the documented limits below (README, "Anonymization"), which
+/// over those conditions, except the documented limits below (docs/elements/anonymizer.md, "Known limits"), which
 /// hold looser bounds of their own and count only in the all-conditions figure (≤ 2%).
 const MAX_LEAK_PER_CONDITION: f64 = 2.0;
 const MAX_LEAK_OVERALL: f64 = 1.0;

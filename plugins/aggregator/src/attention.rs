@@ -40,7 +40,7 @@ mod tests {
 
     #[test]
     fn the_astronaut_faces_the_camera() {
-        // CenterFace's landmarks on astronaut.png (MODELS.md).
+        // CenterFace's landmarks on astronaut.png (docs/models.md).
         let pts = [
             (203.2, 101.7),
             (247.0, 104.5),

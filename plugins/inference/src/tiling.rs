@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! Face-size-driven inference: which regions of a frame go through the model at which scale.
 //!
-//! A detector sees faces down to a smallest size *at its input* (CenterFace: about 16 px, see
-//! `docs/MODELS.md`). A whole-frame pass letterboxed to the inference size therefore misses
+//! A detector sees faces down to a smallest size *at its input* (CenterFace: about 20 px, see
+//! `docs/elements/anonymizer.md`). A whole-frame pass letterboxed to the inference size therefore misses
 //! faces smaller than `smallest / scale` frame pixels. When a `min-face-size` (in frame
 //! pixels) asks for smaller faces, the frame is also cut into overlapping tiles run at the scale
 //! that makes a face of `min-face-size` as large as the detector's smallest — the way SAHI-style

@@ -21,7 +21,7 @@ fn px(rec: &FrameRecord, i: usize) -> [f64; 4] {
     [b.x_min * w, b.y_min * h, b.x_max * w, b.y_max * h]
 }
 
-/// ONNX Runtime's Python API on the same image and model gives this box (MODELS.md).
+/// ONNX Runtime's Python API on the same image and model gives this box (docs/models.md).
 const ASTRONAUT_FACE: [f64; 4] = [181.5, 58.2, 269.9, 177.8];
 
 #[test]
@@ -144,7 +144,7 @@ fn chained_nanodet_and_centerface_find_person_and_face_on_messi() {
     let faces: Vec<_> = f.detections.iter().filter(|d| d.label == "face").collect();
     assert_eq!(persons.len(), 1, "{:?}", f.detections);
     assert_eq!(faces.len(), 1, "{:?}", f.detections);
-    // The face (MODELS.md: (225.5, 92.8)–(257.1, 135.0)) lies inside the person.
+    // The face (docs/models.md: (225.5, 92.8)–(257.1, 135.0)) lies inside the person.
     let (fb, pb) = (faces[0].bbox, persons[0].bbox);
     assert!(
         (fb.x_min * 548.0 - 225.5).abs() < 8.0 && (fb.y_max * 342.0 - 135.0).abs() < 8.0,

@@ -1,6 +1,6 @@
 //! Metadata conventions shared by every Veil element.
 //!
-//! Two contracts live here (see DESIGN.md, "Contracts between the parts"):
+//! Two contracts live here (see docs/design.md, "Contracts between the parts"):
 //!
 //! * [`status`]: every frame that passed an `inferfilter` carries an inference-status meta saying
 //!   which model looked at it and whether inference `ran`, was `skipped` or `failed`. That is what

@@ -1,5 +1,5 @@
-//! Capture time (DESIGN.md, "Time"): UTC from a `start-time` property plus PTS for files, from
-//! the system clock at the first frame otherwise.
+//! Capture time (docs/design.md, "Contracts between the parts", **Time**): UTC from a
+//! `start-time` property plus PTS for files, from the system clock at the first frame otherwise.
 
 /// `start-time`: RFC 3339 (`2026-11-23T10:00:00Z`) or seconds since the epoch → ns since epoch.
 pub fn parse_start_time(text: &str) -> Option<u64> {
