@@ -39,13 +39,14 @@ status=0
 for who in read-only admin; do
   token=$ADMIN_KEY; [ "$who" = read-only ] && token=$READ_KEY
   log "fuzzing with the $who key ($EXAMPLES examples per operation, seed $SEED)"
-  "$VENV/bin/schemathesis" --config-file "$WORK/schemathesis.toml" run \
+  # From $WORK: Schemathesis keeps its cache (.schemathesis/) in the working directory.
+  (cd "$WORK" && "$VENV/bin/schemathesis" --config-file "$WORK/schemathesis.toml" run \
     "$API_URL/v1/openapi.json" \
     --wait-for-schema 30 --tls-verify "$CA" \
     -H "Authorization: Bearer $token" \
     --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance \
     --max-examples "$EXAMPLES" --seed "$SEED" --workers 1 --no-color \
-    --report junit --report-dir "$OUT/$who" || status=1
+    --report junit --report-dir "$OUT/$who") || status=1
 done
 cp "$WORK/serve.log" "$OUT/serve.log"
 kill -0 "$SERVICE_PID" || { log "the service died: see $OUT/serve.log"; exit 1; }

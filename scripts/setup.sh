@@ -213,6 +213,16 @@ install_python_client() {
   touch "$stamp"
 }
 
+# Cargo tools the test command uses, built once into the cache.
+CARGO_TOOLS=$VEIL_CACHE/cargo-tools
+MACHETE_VERSION=0.9.2
+install_cargo_tools() {
+  if [ "$("$CARGO_TOOLS/bin/cargo-machete" --version 2>/dev/null)" != "$MACHETE_VERSION" ]; then
+    log "building cargo-machete $MACHETE_VERSION (unused dependencies) into $CARGO_TOOLS"
+    cargo install -q --locked --root "$CARGO_TOOLS" "cargo-machete@$MACHETE_VERSION"
+  fi
+}
+
 main() {
   install_apt
   command -v cargo >/dev/null || die "cargo (Rust stable) is required: https://rustup.rs"
@@ -226,6 +236,7 @@ main() {
   install_inspection_models
   install_media
   install_python_client
+  install_cargo_tools
   log "ready: cache in $VEIL_CACHE"
 }
 

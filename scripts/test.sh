@@ -17,6 +17,9 @@ scripts/synth-media.sh
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
+step "unused dependencies (cargo-machete)"
+"$VEIL_CACHE/cargo-tools/bin/cargo-machete"
+
 step "cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 

@@ -90,7 +90,7 @@ fn a_real_pipeline_delivers_every_record_in_order_verified_and_signed() {
     // Every window the aggregator closed is a record, in order.
     let windows: Vec<&gst::Structure> = messages
         .iter()
-        .filter(|s| s.name() == "veil-metrics-window")
+        .filter(|s| s.name() == veil_wire::EventKind::Window.name())
         .collect();
     assert!(windows.len() >= 6, "{} windows", windows.len());
     let metrics: Vec<&Record> = unit

@@ -107,7 +107,10 @@ fn every_link_resolves_inside_the_repository() {
             } else {
                 file.parent().unwrap().join(path)
             };
-            let place = format!("{}:{line}: {target}", file.strip_prefix(&root).unwrap().display());
+            let place = format!(
+                "{}:{line}: {target}",
+                file.strip_prefix(&root).unwrap().display()
+            );
             match resolved.canonicalize() {
                 Ok(p) if p.starts_with(&root) => {
                     if let Some(fragment) = fragment
@@ -124,7 +127,10 @@ fn every_link_resolves_inside_the_repository() {
             }
         }
     }
-    assert!(checked > 20, "only {checked} links found: is the parser right?");
+    assert!(
+        checked > 20,
+        "only {checked} links found: is the parser right?"
+    );
     assert!(broken.is_empty(), "broken links:\n{}", broken.join("\n"));
 }
 
@@ -134,12 +140,18 @@ fn the_link_checker_catches_what_it_should() {
     let text = "see [a](docs/x.md) and `[not](a link)`\n```\n[nor](this)\n```\n[b](#two-words)";
     let found: Vec<String> = links(text).into_iter().map(|l| l.1).collect();
     assert_eq!(found, vec!["docs/x.md", "#two-words"]);
-    assert_eq!(anchor(" The `auditsink` element: records!"), "the-auditsink-element-records");
+    assert_eq!(
+        anchor(" The `auditsink` element: records!"),
+        "the-auditsink-element-records"
+    );
     assert!(anchors("# Two words\n```\n# not\n```").contains(&"two-words".to_owned()));
 }
 
 #[test]
 fn the_readme_stays_short() {
     let size = std::fs::metadata(repo().join("README.md")).unwrap().len();
-    assert!(size <= 12 * 1024, "README.md is {size} bytes; the details belong in docs/");
+    assert!(
+        size <= 12 * 1024,
+        "README.md is {size} bytes; the details belong in docs/"
+    );
 }

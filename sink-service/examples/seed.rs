@@ -15,9 +15,10 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use serde_json::json;
 use veil_sink_service::config::Config;
 use veil_sink_service::store::Store;
+use veil_wire::event::{DwellBand, IntegrityEvent, MetricsWindow, ZoneMetrics};
+use veil_wire::time::format_time;
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -52,23 +53,34 @@ fn main() -> anyhow::Result<()> {
         let busy = if (8..20).contains(&hour) { 6 } else { 1 };
         let ots = (minute * 7 + 3) % (busy * 2 + 1);
         let start = 1_795_428_000_000_000_000 + minute * 60_000_000_000;
-        let body = json!({
-            "version": 1,
-            "window_start": veil_wire::record::format_time(start),
-            "window_end": veil_wire::record::format_time(start + 60_000_000_000),
-            "partial": false,
-            "opportunities_to_see": ots,
-            "watchers": ots / 2,
-            "dwell_bands": {"0-5s": ots / 2, "5-15s": ots - ots / 2, "15-30s": 0, "30-60s": 0, "60s+": 0},
-            "dwell_time_s": ots as f64 * 6.5,
-            "attention_events": [],
-            "attention_time_s": (ots / 2) as f64 * 2.0,
-            "zones": {
-                "entrance": {"occupancy_mean": ots as f64 / 3.0, "occupancy_max": ots, "visitors": ots},
-                "shelf": {"occupancy_mean": ots as f64 / 6.0, "occupancy_max": ots / 2, "visitors": ots / 2},
-            },
-        });
-        records.push(device.window_with(minute, body));
+        let ots = ots as u32;
+        let mut window = MetricsWindow {
+            version: MetricsWindow::VERSION,
+            window_start: format_time(start),
+            window_end: format_time(start + 60_000_000_000),
+            opportunities_to_see: ots,
+            watchers: ots / 2,
+            dwell_time_s: ots as f64 * 6.5,
+            attention_time_s: (ots / 2) as f64 * 2.0,
+            ..Default::default()
+        };
+        for band in DwellBand::ALL {
+            let n = match band {
+                DwellBand::UpTo5s => ots / 2,
+                DwellBand::UpTo15s => ots - ots / 2,
+                _ => 0,
+            };
+            window.dwell_bands.insert(band.label().into(), n);
+        }
+        for (zone, share) in [("entrance", 1), ("shelf", 2)] {
+            let zone_metrics = ZoneMetrics {
+                occupancy_mean: ots as f64 / (3 * share) as f64,
+                occupancy_max: ots / share,
+                visitors: ots / share,
+            };
+            window.zones.insert(zone.into(), zone_metrics);
+        }
+        records.push(device.window_with(minute, serde_json::to_value(&window)?));
         if device.since >= 100 || minute + 1 == minutes {
             records.push(device.checkpoint());
         }
@@ -77,11 +89,13 @@ fn main() -> anyhow::Result<()> {
         ingest.take(&r.key_expr(), &r.to_vec())?;
     }
     ingest.commit()?;
-    store.integrity_event(
-        &tenant,
-        json!({"type": "gap", "device": "cam-1", "stream": "door", "seq": minutes + 1,
-               "reason": "synthetic: records missing (seeded for trying the API)"}),
-    )?;
+    let gap = IntegrityEvent::Gap {
+        device: "cam-1".into(),
+        stream: "door".into(),
+        seq: minutes + 1,
+        reason: "synthetic: records missing (seeded for trying the API)".into(),
+    };
+    store.integrity_event(&tenant, gap.body())?;
     store.flush()?;
     println!(
         "seeded tenant {tenant}: {minutes} windows of device cam-1 into {}",

@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use serde::Serialize;
-use serde_json::json;
 use veil_wire::checkpoint::Checkpoint;
+use veil_wire::event::IntegrityEvent;
 use veil_wire::{ChainUnit, ChainVerifier, Kind, Names, Record};
 
 use crate::config::{Limits, TrustConfig, TrustMode};
@@ -119,7 +119,11 @@ impl Ingest {
             );
             self.store.integrity_event(
                 &names.tenant,
-                json!({"type": "names-disagree", "key_expr": key_expr, "reason": reason}),
+                IntegrityEvent::NamesDisagree {
+                    key_expr: key_expr.to_owned(),
+                    reason: reason.clone(),
+                }
+                .body(),
             )?;
             return self.reject(&reason, key_expr, payload);
         }
@@ -243,7 +247,13 @@ impl Ingest {
             "record {} conflicts with the one stored under that number (a device that started over?)",
             record.seq
         );
-        self.store.integrity_event(&id.tenant, json!({"type": "conflict", "device": id.device, "stream": id.stream, "seq": record.seq, "reason": reason}))?;
+        let event = IntegrityEvent::Conflict {
+            device: id.device.clone(),
+            stream: id.stream.clone(),
+            seq: record.seq,
+            reason: reason.clone(),
+        };
+        self.store.integrity_event(&id.tenant, event.body())?;
         self.reject(&reason, key_expr, payload)
     }
 
@@ -255,7 +265,13 @@ impl Ingest {
             let unit = self.unit_mut(id);
             if unit.last_error_seq != Some(record.seq) {
                 unit.last_error_seq = Some(record.seq);
-                store.integrity_event(&id.tenant, json!({"type": "chain", "device": id.device, "stream": id.stream, "seq": e.seq, "reason": e.reason}))?;
+                let event = IntegrityEvent::Chain {
+                    device: id.device.clone(),
+                    stream: id.stream.clone(),
+                    seq: e.seq,
+                    reason: e.reason.clone(),
+                };
+                store.integrity_event(&id.tenant, event.body())?;
             }
             let key_expr = record.key_expr();
             return self.reject(&e.to_string(), &key_expr, &bytes);
@@ -284,7 +300,13 @@ impl Ingest {
                     // The chain holds together, but not for this tenant: set all of it aside.
                     self.stats.spoofed += 1;
                     let reason = format!("untrusted checkpoint {}: {reason}", record.seq);
-                    store.integrity_event(&id.tenant, json!({"type": "untrusted-key", "device": id.device, "stream": id.stream, "seq": record.seq, "reason": reason}))?;
+                    let event = IntegrityEvent::UntrustedKey {
+                        device: id.device.clone(),
+                        stream: id.stream.clone(),
+                        seq: record.seq,
+                        reason: reason.clone(),
+                    };
+                    store.integrity_event(&id.tenant, event.body())?;
                     self.set_aside(id, before.signed_upto + 1, cp.seq, &reason)?;
                     index.insert(
                         seq_key(&id.device, &id.stream, record.seq),
@@ -430,8 +452,18 @@ impl Ingest {
                 let missing = (unit.state.chain.next_seq, first_held - 1);
                 self.store.integrity_event(
                     &n.tenant,
-                    json!({"type": "gap", "device": n.device, "stream": n.stream, "seq": missing.0,
-                           "reason": format!("records {}..{} missing, {} held behind them", missing.0, missing.1, unit.pending.len())}),
+                    IntegrityEvent::Gap {
+                        device: n.device.clone(),
+                        stream: n.stream.clone(),
+                        seq: missing.0,
+                        reason: format!(
+                            "records {}..{} missing, {} held behind them",
+                            missing.0,
+                            missing.1,
+                            unit.pending.len()
+                        ),
+                    }
+                    .body(),
                 )?;
             }
         }

@@ -4,6 +4,8 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
+use serde::Deserialize;
+use veil_wire::event::{DwellBand, MetricsWindow};
 use veil_wire::{Kind, Record};
 
 use crate::store::{Store, UnitState, is_valid, key_seq, series_prefix};
@@ -61,23 +63,24 @@ pub fn summary(store: &Store) -> anyhow::Result<String> {
                 let mut bands: BTreeMap<String, u64> = BTreeMap::new();
                 let mut zones: BTreeMap<String, u64> = BTreeMap::new();
                 let mut lines: BTreeMap<String, (u64, u64)> = BTreeMap::new();
-                for w in &windows {
-                    let b = &w.body;
-                    ots += b["opportunities_to_see"].as_u64().unwrap_or(0);
-                    watchers += b["watchers"].as_u64().unwrap_or(0);
-                    attention += b["attention_time_s"].as_f64().unwrap_or(0.0);
-                    events += b["attention_events"].as_array().map_or(0, Vec::len);
-                    for (band, n) in b["dwell_bands"].as_object().into_iter().flatten() {
-                        *bands.entry(band.clone()).or_default() += n.as_u64().unwrap_or(0);
+                for w in windows
+                    .iter()
+                    .filter_map(|w| MetricsWindow::deserialize(&w.body).ok())
+                {
+                    ots += w.opportunities_to_see as u64;
+                    watchers += w.watchers as u64;
+                    attention += w.attention_time_s;
+                    events += w.attention_events.len();
+                    for (band, n) in &w.dwell_bands {
+                        *bands.entry(band.clone()).or_default() += *n as u64;
                     }
-                    for (zone, z) in b["zones"].as_object().into_iter().flatten() {
-                        *zones.entry(zone.clone()).or_default() +=
-                            z["visitors"].as_u64().unwrap_or(0);
+                    for (zone, z) in &w.zones {
+                        *zones.entry(zone.clone()).or_default() += z.visitors as u64;
                     }
-                    for (line, l) in b["lines"].as_object().into_iter().flatten() {
+                    for (line, l) in &w.lines {
                         let e = lines.entry(line.clone()).or_default();
-                        e.0 += l["forward"].as_u64().unwrap_or(0);
-                        e.1 += l["backward"].as_u64().unwrap_or(0);
+                        e.0 += l.forward as u64;
+                        e.1 += l.backward as u64;
                     }
                 }
                 writeln!(
@@ -91,10 +94,15 @@ pub fn summary(store: &Store) -> anyhow::Result<String> {
                     out,
                     "  opportunities to see: {ots}, watchers: {watchers}, attention events: {events} ({attention:.1} s)"
                 )?;
-                let order = veil_meta_bands();
-                let bands: Vec<String> = order
+                let bands: Vec<String> = DwellBand::ALL
                     .iter()
-                    .map(|b| format!("{b} {}", bands.get(*b).copied().unwrap_or(0)))
+                    .map(|b| {
+                        format!(
+                            "{} {}",
+                            b.label(),
+                            bands.get(b.label()).copied().unwrap_or(0)
+                        )
+                    })
                     .collect();
                 writeln!(out, "  dwell bands: {}", bands.join(", "))?;
                 if !zones.is_empty() {
@@ -157,9 +165,4 @@ pub fn summary(store: &Store) -> anyhow::Result<String> {
         writeln!(out, "  error: {e}")?;
     }
     Ok(out)
-}
-
-/// Dwell bands in their natural order.
-fn veil_meta_bands() -> [&'static str; 5] {
-    ["0-5s", "5-15s", "15-30s", "30-60s", "60s+"]
 }

@@ -27,6 +27,7 @@ use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::Sha256;
+use veil_wire::event::{ComplianceCycle, CycleStatus, Decision, InspectionRecord};
 use veil_wire::record::format_time;
 use veil_wire::{Kind, Record};
 
@@ -295,15 +296,15 @@ pub fn event_of(record: &Record) -> Option<&'static str> {
     match record.kind {
         Kind::Metrics => Some("window.closed"),
         Kind::Integrity => Some("integrity.alert"),
-        Kind::Inspection if record.body.get("decision").and_then(Value::as_str) == Some("NG") => {
+        Kind::Inspection
+            if InspectionRecord::deserialize(&record.body)
+                .is_ok_and(|i| i.decision == Decision::Ng) =>
+        {
             Some("inspection.ng")
         }
         Kind::Compliance
-            if record
-                .body
-                .get("status")
-                .and_then(Value::as_str)
-                .is_some_and(|s| s != "in_order") =>
+            if ComplianceCycle::deserialize(&record.body)
+                .is_ok_and(|c| c.status != CycleStatus::InOrder) =>
         {
             Some("compliance.violation")
         }

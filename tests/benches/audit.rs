@@ -10,7 +10,7 @@
 use std::time::{Duration, Instant};
 
 use veil_e2e::store::TestStore;
-use veil_meta::events::MetricsWindow;
+use veil_meta::events::{self, Event, MetricsWindow};
 use veil_wire::Kind;
 
 fn now_ns() -> u64 {
@@ -31,7 +31,7 @@ fn window(i: u64) -> gst::Event {
         dwell_time_s: i as f64 * 0.25,
         ..Default::default()
     };
-    gst::event::CustomDownstream::new(w.to_structure())
+    gst::event::CustomDownstream::new(events::to_structure(&Event::Window(w)))
 }
 
 fn harness(

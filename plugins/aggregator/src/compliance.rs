@@ -12,7 +12,9 @@
 //!
 //! Structure only: labels and times, nothing about who or what was seen.
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
+use veil_wire::event::{ComplianceCycle, CycleStatus, CycleStep, StepEvent};
+use veil_wire::time::format_time;
 
 use crate::zones::in_polygon;
 
@@ -150,29 +152,44 @@ impl ComplianceFile {
     }
 }
 
-/// The record body of a closed cycle (`compliance` kind): labels, times and flags only.
-pub fn cycle_body(c: &Cycle, format_time: impl Fn(u64) -> String) -> serde_json::Value {
-    let steps: Vec<serde_json::Value> = c
-        .steps
-        .iter()
-        .map(|s| {
-            serde_json::json!({"step": s.label, "start": format_time(s.start_ns), "end": format_time(s.end_ns),
-                               "duration_s": (s.end_ns - s.start_ns) as f64 / 1e9})
-        })
-        .collect();
-    serde_json::json!({
-        "version": 1,
-        "cycle": c.number,
-        "status": c.status(),
-        "start": format_time(c.start_ns),
-        "end": format_time(c.end_ns),
-        "cycle_time_s": c.end_ns.saturating_sub(c.start_ns) as f64 / 1e9,
-        "steps": steps,
-        "missing": c.missing,
-        "extra": c.extra,
-        "out_of_order": c.out_of_order,
-        "timed_out": c.timed_out,
-    })
+impl Cycle {
+    /// The `compliance` record of the cycle: labels, times and flags only.
+    pub fn record(&self) -> ComplianceCycle {
+        ComplianceCycle {
+            version: 1,
+            cycle: self.number,
+            status: self.status(),
+            start: format_time(self.start_ns),
+            end: format_time(self.end_ns),
+            cycle_time_s: self.end_ns.saturating_sub(self.start_ns) as f64 / 1e9,
+            steps: self
+                .steps
+                .iter()
+                .map(|s| CycleStep {
+                    step: s.label.clone(),
+                    start: format_time(s.start_ns),
+                    end: format_time(s.end_ns),
+                    duration_s: (s.end_ns - s.start_ns) as f64 / 1e9,
+                })
+                .collect(),
+            missing: self.missing.clone(),
+            extra: self.extra.clone(),
+            out_of_order: self.out_of_order.clone(),
+            timed_out: self.timed_out,
+        }
+    }
+}
+
+impl Step {
+    /// The step as a `veil-step` event.
+    pub fn event(&self) -> StepEvent {
+        StepEvent {
+            step: self.label.clone(),
+            start: format_time(self.start_ns),
+            end: format_time(self.end_ns),
+            duration_s: (self.end_ns - self.start_ns) as f64 / 1e9,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -190,7 +207,7 @@ pub struct ComplianceConfig {
 }
 
 /// One step occurrence.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Step {
     pub label: String,
     pub start_ns: u64,
@@ -198,14 +215,10 @@ pub struct Step {
 }
 
 /// A pair of expected steps done in the wrong order: `after` was expected after `before`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Swap {
-    pub before: String,
-    pub after: String,
-}
+pub use veil_wire::event::Swap;
 
 /// A closed cycle and its verdict.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Cycle {
     pub number: u64,
     pub start_ns: u64,
@@ -227,17 +240,17 @@ impl Cycle {
 
     /// `in_order`, or the first of `timeout`, `missing`, `out_of_order`, `extra` that applies
     /// (every flag is in the record as well).
-    pub fn status(&self) -> &'static str {
+    pub fn status(&self) -> CycleStatus {
         if self.in_order() {
-            "in_order"
+            CycleStatus::InOrder
         } else if self.timed_out {
-            "timeout"
+            CycleStatus::Timeout
         } else if !self.missing.is_empty() {
-            "missing"
+            CycleStatus::Missing
         } else if !self.out_of_order.is_empty() {
-            "out_of_order"
+            CycleStatus::OutOfOrder
         } else {
-            "extra"
+            CycleStatus::Extra
         }
     }
 }
@@ -478,7 +491,7 @@ mod tests {
         let cycles = run(&steps(&["pick", "place", "fasten", "inspect"]));
         assert_eq!(cycles.len(), 1);
         let c = &cycles[0];
-        assert_eq!(c.status(), "in_order");
+        assert_eq!(c.status().as_str(), "in_order");
         assert_eq!(c.steps.len(), 4);
         assert_eq!(c.steps[1].label, "place");
         // pick starts at 0, inspect ends at 9 s + 1.9 s.
@@ -491,17 +504,17 @@ mod tests {
         script.extend(steps(&["pick", "place", "fasten", "inspect"]));
         let cycles = run(&script);
         assert_eq!(cycles.len(), 2);
-        assert_eq!(cycles[0].status(), "missing");
+        assert_eq!(cycles[0].status().as_str(), "missing");
         assert_eq!(cycles[0].missing, ["fasten"]);
         assert!(cycles[0].extra.is_empty() && cycles[0].out_of_order.is_empty());
-        assert_eq!(cycles[1].status(), "in_order");
+        assert_eq!(cycles[1].status().as_str(), "in_order");
     }
 
     #[test]
     fn a_swapped_pair_is_out_of_order() {
         let cycles = run(&steps(&["pick", "fasten", "place", "inspect"]));
         assert_eq!(cycles.len(), 1);
-        assert_eq!(cycles[0].status(), "out_of_order");
+        assert_eq!(cycles[0].status().as_str(), "out_of_order");
         assert_eq!(
             cycles[0].out_of_order,
             [Swap {
@@ -516,7 +529,7 @@ mod tests {
     fn an_extra_step_is_extra() {
         let cycles = run(&steps(&["pick", "place", "place", "fasten", "inspect"]));
         assert_eq!(cycles.len(), 1);
-        assert_eq!(cycles[0].status(), "extra");
+        assert_eq!(cycles[0].status().as_str(), "extra");
         assert_eq!(cycles[0].extra, ["place"]);
         let cycles = run(&steps(&["pick", "place", "polish", "fasten", "inspect"]));
         assert_eq!(cycles[0].extra, ["polish"]);
@@ -528,7 +541,7 @@ mod tests {
         let mut script = steps(&["pick", "place"]);
         script.push((Some("fasten"), 70.0));
         let cycles = run(&script);
-        assert_eq!(cycles[0].status(), "timeout");
+        assert_eq!(cycles[0].status().as_str(), "timeout");
         assert!(cycles[0].timed_out);
         assert_eq!(cycles[0].missing, ["inspect"]);
         assert_eq!(cycles[0].end_ns - cycles[0].start_ns, 60 * S);
@@ -547,7 +560,7 @@ mod tests {
         ];
         let cycles = run(&script);
         assert_eq!(cycles.len(), 1);
-        assert_eq!(cycles[0].status(), "in_order", "{:?}", cycles[0]);
+        assert_eq!(cycles[0].status().as_str(), "in_order", "{:?}", cycles[0]);
         assert_eq!(cycles[0].steps[0].end_ns, 22 * S / 10);
     }
 
@@ -593,7 +606,7 @@ polygon = [[0.5, 0.0], [1.0, 0.0], [1.0, 1.0], [0.5, 1.0]]
             Some("a")
         );
         let c = &run(&steps(&["pick", "fasten", "place", "inspect"]))[0];
-        let body = cycle_body(c, |t| t.to_string());
+        let body = serde_json::to_value(c.record()).unwrap();
         assert_eq!(body["status"], "out_of_order");
         assert_eq!(body["out_of_order"][0]["before"], "place");
         assert_eq!(body["steps"].as_array().unwrap().len(), 4);
@@ -608,6 +621,6 @@ polygon = [[0.5, 0.0], [1.0, 0.0], [1.0, 1.0], [0.5, 1.0]]
         assert_eq!(cycles.len(), 2);
         assert_eq!(cycles[0].missing, ["fasten", "inspect"]);
         assert!(!cycles[0].timed_out);
-        assert_eq!(cycles[1].status(), "in_order");
+        assert_eq!(cycles[1].status().as_str(), "in_order");
     }
 }

@@ -8,6 +8,7 @@
 
 use base64::Engine;
 use sha2::{Digest, Sha256};
+use veil_wire::event::{Decision, ImageRecord};
 
 /// The JPEG of an RGB frame (tightly packed, `w`×`h`), at `quality` 1–100. Deterministic: the
 /// same pixels give the same bytes.
@@ -30,27 +31,27 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-/// The `image` record body.
-pub fn image_body(
+/// The `image` record of a kept frame.
+pub fn image_record(
     part: u64,
-    decision: &str,
+    decision: Decision,
     time: &str,
     jpeg: &[u8],
     w: u32,
     h: u32,
-) -> serde_json::Value {
-    serde_json::json!({
-        "version": 1,
-        "part": part,
-        "decision": decision,
-        "time": time,
-        "format": "jpeg",
-        "width": w,
-        "height": h,
-        "bytes": jpeg.len(),
-        "sha256": sha256_hex(jpeg),
-        "data": base64::engine::general_purpose::STANDARD.encode(jpeg),
-    })
+) -> ImageRecord {
+    ImageRecord {
+        version: 1,
+        part,
+        decision,
+        time: time.to_owned(),
+        format: "jpeg".into(),
+        width: w,
+        height: h,
+        bytes: jpeg.len() as u64,
+        sha256: sha256_hex(jpeg),
+        data: base64::engine::general_purpose::STANDARD.encode(jpeg),
+    }
 }
 
 #[cfg(test)]
@@ -64,8 +65,16 @@ mod tests {
         assert_eq!(&a[..3], &[0xff, 0xd8, 0xff], "a JPEG starts with SOI");
         assert_eq!(a, encode_jpeg(&rgb, 32, 16, 85).unwrap());
         assert!(encode_jpeg(&rgb, 32, 17, 85).is_err());
-        let body = image_body(3, "NG", "2026-11-23T10:00:00.000Z", &a, 32, 16);
-        assert_eq!(body["sha256"], sha256_hex(&a));
-        assert!(body["data"].as_str().unwrap().starts_with("/9j/"));
+        let image = image_record(
+            3,
+            Decision::Ng,
+            "2026-11-23T10:00:00.000000000Z",
+            &a,
+            32,
+            16,
+        );
+        assert_eq!(image.sha256, sha256_hex(&a));
+        assert_eq!(image.bytes, a.len() as u64);
+        assert!(image.data.starts_with("/9j/"));
     }
 }

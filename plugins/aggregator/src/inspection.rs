@@ -17,7 +17,7 @@
 //! min_confidence = 0.6
 //! ```
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use crate::zones::in_polygon;
 
@@ -80,14 +80,7 @@ impl InspectionFile {
     }
 }
 
-/// Why a part is NG.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Reason {
-    pub rule: String,
-    pub label: String,
-    pub confidence: f64,
-    pub min_confidence: f64,
-}
+pub use veil_wire::event::Reason;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Decision {
@@ -100,8 +93,12 @@ impl Decision {
         self.reason.is_none()
     }
 
-    pub fn label(&self) -> &'static str {
-        if self.ok() { "OK" } else { "NG" }
+    pub fn verdict(&self) -> veil_wire::event::Decision {
+        if self.ok() {
+            veil_wire::event::Decision::Ok
+        } else {
+            veil_wire::event::Decision::Ng
+        }
     }
 }
 
@@ -177,7 +174,7 @@ min_confidence = 0.3
         let whole = [0.0, 0.0, 1.0, 1.0];
         assert!(i.frame(&[("ok", whole, 0.99)]).unwrap().ok());
         let d = i.frame(&[("ng", whole, 0.9)]).unwrap();
-        assert_eq!((d.part, d.label()), (2, "NG"));
+        assert_eq!((d.part, d.verdict().as_str()), (2, "NG"));
         assert_eq!(d.reason.unwrap().rule, "dark-blob");
         // Below its rule's confidence: OK.
         assert!(i.frame(&[("ng", whole, 0.55)]).unwrap().ok());

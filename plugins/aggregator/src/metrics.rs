@@ -19,11 +19,10 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use chrono::{DateTime, SecondsFormat, Utc};
-use veil_meta::events::{
-    AttentionEvent, DWELL_BANDS, InspectionCounts, LineCrossings, MetricsWindow, ZoneMetrics,
-    dwell_band,
+use veil_wire::event::{
+    AttentionEvent, DwellBand, InspectionCounts, LineCrossings, MetricsWindow, ZoneMetrics,
 };
+use veil_wire::time::format_time;
 
 use crate::demographics;
 use crate::tracker::BBox;
@@ -94,12 +93,6 @@ pub struct Metrics {
     index: Option<u64>,
     acc: WindowAcc,
     tracks: HashMap<u64, TrackState>,
-}
-
-pub fn format_utc(ns: u64) -> String {
-    DateTime::<Utc>::from_timestamp((ns / 1_000_000_000) as i64, (ns % 1_000_000_000) as u32)
-        .map(|t| t.to_rfc3339_opts(SecondsFormat::Millis, true))
-        .unwrap_or_default()
 }
 
 impl Metrics {
@@ -203,15 +196,15 @@ impl Metrics {
         let attention_s = acc.attention_ns as f64 / 1e9;
         MetricsWindow {
             version: MetricsWindow::VERSION,
-            window_start: format_utc(start),
-            window_end: format_utc(start + self.config.window_ns),
+            window_start: format_time(start),
+            window_end: format_time(start + self.config.window_ns),
             partial,
             opportunities_to_see: acc.seen.len() as u32,
             watchers: acc.watchers.len() as u32,
-            dwell_bands: DWELL_BANDS
+            dwell_bands: DwellBand::ALL
                 .iter()
                 .zip(acc.dwell_bands)
-                .map(|(b, n)| (b.to_string(), n))
+                .map(|(b, n)| (b.label().to_owned(), n))
                 .collect(),
             dwell_time_s: dwell_s,
             attention_events: acc.attention,
@@ -254,8 +247,8 @@ impl Metrics {
         if let Some(start) = t.attention_since.take() {
             let end = end_ns.max(start);
             acc.attention.push(AttentionEvent {
-                start: format_utc(start),
-                end: format_utc(end),
+                start: format_time(start),
+                end: format_time(end),
                 duration_s: (end - start) as f64 / 1e9,
             });
             acc.attention_ns += end - start;
@@ -356,7 +349,7 @@ impl Metrics {
                 let end = t.last_frontal_ns + self.frame_ns;
                 Self::end_attention(&mut self.acc, &mut t, end);
                 let dwell = t.last_ns - t.first_ns;
-                self.acc.dwell_bands[dwell_band(dwell as f64 / 1e9)] += 1;
+                self.acc.dwell_bands[DwellBand::of_seconds(dwell as f64 / 1e9) as usize] += 1;
                 self.acc.dwell_ns += dwell;
             }
         }
@@ -412,10 +405,10 @@ mod tests {
         out.extend(m.finish());
         assert_eq!(out.len(), 1);
         let w = &out[0];
-        assert_eq!(w.window_start, "2026-11-23T10:00:00.000Z");
+        assert_eq!(w.window_start, "2026-11-23T10:00:00.000000000Z");
         assert!(w.partial);
         assert_eq!(w.opportunities_to_see, 1);
-        assert_eq!(w.dwell_bands["15-30s"], 1);
+        assert_eq!(w.dwell(DwellBand::UpTo30s), 1);
         assert_eq!(w.dwell_bands.values().sum::<u32>(), 1);
         assert!((w.dwell_time_s - 20.0).abs() < 1e-9);
     }
@@ -461,8 +454,8 @@ mod tests {
         let mut out = m.frame(T0 + 59 * S, &[obs(1, 0.5, None)]);
         out.extend(m.frame(T0 + 185 * S, &[]));
         assert_eq!(out.len(), 3, "windows 10:00, 10:01 and 10:02 closed");
-        assert_eq!(out[0].window_end, "2026-11-23T10:01:00.000Z");
-        assert_eq!(out[2].window_start, "2026-11-23T10:02:00.000Z");
+        assert_eq!(out[0].window_end, "2026-11-23T10:01:00.000000000Z");
+        assert_eq!(out[2].window_start, "2026-11-23T10:02:00.000000000Z");
         assert_eq!(
             (out[0].opportunities_to_see, out[1].opportunities_to_see),
             (1, 0)

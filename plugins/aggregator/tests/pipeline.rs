@@ -1,8 +1,20 @@
 //! `aggregator` in real pipelines behind real detectors.
 
 use gst::prelude::*;
-use veil_meta::events::MetricsWindow;
+use veil_meta::events::{self, Event, MetricsWindow};
 use veil_tools::assets;
+
+/// The aggregator's event in a structure, if it is one (its body must read).
+fn event_of(s: &gst::StructureRef) -> Option<Event> {
+    events::from_structure(s).map(|e| e.expect("a readable event body"))
+}
+
+fn window_of(s: &gst::StructureRef) -> Option<MetricsWindow> {
+    match event_of(s)? {
+        Event::Window(w) => Some(w),
+        _ => None,
+    }
+}
 
 fn init() {
     let _ = gst::init();
@@ -29,7 +41,7 @@ fn windows(description: &str) -> (Vec<MetricsWindow>, Vec<MetricsWindow>) {
             .unwrap();
         pad.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
             if let Some(gst::PadProbeData::Event(ev)) = &info.data
-                && let Some(w) = ev.structure().and_then(MetricsWindow::from_structure)
+                && let Some(w) = ev.structure().and_then(window_of)
             {
                 downstream.lock().unwrap().push(w);
             }
@@ -45,7 +57,7 @@ fn windows(description: &str) -> (Vec<MetricsWindow>, Vec<MetricsWindow>) {
     {
         match msg.view() {
             gst::MessageView::Element(e) => {
-                if let Some(w) = e.structure().and_then(MetricsWindow::from_structure) {
+                if let Some(w) = e.structure().and_then(window_of) {
                     posted.push(w);
                 }
             }
@@ -77,7 +89,7 @@ fn chained_models_on_the_face_clip_give_watchers_and_attention() {
         "{:#?}",
         posted.iter().map(|w| &w.window_start).collect::<Vec<_>>()
     );
-    assert_eq!(posted[0].window_start, "2026-11-23T10:00:00.000Z");
+    assert_eq!(posted[0].window_start, "2026-11-23T10:00:00.000000000Z");
     assert_eq!(
         posted, downstream,
         "the same windows travel downstream, in order"
@@ -290,7 +302,7 @@ fn classifier_attributes_become_suppressed_zone_breakdowns() {
     let window = bus
         .iter()
         .find_map(|m| match m.view() {
-            gst::MessageView::Element(e) => e.structure().and_then(MetricsWindow::from_structure),
+            gst::MessageView::Element(e) => e.structure().and_then(window_of),
             _ => None,
         })
         .expect("a window at EOS");
@@ -401,13 +413,9 @@ polygon = [[0.0, 0.5], [0.5, 0.5], [0.5, 1.0], [0.0, 1.0]]
     let mut steps = 0;
     while let Some(event) = h.try_pull_event() {
         let Some(s) = event.structure() else { continue };
-        match s.name().as_str() {
-            "veil-step" => steps += 1,
-            "veil-compliance" => {
-                let body: serde_json::Value =
-                    serde_json::from_str(s.get::<&str>("body").unwrap()).unwrap();
-                cycles.push(body);
-            }
+        match event_of(s) {
+            Some(Event::Step(_)) => steps += 1,
+            Some(Event::Compliance(c)) => cycles.push(serde_json::to_value(c).unwrap()),
             _ => {}
         }
     }
@@ -432,8 +440,8 @@ polygon = [[0.0, 0.5], [0.5, 0.5], [0.5, 1.0], [0.0, 1.0]]
         assert_eq!(c["timed_out"], false);
     }
     // The correct cycle: pick at 10:00:00.0 to inspect ending 10:00:10.9.
-    assert_eq!(cycles[0]["start"], "2026-11-23T10:00:00.000Z");
-    assert_eq!(cycles[0]["end"], "2026-11-23T10:00:10.900Z");
+    assert_eq!(cycles[0]["start"], "2026-11-23T10:00:00.000000000Z");
+    assert_eq!(cycles[0]["end"], "2026-11-23T10:00:10.900000000Z");
     assert_eq!(cycles[0]["cycle_time_s"], 10.9);
     assert_eq!(steps, 4 + 3 + 4 + 5 + 3, "one step event per occurrence");
     // Structure only: labels, times and flags.
@@ -479,12 +487,10 @@ fn alternating_good_and_bad_parts_give_the_expected_decisions() {
     let mut windows = Vec::new();
     while let Some(event) = h.try_pull_event() {
         let Some(s) = event.structure() else { continue };
-        if s.name() == "veil-inspection" {
-            let body: serde_json::Value =
-                serde_json::from_str(s.get::<&str>("body").unwrap()).unwrap();
-            decisions.push(body);
-        } else if let Some(w) = MetricsWindow::from_structure(s) {
-            windows.push(w);
+        match event_of(s) {
+            Some(Event::Inspection(i)) => decisions.push(serde_json::to_value(i).unwrap()),
+            Some(Event::Window(w)) => windows.push(w),
+            _ => {}
         }
     }
     let got: Vec<&str> = decisions
@@ -569,8 +575,8 @@ fn parts_entering_the_zone_are_decided_once_from_their_region_class() {
     h.push_event(gst::event::Eos::new());
     let mut got = Vec::new();
     while let Some(event) = h.try_pull_event() {
-        if let Some(s) = event.structure().filter(|s| s.name() == "veil-inspection") {
-            got.push(s.get::<String>("decision").unwrap());
+        if let Some(Event::Inspection(i)) = event.structure().and_then(event_of) {
+            got.push(i.decision.as_str());
         }
     }
     let want: Vec<&str> = bad.iter().map(|&b| if b { "NG" } else { "OK" }).collect();

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use veil_wire::record::{canonical_json, sha256_hex};
 use veil_wire::{DeviceKey, Kind, Names, Record};
 
@@ -252,13 +252,13 @@ impl Writer {
         if self.dropped > 0 {
             // There is room again: first say what was lost, in the chain itself.
             let (from, to) = self.dropped_span.take().unwrap_or_default();
-            let body = json!({
-                "type": "spool-overflow",
-                "dropped": self.dropped,
-                "first_capture_time": veil_wire::record::format_time(from),
-                "last_capture_time": veil_wire::record::format_time(to),
-                "max_pending": self.settings.max_pending,
-            });
+            let body = veil_wire::event::IntegrityEvent::SpoolOverflow {
+                dropped: self.dropped,
+                first_capture_time: veil_wire::time::format_time(from),
+                last_capture_time: veil_wire::time::format_time(to),
+                max_pending: self.settings.max_pending,
+            }
+            .body();
             self.dropped = 0;
             self.push(Kind::Integrity, now_ns(), None, body)?;
         }
@@ -380,6 +380,7 @@ impl Writer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
     use std::sync::Mutex;
     use std::sync::mpsc::sync_channel;
     use veil_wire::ChainVerifier;

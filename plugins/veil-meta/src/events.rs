@@ -1,129 +1,68 @@
-//! Aggregates and decisions leaving the aggregator.
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! The GStreamer side of the event contract (`veil_wire::event`): an [`Event`] as a
+//! `GstStructure`, the form it takes as a custom downstream event (ordered with the video, for
+//! `auditsink`) and as an element message on the bus (for applications).
 //!
-//! Each window leaves twice: as a serialized custom downstream event (ordered with the video, for
-//! `auditsink`) and as an element message on the bus (for applications). Both carry a
-//! `GstStructure` named [`METRICS_WINDOW`] with a few scalar fields for quick reading and the
-//! whole window as JSON in `body` (the [`MetricsWindow`] type below), so any consumer — ours, a
-//! Python script, a Zenoh client — decodes the same document.
+//! The structure is named by the event ([`EventKind::name`]) and carries the whole body as JSON
+//! in `body`, so any consumer — ours, a Python script, a Zenoh client — decodes the same
+//! document; a few scalar fields are copied out for quick reading on the bus:
 //!
-//! Scalar fields: `window-start`, `window-end` (RFC 3339 UTC strings), `partial` (bool: flushed
-//! at EOS before the window's end), `opportunities-to-see`, `watchers` (u32), `body` (JSON), and
-//! from the aggregator `pts` (u64 ns: the frame that closed the window).
+//! | event | scalar fields |
+//! |---|---|
+//! | window | `window-start`, `window-end` (RFC 3339), `partial`, `opportunities-to-see`, `watchers` |
+//! | step | `step`, `start`, `end`, `duration-s` |
+//! | compliance | `cycle`, `status`, `start`, `end`, `cycle-time-s` |
+//! | inspection | `part`, `decision` |
+//! | image | `part` |
 //!
-//! No field identifies anyone: no track ids, no boxes, no images. Attention events carry only
-//! start, end and duration.
+//! Every one has `capture-time` (RFC 3339: the time of the record it becomes) and, from the
+//! aggregator, `pts` (u64 ns: the frame that produced it). No field identifies anyone: no track
+//! ids, no boxes; images only under an explicit retention setting.
 
-use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+pub use veil_wire::event::*;
 
-/// Structure (and custom event) name of a metrics window.
-pub const METRICS_WINDOW: &str = "veil-metrics-window";
-
-/// Dwell bands, in seconds: `[0,5)`, `[5,15)`, `[15,30)`, `[30,60)`, `[60,∞)`.
-pub const DWELL_BANDS: [&str; 5] = ["0-5s", "5-15s", "15-30s", "30-60s", "60s+"];
-
-pub fn dwell_band(seconds: f64) -> usize {
-    match seconds {
-        s if s < 5.0 => 0,
-        s if s < 15.0 => 1,
-        s if s < 30.0 => 2,
-        s if s < 60.0 => 3,
-        _ => 4,
-    }
+/// The event as a structure (see the module's table).
+pub fn to_structure(event: &Event) -> gst::Structure {
+    let b = gst::Structure::builder(event.name());
+    let b = match event {
+        Event::Window(w) => b
+            .field("window-start", w.window_start.as_str())
+            .field("window-end", w.window_end.as_str())
+            .field("partial", w.partial)
+            .field("opportunities-to-see", w.opportunities_to_see)
+            .field("watchers", w.watchers),
+        Event::Step(s) => b
+            .field("step", s.step.as_str())
+            .field("start", s.start.as_str())
+            .field("end", s.end.as_str())
+            .field("duration-s", s.duration_s),
+        Event::Compliance(c) => b
+            .field("cycle", c.cycle)
+            .field("status", c.status.as_str())
+            .field("start", c.start.as_str())
+            .field("end", c.end.as_str())
+            .field("cycle-time-s", c.cycle_time_s),
+        Event::Inspection(i) => b
+            .field("part", i.part)
+            .field("decision", i.decision.as_str()),
+        Event::Image(i) => b.field("part", i.part),
+    };
+    b.field("capture-time", event.capture_time())
+        .field("body", event.body().to_string())
+        .build()
 }
 
-/// One attention event: a person looking toward the camera/screen, with no identity.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AttentionEvent {
-    pub start: String,
-    pub end: String,
-    pub duration_s: f64,
-}
-
-/// Per-zone figures of a window.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct ZoneMetrics {
-    /// Mean number of people in the zone over the window's frames.
-    pub occupancy_mean: f64,
-    pub occupancy_max: u32,
-    /// Distinct people seen in the zone.
-    pub visitors: u32,
-}
-
-/// Line crossings of a directed line: `forward` crosses from its right side to its left side
-/// (looking from `from` to `to`, image coordinates with y down), `backward` the other way.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct LineCrossings {
-    pub forward: u32,
-    pub backward: u32,
-}
-
-/// Visual inspection figures of a window (only when the aggregator inspects parts).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct InspectionCounts {
-    /// Parts decided in the window.
-    pub parts: u32,
-    pub ok: u32,
-    pub ng: u32,
-    /// ok / parts; null when no part was decided.
-    pub yield_rate: Option<f64>,
-}
-
-/// Demographic breakdown of one zone: attribute → value → count; `null` marks a suppressed cell
-/// (fewer than k people, or suppressed to protect another cell).
-pub type Breakdown = BTreeMap<String, BTreeMap<String, Option<u32>>>;
-
-/// A closed (or, at EOS, partial) metrics window.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct MetricsWindow {
-    pub version: u32,
-    pub window_start: String,
-    pub window_end: String,
-    pub partial: bool,
-    /// Distinct person tracks seen in the window (Quividi's "opportunities to see").
-    pub opportunities_to_see: u32,
-    /// Of those, tracks that gave attention at least once in the window.
-    pub watchers: u32,
-    /// Dwell (first to last sight) of the tracks that ended in this window, by band.
-    pub dwell_bands: BTreeMap<String, u32>,
-    pub dwell_time_s: f64,
-    pub attention_events: Vec<AttentionEvent>,
-    pub attention_time_s: f64,
-    /// Attention time / dwell time of the tracks that ended in this window (0 when none).
-    pub attraction_ratio: f64,
-    pub zones: BTreeMap<String, ZoneMetrics>,
-    /// `"A->B"` → number of transitions from zone A to zone B.
-    pub zone_flows: BTreeMap<String, u32>,
-    pub lines: BTreeMap<String, LineCrossings>,
-    /// Only with a classifier upstream and windows of at least 300 s.
-    #[serde(skip_serializing_if = "BTreeMap::is_empty", default)]
-    pub demographics: BTreeMap<String, Breakdown>,
-    /// Only in inspection mode.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub inspection: Option<InspectionCounts>,
-}
-
-impl MetricsWindow {
-    pub const VERSION: u32 = 1;
-
-    pub fn to_structure(&self) -> gst::Structure {
-        gst::Structure::builder(METRICS_WINDOW)
-            .field("window-start", self.window_start.as_str())
-            .field("window-end", self.window_end.as_str())
-            .field("partial", self.partial)
-            .field("opportunities-to-see", self.opportunities_to_see)
-            .field("watchers", self.watchers)
-            .field("body", serde_json::to_string(self).unwrap_or_default())
-            .build()
-    }
-
-    /// Reads a window back from its structure (custom event or bus message).
-    pub fn from_structure(s: &gst::StructureRef) -> Option<Self> {
-        if s.name() != METRICS_WINDOW {
-            return None;
-        }
-        serde_json::from_str(s.get::<&str>("body").ok()?).ok()
-    }
+/// Reads an event back from its structure: `None` for structures that are not Veil events,
+/// an error for a Veil event whose body does not read.
+pub fn from_structure(s: &gst::StructureRef) -> Option<Result<Event, EventError>> {
+    let kind = EventKind::from_name(s.name().as_str())?;
+    Some(match s.get::<&str>("body") {
+        Ok(body) => Event::from_body(kind.name(), body),
+        Err(e) => Err(EventError::Body {
+            name: kind.name(),
+            reason: e.to_string(),
+        }),
+    })
 }
 
 #[cfg(test)]
@@ -131,26 +70,39 @@ mod tests {
     use super::*;
 
     #[test]
-    fn bands_have_the_documented_edges() {
-        let got: Vec<usize> = [0.0, 4.99, 5.0, 14.9, 15.0, 20.0, 30.0, 59.9, 60.0, 600.0]
-            .iter()
-            .map(|&s| dwell_band(s))
-            .collect();
-        assert_eq!(got, vec![0, 0, 1, 1, 2, 2, 3, 3, 4, 4]);
-    }
-
-    #[test]
-    fn windows_round_trip_through_a_structure() {
+    fn events_round_trip_through_a_structure() {
         gst::init().unwrap();
         let mut w = MetricsWindow {
             version: 1,
-            window_start: "2026-11-23T10:00:00Z".into(),
+            window_start: "2026-11-23T10:00:00.000000000Z".into(),
+            window_end: "2026-11-23T10:01:00.000000000Z".into(),
             opportunities_to_see: 3,
             ..Default::default()
         };
         w.zone_flows.insert("a->b".into(), 1);
-        let s = w.to_structure();
+        let event = Event::Window(w);
+        let s = to_structure(&event);
+        assert_eq!(s.name(), EventKind::Window.name());
         assert_eq!(s.get::<u32>("opportunities-to-see").unwrap(), 3);
-        assert_eq!(MetricsWindow::from_structure(&s), Some(w));
+        assert_eq!(
+            s.get::<&str>("capture-time").unwrap(),
+            "2026-11-23T10:01:00.000000000Z"
+        );
+        assert_eq!(from_structure(&s).unwrap().unwrap(), event);
+        let step = Event::Step(StepEvent {
+            step: "pick".into(),
+            start: "a".into(),
+            end: "b".into(),
+            duration_s: 1.0,
+        });
+        let s = to_structure(&step);
+        assert_eq!(s.get::<&str>("step").unwrap(), "pick");
+        assert_eq!(from_structure(&s).unwrap().unwrap(), step);
+        // Not ours: none; ours with a broken body: an error.
+        assert!(from_structure(&gst::Structure::new_empty("other")).is_none());
+        let broken = gst::Structure::builder(EventKind::Compliance.name())
+            .field("body", "{")
+            .build();
+        assert!(from_structure(&broken).unwrap().is_err());
     }
 }

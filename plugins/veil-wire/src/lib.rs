@@ -8,10 +8,13 @@
 
 pub mod chain;
 pub mod checkpoint;
+pub mod event;
 pub mod names;
 pub mod record;
+pub mod time;
 
 pub use chain::{ChainState, ChainVerifier, VerifyError};
 pub use checkpoint::{Checkpoint, DeviceKey};
+pub use event::{Event, EventKind};
 pub use names::{ChainUnit, NameError, Names};
 pub use record::{Ack, GENESIS, Kind, Record, RecordError, WIRE_VERSION};

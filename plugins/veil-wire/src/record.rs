@@ -126,20 +126,7 @@ fn is_digest(text: &str) -> bool {
     text.len() == 64 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
-/// RFC 3339 in UTC with nanoseconds, `Z` suffix: the only form records carry.
-pub fn format_time(ns_since_epoch: u64) -> String {
-    let secs = (ns_since_epoch / 1_000_000_000) as i64;
-    let nanos = (ns_since_epoch % 1_000_000_000) as u32;
-    chrono::DateTime::from_timestamp(secs, nanos)
-        .unwrap_or_default()
-        .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
-}
-
-/// Nanoseconds since the epoch of an RFC 3339 time, if it is one.
-pub fn parse_time(text: &str) -> Option<u64> {
-    let t = chrono::DateTime::parse_from_rfc3339(text).ok()?;
-    u64::try_from(t.timestamp_nanos_opt()?).ok()
-}
+pub use crate::time::{format_time, parse_time};
 
 /// RFC 8785 canonical JSON of a value.
 pub fn canonical_json(value: &serde_json::Value) -> Result<Vec<u8>, RecordError> {

@@ -6,6 +6,7 @@ use std::collections::{BTreeSet, HashMap};
 use bytes::Bytes;
 use serde_json::{Value, json};
 use veil_wire::Kind;
+use veil_wire::event::DwellBand;
 
 use super::data::{self, Filter};
 use super::keys::{ApiKey, NewKey, Role, Scope};
@@ -474,8 +475,8 @@ fn csv_row(r: &veil_wire::Record) -> String {
         for c in &METRICS_COLUMNS[5..] {
             cells.push(scalar(&r.body[*c]));
         }
-        for band in veil_wire_dwell_bands() {
-            cells.push(scalar(&r.body["dwell_bands"][band]));
+        for band in DwellBand::ALL {
+            cells.push(scalar(&r.body["dwell_bands"][band.label()]));
         }
         cells.push(r.hash.clone());
         cells
@@ -500,15 +501,10 @@ fn csv_row(r: &veil_wire::Record) -> String {
     line
 }
 
-/// The aggregator's dwell bands (kept here so the service needs no GStreamer crate).
-fn veil_wire_dwell_bands() -> [&'static str; 5] {
-    ["0-5s", "5-15s", "15-30s", "30-60s", "60s+"]
-}
-
 fn csv_header(kind: Kind) -> String {
     let mut cols: Vec<&str> = if kind == Kind::Metrics {
         let mut c = METRICS_COLUMNS.to_vec();
-        c.extend(veil_wire_dwell_bands());
+        c.extend(DwellBand::ALL.map(DwellBand::label));
         c.push("hash");
         c
     } else {

@@ -170,9 +170,10 @@ mod tests {
 
     #[test]
     fn windows_add_up_per_bucket() {
+        let short = veil_wire::event::DwellBand::UpTo5s.label();
         let w = |start: &str, ots: u64, zone_visitors: u64| {
             json!({"window_start": start, "opportunities_to_see": ots, "watchers": 1,
-                   "attention_time_s": 1.5, "dwell_bands": {"0-5s": 1},
+                   "attention_time_s": 1.5, "dwell_bands": {short: 1},
                    "zones": {"shelf": {"visitors": zone_visitors, "occupancy_mean": 1.0, "occupancy_max": 2}}})
         };
         let windows = [
@@ -189,7 +190,7 @@ mod tests {
             (hours[1].key.as_str(), hours[1].opportunities_to_see),
             ("10", 12)
         );
-        assert_eq!(hours[1].dwell_bands["0-5s"], 3);
+        assert_eq!(hours[1].dwell_bands[short], 3);
         let days: Vec<String> = by_time(Dimension::DayOfWeek, &windows, 0)
             .into_iter()
             .map(|b| b.key)

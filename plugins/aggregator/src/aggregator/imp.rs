@@ -8,10 +8,10 @@ use gst_base::prelude::*;
 use gst_base::subclass::prelude::*;
 use gst_video::VideoRegionOfInterestMeta;
 
-use veil_meta::events::MetricsWindow;
+use veil_meta::events::{self, Event, InspectionRecord, MetricsWindow};
 
 use crate::attention;
-use crate::compliance::{Checker, ComplianceFile, Output as ComplianceOutput, cycle_body};
+use crate::compliance::{Checker, ComplianceFile, Output as ComplianceOutput};
 use crate::inspection::{InspectionFile, Inspector};
 use crate::metrics::{AggregatorConfig, Metrics, Observation};
 use crate::tracker::{BBox, Tracker, TrackerConfig};
@@ -273,9 +273,10 @@ impl Aggregator {
         Ok((jpeg, w, h))
     }
 
-    /// Posts a structure on the bus and sends it downstream (for auditsink), with the PTS of
+    /// Posts an event on the bus and sends it downstream (for auditsink), with the PTS of
     /// the frame that produced it.
-    fn emit(&self, state: &State, mut s: gst::Structure) {
+    fn emit(&self, state: &State, event: &Event) {
+        let mut s = events::to_structure(event);
         if let Some(pts) = state.last_pts {
             s.set("pts", pts);
         }
@@ -293,19 +294,10 @@ impl Aggregator {
         }
     }
 
-    /// Step events (`veil-step`) and compliance records (`veil-compliance`): labels, times
-    /// and flags only.
+    /// Step events and compliance cycles: labels, times and flags only.
     fn send_compliance(&self, state: &State, out: ComplianceOutput) {
-        let time = crate::metrics::format_utc;
         for step in out.steps {
-            let s = gst::Structure::builder("veil-step")
-                .field("step", step.label.as_str())
-                .field("start", time(step.start_ns))
-                .field("end", time(step.end_ns))
-                .field("duration-s", (step.end_ns - step.start_ns) as f64 / 1e9)
-                .field("capture-time", time(step.end_ns))
-                .build();
-            self.emit(state, s);
+            self.emit(state, &Event::Step(step.event()));
         }
         for cycle in out.cycles {
             gst::info!(
@@ -313,22 +305,9 @@ impl Aggregator {
                 imp = self,
                 "cycle {}: {}",
                 cycle.number,
-                cycle.status()
+                cycle.status().as_str()
             );
-            let body = cycle_body(&cycle, time);
-            let s = gst::Structure::builder("veil-compliance")
-                .field("cycle", cycle.number)
-                .field("status", cycle.status())
-                .field("start", time(cycle.start_ns))
-                .field("end", time(cycle.end_ns))
-                .field(
-                    "cycle-time-s",
-                    cycle.end_ns.saturating_sub(cycle.start_ns) as f64 / 1e9,
-                )
-                .field("capture-time", time(cycle.end_ns))
-                .field("body", body.to_string())
-                .build();
-            self.emit(state, s);
+            self.emit(state, &Event::Compliance(cycle.record()));
         }
     }
 
@@ -343,7 +322,7 @@ impl Aggregator {
                 w.opportunities_to_see
             );
             // With the PTS of the frame that closed the window (the last frame at EOS).
-            self.emit(state, w.to_structure());
+            self.emit(state, &Event::Window(w));
             state.windows_sent += 1;
         }
     }
@@ -756,8 +735,8 @@ impl BaseTransformImpl for Aggregator {
         if let Some(d) = decision {
             // Counted in the window of this frame (the windows before it are closed above).
             state.metrics.part(d.ok());
-            gst::debug!(CAT, imp = self, "part {}: {}", d.part, d.label());
-            let time = crate::metrics::format_utc(capture_ns);
+            gst::debug!(CAT, imp = self, "part {}: {}", d.part, d.verdict().as_str());
+            let time = veil_wire::time::format_time(capture_ns);
             // The frame leaves only as the retention setting says; an OK frame under
             // `failures` is never even encoded.
             let keep = match state.settings.image_retention {
@@ -767,9 +746,9 @@ impl BaseTransformImpl for Aggregator {
             };
             let image = if keep {
                 match self.frame_jpeg(state, buf) {
-                    Ok((jpeg, iw, ih)) => Some(crate::images::image_body(
+                    Ok((jpeg, iw, ih)) => Some(crate::images::image_record(
                         d.part,
-                        d.label(),
+                        d.verdict(),
                         &time,
                         &jpeg,
                         iw,
@@ -787,25 +766,17 @@ impl BaseTransformImpl for Aggregator {
             } else {
                 None
             };
-            let body = serde_json::json!({
-                "version": 1, "part": d.part, "decision": d.label(), "reason": d.reason,
-                "time": time,
-                "image": image.as_ref().map(|i| serde_json::json!({"sha256": i["sha256"], "bytes": i["bytes"]})),
-            });
-            let s = gst::Structure::builder("veil-inspection")
-                .field("part", d.part)
-                .field("decision", d.label())
-                .field("capture-time", time.as_str())
-                .field("body", body.to_string())
-                .build();
-            self.emit(state, s);
+            let record = InspectionRecord {
+                version: 1,
+                part: d.part,
+                decision: d.verdict(),
+                reason: d.reason.clone(),
+                time,
+                image: image.as_ref().map(|i| i.reference()),
+            };
+            self.emit(state, &Event::Inspection(record));
             if let Some(image) = image {
-                let s = gst::Structure::builder("veil-image")
-                    .field("part", d.part)
-                    .field("capture-time", time.as_str())
-                    .field("body", image.to_string())
-                    .build();
-                self.emit(state, s);
+                self.emit(state, &Event::Image(image));
             }
         }
         Ok(gst::FlowSuccess::Ok)

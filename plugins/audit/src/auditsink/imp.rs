@@ -13,8 +13,9 @@ use gst_base::subclass::prelude::*;
 use gst_video::VideoRegionOfInterestMeta;
 use serde_json::{Value, json};
 
-use veil_meta::events::METRICS_WINDOW;
+use veil_meta::events;
 use veil_meta::time::{CaptureClock, now_ns, parse_start_time};
+use veil_wire::time::parse_time;
 use veil_wire::{DeviceKey, Kind, Names};
 
 use super::SpoolFull;
@@ -303,61 +304,33 @@ impl AuditSink {
         gst::FlowError::Error
     }
 
+    /// A custom downstream event: the aggregator's events become records of their kind (by
+    /// type, `veil_wire::event`); any other `veil-*` structure becomes an `event` record with its
+    /// fields; anything else is not ours.
     fn custom_event(&self, s: &gst::StructureRef) -> Result<(), gst::FlowError> {
-        let name = s.name();
         let pts = s.get::<u64>("pts").ok();
-        // Structures that carry their record body as JSON: the kind and the field with the
-        // capture time.
-        let with_body = match name.as_str() {
-            METRICS_WINDOW => Some((Kind::Metrics, "window-end")),
-            "veil-compliance" => Some((Kind::Compliance, "capture-time")),
-            "veil-inspection" => Some((Kind::Inspection, "capture-time")),
-            // Only with the aggregator's image-retention (failures or all): its frames.
-            "veil-image" => Some((Kind::Image, "capture-time")),
-            _ => None,
-        };
-        let item = if let Some((kind, time_field)) = with_body {
-            let body: Value = match s
-                .get::<&str>("body")
-                .ok()
-                .and_then(|b| serde_json::from_str(b).ok())
-            {
-                Some(b) => b,
-                None => {
-                    gst::element_imp_error!(
-                        self,
-                        gst::StreamError::Format,
-                        ("A {} without a readable JSON body", name)
-                    );
-                    return Err(gst::FlowError::Error);
-                }
-            };
-            let capture_ns = s
-                .get::<&str>(time_field)
-                .ok()
-                .and_then(parse_start_time)
-                .unwrap_or_else(now_ns);
-            Input::Record {
-                kind,
-                capture_ns,
+        let item = match events::from_structure(s) {
+            Some(Ok(event)) => Input::Record {
+                kind: event.record_kind(),
+                capture_ns: parse_time(event.capture_time()).unwrap_or_else(now_ns),
                 pts,
-                body,
+                body: event.record_body(),
+            },
+            Some(Err(e)) => {
+                gst::element_imp_error!(self, gst::StreamError::Format, ("{}", e));
+                return Err(gst::FlowError::Error);
             }
-        } else if name.starts_with("veil-") {
-            let capture_ns = s
-                .get::<&str>("capture-time")
-                .ok()
-                .and_then(parse_start_time)
-                .unwrap_or_else(now_ns);
-            let body = json!({"type": name.as_str(), "fields": structure_json(s)});
-            Input::Record {
+            None if s.name().starts_with(events::NAME_PREFIX) => Input::Record {
                 kind: Kind::Event,
-                capture_ns,
+                capture_ns: s
+                    .get::<&str>("capture-time")
+                    .ok()
+                    .and_then(parse_start_time)
+                    .unwrap_or_else(now_ns),
                 pts,
-                body,
-            }
-        } else {
-            return Ok(());
+                body: json!({"type": s.name().as_str(), "fields": structure_json(s)}),
+            },
+            None => return Ok(()),
         };
         self.enqueue(item)
     }
