@@ -145,7 +145,7 @@ impl AuditLog {
     /// cannot be written is reported on stderr, not turned into a denial of service).
     pub fn note(&self, store: &Store, action: Action<'_>) {
         if let Err(e) = self.record(store, action) {
-            eprintln!("sink-service: audit log: {e:#}");
+            tracing::error!("audit log: {e:#}");
         }
     }
 }

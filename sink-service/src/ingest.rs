@@ -76,6 +76,11 @@ impl Ingest {
         }
     }
 
+    /// Chain units with records taken since the last commit.
+    pub fn staged(&self) -> usize {
+        self.touched.len()
+    }
+
     /// Takes one published payload. Errors are the store's (disk), never the payload's.
     pub fn take(&mut self, key_expr: &str, payload: &[u8]) -> Result<Outcome> {
         self.stats.received += 1;
@@ -285,7 +290,7 @@ impl Ingest {
                     // The staged records up to it become valid by the chain state alone.
                     self.store_record(id, &record, &bytes)?;
                     if cp.seq > before.signed_upto {
-                        store.notice(crate::webhooks::Notice::Valid {
+                        store.notice(crate::notice::Notice::Valid {
                             tenant: id.tenant.clone(),
                             device: id.device.clone(),
                             stream: id.stream.clone(),
@@ -418,7 +423,7 @@ impl Ingest {
         if !notices.is_empty()
             && let Err(e) = crate::webhooks::dispatch(&self.store, notices)
         {
-            eprintln!("sink-service: webhooks: could not queue deliveries: {e:#}");
+            tracing::error!("webhooks: could not queue deliveries: {e:#}");
         }
         self.store.flush()?;
         let mut acks = Vec::new();

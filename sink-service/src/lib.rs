@@ -9,9 +9,11 @@
 pub mod api;
 pub mod audit;
 pub mod backup;
+pub mod cli;
 pub mod config;
 pub mod crypto;
 pub mod ingest;
+pub mod notice;
 pub mod query;
 pub mod retention;
 pub mod serve;

@@ -18,7 +18,13 @@ fn zerr(e: zenoh::Error) -> anyhow::Error {
     anyhow::anyhow!("{e}")
 }
 
-pub fn serve(config: &Config, store: Arc<Store>) -> anyhow::Result<()> {
+/// Serves until SIGTERM or SIGINT; `on_ready` gets one line saying what is being served, once
+/// the service listens and has subscribed (the command line prints it: tests wait for it).
+pub fn serve(
+    config: &Config,
+    store: Arc<Store>,
+    on_ready: impl FnOnce(&str),
+) -> anyhow::Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(signal, stop.clone())?;
@@ -149,16 +155,18 @@ pub fn serve(config: &Config, store: Arc<Store>) -> anyhow::Result<()> {
                     last = Instant::now();
                     match crate::retention::sweep(&store, &keep, crate::store::now_ns()) {
                         Ok(0) => {}
-                        Ok(n) => eprintln!("sink-service: retention deleted {n} records"),
-                        Err(e) => eprintln!("sink-service: retention: {e}"),
+                        Ok(n) => tracing::info!(records = n, "retention deleted records"),
+                        Err(e) => tracing::error!("retention: {e:#}"),
                     }
                     if let Some(k) = audit_keep {
                         let before = crate::store::now_ns().saturating_sub(k.as_nanos() as u64);
                         let unsent = crate::siem::low_water(&store, &targets).saturating_add(1);
                         match crate::audit::sweep(&store, before, unsent) {
                             Ok(0) => {}
-                            Ok(n) => eprintln!("sink-service: audit retention deleted {n} entries"),
-                            Err(e) => eprintln!("sink-service: audit retention: {e}"),
+                            Ok(n) => {
+                                tracing::info!(entries = n, "audit retention deleted entries")
+                            }
+                            Err(e) => tracing::error!("audit retention: {e:#}"),
                         }
                     }
                 }
@@ -166,12 +174,12 @@ pub fn serve(config: &Config, store: Arc<Store>) -> anyhow::Result<()> {
         }));
     }
 
-    println!(
+    on_ready(&format!(
         "sink-service: ready — store {}, subscribed to {}, history on veil/**, admin on {}/{{verify,stats}}",
         store.path.display(),
         config.zenoh.subscribe,
         config.zenoh.admin
-    );
+    ));
     let mut ingest = Ingest::new(store.clone(), config.trust.clone(), config.limits.clone());
     let group = Duration::from_millis(config.limits.ack_interval_ms);
     let mut last_commit = Instant::now();
@@ -183,18 +191,20 @@ pub fn serve(config: &Config, store: Arc<Store>) -> anyhow::Result<()> {
             match ingest.take(sample.key_expr().as_str(), &payload) {
                 Ok(_) => pending = true,
                 // The store's own trouble (disk): say it, keep serving; the device resends.
-                Err(e) => eprintln!("sink-service: could not store a record: {e:#}"),
+                Err(e) => tracing::error!(key = %sample.key_expr(), "could not store a record: {e:#}"),
             }
         }
         if pending && (sample.is_none() || last_commit.elapsed() >= group) {
+            let span = tracing::debug_span!("ingest_group", units = ingest.staged()).entered();
             match ingest.commit() {
                 Ok(acks) => {
                     for (names, upto) in acks {
                         let _ = session.put(names.ack_key(), Ack::new(upto).to_vec()).wait();
                     }
                 }
-                Err(e) => eprintln!("sink-service: could not commit: {e:#}"),
+                Err(e) => tracing::error!("could not commit: {e:#}"),
             }
+            drop(span);
             if let Ok(mut s) = stats.lock() {
                 *s = ingest.stats.clone();
             }
@@ -208,9 +218,6 @@ pub fn serve(config: &Config, store: Arc<Store>) -> anyhow::Result<()> {
     }
     let _ = session.close().wait();
     store.flush()?;
-    eprintln!(
-        "sink-service: stopped, {} records received",
-        ingest.stats.received
-    );
+    tracing::info!(received = ingest.stats.received, "stopped");
     Ok(())
 }

@@ -281,7 +281,7 @@ pub fn run(store: &Store, target: &Target, stop: &AtomicBool) {
         match result {
             Ok(sent) => {
                 if said {
-                    eprintln!("sink-service: audit forwarding to {} resumed", target.name);
+                    tracing::info!(target = %target.name, "audit forwarding resumed");
                     said = false;
                 }
                 wait = Duration::from_millis(200);
@@ -291,10 +291,7 @@ pub fn run(store: &Store, target: &Target, stop: &AtomicBool) {
             }
             Err(e) => {
                 if !said {
-                    eprintln!(
-                        "sink-service: audit forwarding to {}: {e:#} (retrying)",
-                        target.name
-                    );
+                    tracing::warn!(target = %target.name, "audit forwarding: {e:#} (retrying)");
                     said = true;
                 }
                 sink = None;

@@ -170,7 +170,7 @@ pub struct Store {
     counter: AtomicU64,
     /// What webhooks want to hear about, collected while `notify` is on (the API serves).
     notify: AtomicBool,
-    notices: Mutex<Vec<crate::webhooks::Notice>>,
+    notices: Mutex<Vec<crate::notice::Notice>>,
 }
 
 /// sled's lock error, said plainly.
@@ -427,10 +427,10 @@ impl Store {
 
     /// Stores an integrity event under the tenant (or the service) and logs it.
     pub fn integrity_event(&self, tenant: &str, event: serde_json::Value) -> anyhow::Result<()> {
-        eprintln!("sink-service: integrity: {tenant}: {event}");
+        tracing::warn!(tenant, %event, "integrity event");
         let key = self.unique_key();
         self.put(tenant, "events", &key, &serde_json::to_vec(&event)?)?;
-        self.notice(crate::webhooks::Notice::Integrity {
+        self.notice(crate::notice::Notice::Integrity {
             tenant: tenant.to_owned(),
             event,
         });
@@ -442,7 +442,7 @@ impl Store {
         self.notify.store(on, Ordering::Release);
     }
 
-    pub fn notice(&self, notice: crate::webhooks::Notice) {
+    pub fn notice(&self, notice: crate::notice::Notice) {
         if self.notify.load(Ordering::Acquire)
             && let Ok(mut n) = self.notices.lock()
         {
@@ -450,7 +450,7 @@ impl Store {
         }
     }
 
-    pub fn take_notices(&self) -> Vec<crate::webhooks::Notice> {
+    pub fn take_notices(&self) -> Vec<crate::notice::Notice> {
         self.notices
             .lock()
             .map(|mut n| std::mem::take(&mut *n))

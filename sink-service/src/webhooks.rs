@@ -276,20 +276,7 @@ pub fn enqueue(store: &Store, tenant: &str, event: &str, data: Value) -> anyhow:
     Ok(subs.len())
 }
 
-/// What ingest tells the webhooks about (collected, then dispatched before each commit's flush).
-#[derive(Debug, Clone)]
-pub enum Notice {
-    /// The service stored an integrity event.
-    Integrity { tenant: String, event: Value },
-    /// Records `from..=to` of a chain unit became valid (a trusted checkpoint vouched for them).
-    Valid {
-        tenant: String,
-        device: String,
-        stream: String,
-        from: u64,
-        to: u64,
-    },
-}
+pub use crate::notice::Notice;
 
 /// The event type of a valid record, if it has one.
 pub fn event_of(record: &Record) -> Option<&'static str> {
@@ -418,7 +405,7 @@ pub fn run(store: &Store, policy: &Policy, stop: &std::sync::atomic::AtomicBool)
             Ok(true) => {}
             Ok(false) => std::thread::sleep(Duration::from_millis(50)),
             Err(e) => {
-                eprintln!("sink-service: webhooks: {e:#}");
+                tracing::error!("webhooks: {e:#}");
                 std::thread::sleep(Duration::from_millis(500));
             }
         }
@@ -452,6 +439,15 @@ pub fn step(store: &Store, policy: &Policy, agent: &ureq::Agent) -> anyhow::Resu
         return Ok(true);
     };
     d.attempts += 1;
+    let _span = tracing::info_span!(
+        "webhook_delivery",
+        id = %d.id,
+        tenant = %d.tenant,
+        subscription = %d.subscription,
+        event = %d.event,
+        attempt = d.attempts
+    )
+    .entered();
     let (status, error) = match send(agent, &sub, &d) {
         Ok(s) => (Some(s), None),
         Err(e) => (None, Some(e)),
@@ -464,6 +460,7 @@ pub fn step(store: &Store, policy: &Policy, agent: &ureq::Agent) -> anyhow::Resu
     } else {
         "retrying"
     };
+    tracing::debug!(status, outcome, "delivery attempt");
     log_attempt(store, &d, status, error, outcome)?;
     if !delivered && d.attempts < policy.max_attempts {
         let due = now_ns().saturating_add(backoff(policy, d.attempts).as_nanos() as u64);

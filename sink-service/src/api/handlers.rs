@@ -64,7 +64,7 @@ pub fn handle(api: &Api, op: Op, req: &Req, params: &Params, key: Option<&ApiKey
         Ok(reply) => reply,
         Err(Fail::Bad(reason)) => Reply::error(400, reason),
         Err(Fail::Internal(e)) => {
-            eprintln!("sink-service: api: {} {}: {e:#}", req.method, req.path);
+            tracing::error!(method = %req.method, path = %req.path, "internal error: {e:#}");
             Reply::error(500, "internal error (logged by the service)")
         }
     }
@@ -581,7 +581,7 @@ fn export(api: &Api, req: &Req, tenant: &str, key: &ApiKey) -> Result<Reply, Fai
             }
             Ok(()) => "failure",
             Err(e) => {
-                eprintln!("sink-service: export: {e:#}");
+                tracing::error!("export: {e:#}");
                 let _ = tx.blocking_send(Err(std::io::Error::other("export failed")));
                 "failure"
             }

@@ -415,8 +415,22 @@ impl Api {
         }
     }
 
-    /// The whole gate, then the handler.
+    /// The whole gate, then the handler, in an `api_request` span (method, path, status).
     pub fn respond(&self, req: &Req) -> Reply {
+        let span = tracing::debug_span!(
+            "api_request",
+            method = %req.method,
+            path = %req.path,
+            status = tracing::field::Empty
+        );
+        let _entered = span.enter();
+        let reply = self.gate(req);
+        span.record("status", reply.status);
+        tracing::debug!("answered");
+        reply
+    }
+
+    fn gate(&self, req: &Req) -> Reply {
         let matches: Vec<(&Route, HashMap<&'static str, String>)> = ROUTES
             .iter()
             .filter_map(|r| match_path(r.path, &req.path).map(|p| (r, p)))

@@ -212,9 +212,7 @@ async fn offers_only_old_tls(stream: &TcpStream) -> bool {
 pub fn start(api: Arc<Api>, stop: Arc<AtomicBool>) -> anyhow::Result<std::thread::JoinHandle<()>> {
     let config = api.config.clone();
     let acceptor = if config.insecure_http {
-        eprintln!(
-            "sink-service: WARNING: api.insecure_http is set: the API speaks plain HTTP (development only)"
-        );
+        tracing::warn!("api.insecure_http is set: the API speaks plain HTTP (development only)");
         None
     } else {
         let (Some(cert), Some(key)) = (&config.cert, &config.key) else {
@@ -236,8 +234,8 @@ pub fn start(api: Arc<Api>, stop: Arc<AtomicBool>) -> anyhow::Result<std::thread
         .block_on(TcpListener::bind(&config.listen))
         .with_context(|| format!("api: listening on {}", config.listen))?;
     let local = listener.local_addr()?;
-    println!(
-        "sink-service: api on {}://{local}",
+    tracing::info!(
+        "api on {}://{local}",
         if acceptor.is_some() { "https" } else { "http" }
     );
     Ok(std::thread::spawn(move || {

@@ -1,0 +1,431 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! The `sink-service` command line (clap) and its logging (tracing, to standard error; the
+//! commands' own output goes to standard output).
+//!
+//! Exit codes: 0 done, 1 `verify` found a failure, 2 anything else went wrong (a bad argument,
+//! an unreadable configuration, a store in use), with the reason on standard error.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
+
+use crate::api::keys::{KeyStore, NewKey, Role, Scope};
+use crate::audit::{Action, AuditLog};
+use crate::config::Config;
+use crate::crypto::SecretKey;
+use crate::store::{Store, pending_kek_path};
+use crate::{backup, query, retention, serve, store, summary, verify};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "sink-service",
+    version,
+    about = "Veil's sink service: verifies, encrypts and stores the devices' records, and serves them over Zenoh and HTTPS",
+    after_help = "Logs go to standard error; RUST_LOG-style filters in RUST_LOG or --log (default: info,zenoh=warn)."
+)]
+pub struct Cli {
+    /// The service's configuration.
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILE",
+        default_value = "configs/sink-service.toml"
+    )]
+    pub config: PathBuf,
+    /// Log line format.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human)]
+    pub log_format: LogFormat,
+    /// Log filter (RUST_LOG syntax), e.g. `debug` or `info,veil_sink_service::ingest=trace`.
+    #[arg(long, global = true, value_name = "FILTER")]
+    pub log: Option<String>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// One readable line per event.
+    Human,
+    /// One JSON object per event (for log collectors).
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Ingest, store and serve until SIGTERM or SIGINT (Zenoh; with [api], HTTPS too).
+    Serve,
+    /// Re-check every chain and signature of the store (exit 1 on any failure).
+    Verify,
+    /// What is stored, readably, with the integrity status.
+    Summary,
+    /// Stored records as JSON lines.
+    Export(ExportArgs),
+    /// The store's key-encryption key.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// An encrypted backup of the store (the backup key is created if missing).
+    Backup {
+        /// Where the backup goes.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// The backup's own key file.
+        #[arg(long, value_name = "KEYFILE")]
+        key: PathBuf,
+    },
+    /// Restores a backup into an empty store.
+    Restore {
+        /// The backup file.
+        #[arg(long = "in", value_name = "FILE")]
+        input: PathBuf,
+        /// The backup's key file.
+        #[arg(long, value_name = "KEYFILE")]
+        key: PathBuf,
+    },
+    /// Applies the retention limits now.
+    Sweep,
+    /// API keys of a tenant (on a store no service holds; logged as actor `cli`).
+    #[command(subcommand)]
+    ApiKeys(ApiKeysCommand),
+    /// The service's own audit log as JSON lines.
+    Audit {
+        /// Only entries about this tenant.
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Only entries after this sequence number.
+        #[arg(long, default_value_t = 0, value_name = "SEQ")]
+        after: u64,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    /// Key expression of the records to export.
+    #[arg(long, default_value = "veil/**", value_name = "KEYEXPR")]
+    pub key: String,
+    /// Capture time from (RFC 3339 or ns since the epoch).
+    #[arg(long, value_name = "TIME")]
+    pub from: Option<String>,
+    /// Capture time to, exclusive.
+    #[arg(long, value_name = "TIME")]
+    pub to: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeysCommand {
+    /// Creates the key-encryption key file (mode 0600) if it is missing.
+    Init,
+    /// A new key-encryption key; re-wraps the data keys only.
+    Rotate,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ApiKeysCommand {
+    /// A new key, printed once.
+    Create {
+        #[arg(long)]
+        tenant: String,
+        /// operator, engineer or admin.
+        #[arg(long, group = "grant", required_unless_present = "scopes")]
+        role: Option<String>,
+        /// Explicit scopes instead of a role, comma-separated (read, write, analytics, export,
+        /// webhooks, images, admin).
+        #[arg(long, group = "grant", value_delimiter = ',')]
+        scopes: Option<Vec<String>>,
+        /// A name for people.
+        #[arg(long, default_value = "")]
+        name: String,
+        /// Rate-limit tier ([api.tiers.NAME]).
+        #[arg(long, default_value = "standard")]
+        tier: String,
+        /// Expiry (RFC 3339).
+        #[arg(long, value_name = "TIME")]
+        expires: Option<String>,
+    },
+    /// The tenant's keys (without secrets).
+    List {
+        #[arg(long)]
+        tenant: String,
+    },
+    /// A new secret for a key; the old one stops working at once.
+    Rotate {
+        /// The key's id.
+        id: String,
+        #[arg(long)]
+        tenant: String,
+    },
+    /// Revokes a key.
+    Revoke {
+        /// The key's id.
+        id: String,
+        #[arg(long)]
+        tenant: String,
+    },
+}
+
+/// Installs the tracing subscriber: to standard error, human or JSON lines, filtered by
+/// `--log`, else `RUST_LOG`, else `info,zenoh=warn`.
+pub fn init_logging(format: LogFormat, filter: Option<&str>) {
+    use tracing_subscriber::EnvFilter;
+    let filter = filter
+        .map(EnvFilter::new)
+        .or_else(|| EnvFilter::try_from_default_env().ok())
+        .unwrap_or_else(|| EnvFilter::new("info,zenoh=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    // A second initialisation (tests calling main twice) keeps the first subscriber.
+    let _ = match format {
+        LogFormat::Human => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
+}
+
+/// Parses the arguments, runs the command, and maps the outcome to the exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format, cli.log.as_deref());
+    match run(cli) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("sink-service: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Runs one command; `Ok(false)` when `verify` found failures.
+pub fn run(cli: Cli) -> anyhow::Result<bool> {
+    let Some(command) = cli.command else {
+        Cli::command().print_help()?;
+        return Ok(true);
+    };
+    let config = Config::load(&cli.config)?;
+    let open = || Store::open(&config.store.path, &config.store.kek_file);
+    match command {
+        Command::Serve => serve::serve(&config, Arc::new(open()?), |ready| println!("{ready}"))?,
+        Command::Verify => {
+            let report = verify::verify(&open()?)?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            for e in &report.errors {
+                tracing::error!("verify: {e}");
+            }
+            return Ok(report.ok());
+        }
+        Command::Summary => print!("{}", summary::summary(&open()?)?),
+        Command::Export(args) => {
+            let mut params = Vec::new();
+            for (p, v) in [("from", &args.from), ("to", &args.to)] {
+                if let Some(v) = v {
+                    params.push(format!("{p}={v}"));
+                }
+            }
+            let range = query::parse_range(&params.join(";")).map_err(anyhow::Error::msg)?;
+            let ke = zenoh::key_expr::KeyExpr::try_from(args.key.as_str())
+                .map_err(|e| anyhow::anyhow!("--key {}: {e}", args.key))?;
+            for (_, bytes) in query::history(&open()?, &ke, range)? {
+                println!("{}", String::from_utf8_lossy(&bytes));
+            }
+        }
+        Command::Keys(KeysCommand::Init) => {
+            if config.store.kek_file.exists() {
+                SecretKey::load(&config.store.kek_file)?;
+                println!("{} exists", config.store.kek_file.display());
+            } else {
+                SecretKey::generate()?.save(&config.store.kek_file)?;
+                println!("created {} (mode 0600)", config.store.kek_file.display());
+            }
+        }
+        Command::Keys(KeysCommand::Rotate) => {
+            let store = open()?;
+            let pending = pending_kek_path(&config.store.kek_file);
+            let _ = std::fs::remove_file(&pending);
+            let new = SecretKey::generate()?;
+            new.save(&pending)?;
+            let n = store.rewrap(&new)?;
+            std::fs::rename(&pending, &config.store.kek_file)?;
+            println!(
+                "re-wrapped {n} data keys under a new key-encryption key (fingerprint {})",
+                new.fingerprint()
+            );
+        }
+        Command::Backup { out, key } => {
+            let backup_key = if key.exists() {
+                SecretKey::load(&key)?
+            } else {
+                let k = SecretKey::generate()?;
+                k.save(&key)?;
+                k
+            };
+            let n = backup::backup(&open()?, &out, &backup_key)?;
+            println!(
+                "backed up {n} entries to {} (key {})",
+                out.display(),
+                key.display()
+            );
+        }
+        Command::Restore { input, key } => {
+            let key = SecretKey::load(&key)?;
+            let n = backup::restore(&open()?, &input, &key)?;
+            println!("restored {n} entries into {}", config.store.path.display());
+        }
+        Command::ApiKeys(action) => {
+            let store = open()?;
+            let audit = AuditLog::open(&store)?;
+            api_keys(&store, &audit, action)?;
+        }
+        Command::Audit { tenant, after } => {
+            let store = open()?;
+            let mut after = after;
+            loop {
+                let batch = crate::audit::entries(&store, after, 1000, tenant.as_deref())?;
+                let Some(last) = batch.last() else { break };
+                after = last.seq;
+                for e in &batch {
+                    println!("{}", serde_json::to_string(e)?);
+                }
+            }
+        }
+        Command::Sweep => {
+            let n = retention::sweep(&open()?, &config.retention(), store::now_ns())?;
+            println!("deleted {n} records");
+        }
+    }
+    Ok(true)
+}
+
+/// `api-keys create|list|rotate|revoke`, logged in the audit log as actor `cli`.
+fn api_keys(store: &Store, audit: &AuditLog, command: ApiKeysCommand) -> anyhow::Result<()> {
+    let keys = KeyStore::open(store)?;
+    let now = store::now_ns();
+    let log = |tenant: &str, action: &str, detail: serde_json::Value| {
+        audit.note(
+            store,
+            Action {
+                actor: "cli",
+                tenant: Some(tenant),
+                source_ip: None,
+                action,
+                outcome: "success",
+                detail,
+            },
+        )
+    };
+    match command {
+        ApiKeysCommand::Create {
+            tenant,
+            role,
+            scopes,
+            name,
+            tier,
+            expires,
+        } => {
+            let role = role
+                .map(|r| {
+                    Role::parse(&r)
+                        .with_context(|| format!("role {r:?}: operator, engineer or admin"))
+                })
+                .transpose()?;
+            let scopes = scopes
+                .map(|list| {
+                    list.iter()
+                        .map(|s| {
+                            Scope::parse(s.trim()).with_context(|| format!("unknown scope {s:?}"))
+                        })
+                        .collect::<anyhow::Result<_>>()
+                })
+                .transpose()?;
+            let new = NewKey {
+                tenant: tenant.clone(),
+                name,
+                role,
+                scopes,
+                tier,
+                expires,
+            };
+            let (key, token) = keys.create(store, new, now)?;
+            log(
+                &tenant,
+                "key.create",
+                serde_json::json!({"key": key.id, "scopes": key.scopes, "tier": key.tier}),
+            );
+            println!("{token}");
+            eprintln!(
+                "created key {} for tenant {tenant} with scopes {:?}: the line above is shown only once",
+                key.id,
+                key.scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>()
+            );
+        }
+        ApiKeysCommand::List { tenant } => {
+            for k in keys.list(&tenant) {
+                println!("{}", k.public());
+            }
+        }
+        ApiKeysCommand::Rotate { id, tenant } => {
+            let (_, token) = keys
+                .rotate(store, &tenant, &id, now)?
+                .with_context(|| format!("tenant {tenant} has no key {id}"))?;
+            log(&tenant, "key.rotate", serde_json::json!({"key": id}));
+            println!("{token}");
+            eprintln!(
+                "key {id} has a new secret (the line above, shown only once); the old one no longer works"
+            );
+        }
+        ApiKeysCommand::Revoke { id, tenant } => {
+            keys.revoke(store, &tenant, &id, now)?
+                .with_context(|| format!("tenant {tenant} has no key {id}"))?;
+            log(&tenant, "key.revoke", serde_json::json!({"key": id}));
+            println!("revoked {id}");
+        }
+    }
+    store.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("sink-service").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn global_flags_go_before_or_after_the_command() {
+        let a = parse(&["--config", "x.toml", "verify"]).unwrap();
+        let b = parse(&["verify", "--config", "x.toml"]).unwrap();
+        assert_eq!(a.config, PathBuf::from("x.toml"));
+        assert_eq!(b.config, PathBuf::from("x.toml"));
+        assert!(matches!(a.command, Some(Command::Verify)));
+        let k = parse(&["api-keys", "rotate", "0123", "--tenant", "acme"]).unwrap();
+        assert!(matches!(
+            k.command,
+            Some(Command::ApiKeys(ApiKeysCommand::Rotate { ref id, ref tenant })) if id == "0123" && tenant == "acme"
+        ));
+    }
+
+    #[test]
+    fn a_key_gets_a_role_or_scopes_not_both_nor_neither() {
+        assert!(parse(&["api-keys", "create", "--tenant", "a", "--role", "operator"]).is_ok());
+        let s = parse(&["api-keys", "create", "--tenant", "a", "--scopes", "read,export"]).unwrap();
+        assert!(matches!(
+            s.command,
+            Some(Command::ApiKeys(ApiKeysCommand::Create { scopes: Some(ref v), .. })) if v == &["read", "export"]
+        ));
+        assert!(
+            parse(&[
+                "api-keys", "create", "--tenant", "a", "--role", "admin", "--scopes", "read"
+            ])
+            .is_err()
+        );
+        assert!(parse(&["api-keys", "create", "--tenant", "a"]).is_err());
+        assert!(parse(&["frobnicate"]).is_err());
+    }
+}
