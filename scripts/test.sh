@@ -20,6 +20,12 @@ cargo fmt --all -- --check
 step "unused dependencies (cargo-machete)"
 "$VEIL_CACHE/cargo-tools/bin/cargo-machete"
 
+step "the sink service builds without GStreamer or ONNX Runtime (cargo tree)"
+if cargo tree --locked -p veil-sink-service -e normal,dev --prefix none | grep -Ei '^(gstreamer|gst|ort)[-_ ]'; then
+  echo "veil-sink-service depends on the crates above: it must build without GStreamer or ONNX Runtime" >&2
+  exit 1
+fi
+
 step "cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! End-to-end tests of Veil; see the files beside this one. Shared helpers only.
 
 /// Registers every Veil plugin in this process (no GST_PLUGIN_PATH needed).
@@ -15,44 +16,11 @@ fn register_all() {
     gstveilaudit::plugin_register_static().expect("register veilaudit");
 }
 
-pub mod store;
-
-/// A path inside the repository (configs, pipelines, examples).
-pub fn repo_path(relative: &str) -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join(relative)
-}
-
-/// The Python of the venv that scripts/setup.sh makes for the Zenoh client examples.
-pub fn python_client() -> std::path::PathBuf {
-    let cache = std::env::var("VEIL_CACHE")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|_| {
-            std::path::PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/veil")
-        });
-    let python = cache.join("client-venv/bin/python");
-    assert!(
-        python.exists(),
-        "missing {}: run scripts/setup.sh (the test command runs it for you)",
-        python.display()
-    );
-    python
-}
-
-/// A Zenoh client of `endpoint` (e.g. `tcp/127.0.0.1:7447`), without multicast scouting.
-pub fn client_config(endpoint: &str) -> zenoh::Config {
-    let mut c = zenoh::Config::default();
-    for (k, v) in [
-        ("mode", "\"client\"".to_string()),
-        ("connect/endpoints", format!("[\"{endpoint}\"]")),
-        ("connect/exit_on_failure", "false".into()),
-        ("scouting/multicast/enabled", "false".into()),
-    ] {
-        c.insert_json5(k, &v).expect("client config");
-    }
-    c
-}
+// The helpers that need no GStreamer live in veil-testkit (the sink service's tests use them
+// without pulling GStreamer in); re-exported here under their old names.
+pub use veil_testkit::net::{client_config, random_ms};
+pub use veil_testkit::paths::{python_client, repo_path};
+pub use veil_testkit::teststore as store;
 
 /// Runs a pipeline description to EOS (at most `timeout_s`); returns its element messages, and
 /// its warnings as structures named `warning` (`text`, `debug`). Panics on an error.
@@ -107,14 +75,4 @@ pub fn audit_outcome(messages: &[gst::Structure]) -> (u64, bool) {
         .and_then(|s| s.get::<bool>("complete").ok())
         .unwrap_or(false);
     (last, complete)
-}
-
-/// A pseudo-random duration in `[min, max)` ms (kill moments in crash tests; no rand crate).
-pub fn random_ms(min: u64, max: u64, salt: u64) -> std::time::Duration {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos() as u64)
-        .unwrap_or(0);
-    let x = (nanos ^ salt.wrapping_mul(0x9E37_79B9_7F4A_7C15)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    std::time::Duration::from_millis(min + (x >> 33) % (max - min))
 }

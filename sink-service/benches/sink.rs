@@ -62,9 +62,11 @@ fn ingest_over_zenoh(n: u64) {
     let bytes: usize = chains.iter().flatten().map(|(_, b)| b.len()).sum();
 
     let client = || {
-        zenoh::open(veil_e2e::client_config(&format!("tcp/127.0.0.1:{port}")))
-            .wait()
-            .unwrap()
+        zenoh::open(veil_testkit::net::client_config(&format!(
+            "tcp/127.0.0.1:{port}"
+        )))
+        .wait()
+        .unwrap()
     };
     let session = client();
     let acked = Arc::new(AtomicU64::new(0));

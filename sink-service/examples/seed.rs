@@ -33,7 +33,7 @@ fn main() -> anyhow::Result<()> {
     let tenant = flag("--tenant").unwrap_or_else(|| "acme".into());
     let days: u64 = flag("--days").map(|d| d.parse()).transpose()?.unwrap_or(1);
     if let Some(dir) = flag("--certs") {
-        veil_tools::certs::generate(dir.as_ref(), "Veil development", &[])?;
+        veil_testkit::certs::generate(dir.as_ref(), "Veil development", &[])?;
     }
     let store = Arc::new(Store::open(&config.store.path, &config.store.kek_file)?);
     let mut ingest = veil_sink_service::ingest::Ingest::new(

@@ -414,7 +414,15 @@ mod tests {
     #[test]
     fn a_key_gets_a_role_or_scopes_not_both_nor_neither() {
         assert!(parse(&["api-keys", "create", "--tenant", "a", "--role", "operator"]).is_ok());
-        let s = parse(&["api-keys", "create", "--tenant", "a", "--scopes", "read,export"]).unwrap();
+        let s = parse(&[
+            "api-keys",
+            "create",
+            "--tenant",
+            "a",
+            "--scopes",
+            "read,export",
+        ])
+        .unwrap();
         assert!(matches!(
             s.command,
             Some(Command::ApiKeys(ApiKeysCommand::Create { scopes: Some(ref v), .. })) if v == &["read", "export"]

@@ -191,7 +191,9 @@ pub fn serve(
             match ingest.take(sample.key_expr().as_str(), &payload) {
                 Ok(_) => pending = true,
                 // The store's own trouble (disk): say it, keep serving; the device resends.
-                Err(e) => tracing::error!(key = %sample.key_expr(), "could not store a record: {e:#}"),
+                Err(e) => {
+                    tracing::error!(key = %sample.key_expr(), "could not store a record: {e:#}")
+                }
             }
         }
         if pending && (sample.is_none() || last_commit.elapsed() >= group) {

@@ -157,9 +157,9 @@ fn wait_healthy(api: &Api) {
 /// globex's 5 (cam-9), a service integrity event for acme, and keys.
 fn start(name: &str, extra_config: &str) -> Api {
     let dir = temp(name);
-    veil_tools::certs::generate(&dir.join("certs"), "Veil test", &[]).unwrap();
-    let zenoh_port = veil_e2e::store::free_port();
-    let api_port = veil_e2e::store::free_port();
+    veil_testkit::certs::generate(&dir.join("certs"), "Veil test", &[]).unwrap();
+    let zenoh_port = veil_testkit::net::free_port();
+    let api_port = veil_testkit::net::free_port();
     let (config, _) = configs(&dir, zenoh_port);
     let mut text = std::fs::read_to_string(&config).unwrap();
     text.push_str(&format!(
@@ -983,7 +983,7 @@ fn edit_store(dir: &Path, edit: impl FnOnce(&veil_sink_service::store::Store)) {
 #[test]
 fn api_keys_from_the_command_line() {
     let dir = temp("cli-keys");
-    let (config, _) = configs(&dir, veil_e2e::store::free_port());
+    let (config, _) = configs(&dir, veil_testkit::net::free_port());
     assert!(sink_service(&config, &["keys", "init"]).status.success());
     let out = sink_service(
         &config,
@@ -1155,7 +1155,7 @@ fn webhooks_are_signed_retried_and_survive_a_restart() {
     let secret = created.json()["secret"].as_str().unwrap().to_owned();
     let wid = created.json()["webhook"]["id"].as_str().unwrap().to_owned();
     // A device publishes 3 windows and the checkpoint that makes them valid.
-    let session = zenoh::open(veil_e2e::client_config(&format!(
+    let session = zenoh::open(veil_testkit::net::client_config(&format!(
         "tcp/127.0.0.1:{}",
         api.zenoh_port
     )))
@@ -1273,7 +1273,10 @@ fn frames(mut stream: impl Read, out: std::sync::Arc<std::sync::Mutex<Vec<String
 
 #[test]
 fn the_audit_log_reaches_a_siem_over_syslog_tls_and_json_lines() {
-    let (syslog_port, jsonl_port) = (veil_e2e::store::free_port(), veil_e2e::store::free_port());
+    let (syslog_port, jsonl_port) = (
+        veil_testkit::net::free_port(),
+        veil_testkit::net::free_port(),
+    );
     let mut api = start(
         "siem",
         &format!(

@@ -1,7 +1,7 @@
 //! Shared helpers for Veil's command-line tools and end-to-end tests.
 
 pub mod assets;
-pub mod certs;
+pub use veil_testkit::certs;
 pub mod faceval;
 pub mod frames;
 pub mod synth;

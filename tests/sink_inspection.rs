@@ -10,6 +10,7 @@ use std::process::{Child, Command, Stdio};
 use base64::Engine;
 use serde_json::Value;
 
+#[path = "sink_common.rs"]
 mod common;
 
 use common::{configs, serve, sink_service, temp};

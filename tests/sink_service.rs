@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use zenoh::Wait;
 
+#[path = "sink_common.rs"]
 mod common;
 
 use common::{configs, serve, sink_service, temp};

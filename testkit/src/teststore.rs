@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! A small acknowledging store for the tests, until the sink service exists: a real Zenoh
 //! session (peer, listening on 127.0.0.1) that subscribes to `veil/**`, keeps every chained
 //! record once (by chain unit + sequence number), verifies each chain in order, and
@@ -13,13 +14,7 @@ use std::time::{Duration, Instant};
 use veil_wire::{Ack, ChainUnit, ChainVerifier, Kind, Names, Record, VerifyError};
 use zenoh::Wait;
 
-/// A free TCP port on 127.0.0.1.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port on 127.0.0.1")
-}
+pub use crate::net::free_port;
 
 /// Everything received for one chain unit.
 #[derive(Default)]
