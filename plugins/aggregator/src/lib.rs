@@ -8,6 +8,7 @@
 use gst::glib;
 
 pub mod aggregator;
+pub mod analysis;
 pub mod attention;
 pub mod compliance;
 pub mod demographics;
