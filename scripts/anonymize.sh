@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT OR Apache-2.0
 # Anonymizes a video file with pipelines/anonymize-file.pipeline, showing progress.
 # usage: scripts/anonymize.sh [--profile privacy|balanced|fast|fastest] INPUT OUTPUT.mp4
 #        scripts/anonymize.sh [--profile ...] INPUT --preview

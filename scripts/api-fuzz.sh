@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT OR Apache-2.0
 # Property-based testing of the HTTPS API against its own OpenAPI document (Schemathesis, pinned,
 # in a venv of its own): a `sink-service serve` with TLS and a seeded store, fuzzed once with an
 # admin key and once with a read-only key. Fails on any 5xx, any status code, content type,

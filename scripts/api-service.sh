@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT OR Apache-2.0
 # Sourced by scripts/api-fuzz.sh and scripts/bench-api.sh: a throwaway `sink-service serve` with
 # the HTTPS API (development certificates as veil-certs makes them), a store seeded with synthetic device
 # chains (examples/seed.rs) for tenants acme and globex, and API keys made with the CLI.

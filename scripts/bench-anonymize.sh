@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT OR Apache-2.0
 # The anonymize job against deface on the face evaluation (tools/src/faceval): every profile of
 # scripts/anonymize.sh and deface 1.5.0 (PyPI, same CenterFace model, --scale 640x360) on the
 # holdout split — faces, backgrounds and seeds that tuning never saw — over all 19 conditions,

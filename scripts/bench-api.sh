@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT OR Apache-2.0
 # Benchmark of the HTTPS API with wrk (Debian's package, installed if missing): authenticated
 # metrics queries on loopback against a release build of `sink-service serve` whose store holds
 # 7 days of one-minute windows per tenant (examples/seed.rs). Prints requests/s and latency

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT OR Apache-2.0
 # The main job, the whole chain: a sink service is started on loopback; the audience pipeline
 # (NanoDet + CenterFace → aggregator → auditsink) runs on vtest.avi and on the synthesized face
 # clip, publishing signed, hash-chained records over Zenoh; the service is stopped and prints a

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT OR Apache-2.0
 # Called by meson: builds the plugin crates with cargo and copies the shared objects to meson's
 # build directory. usage: meson-cargo.sh SOURCE_ROOT BUILD_DIR PROFILE PLUGIN...
 set -euo pipefail

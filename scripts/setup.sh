@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT OR Apache-2.0
 # Installs everything Veil needs, idempotently, and caches it under $VEIL_CACHE
 # (default ~/.cache/veil): Debian packages, the ONNX Runtime library, the models (converted once)
 # and the test media. Every download is pinned and checked against a SHA-256.

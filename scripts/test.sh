@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT OR Apache-2.0
 # Runs every test: installs what is missing (scripts/setup.sh), then formatting and lint checks,
 # the unit, element and end-to-end tests, the API fuzzing (Schemathesis), and a meson build +
 # install smoke test.

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT OR Apache-2.0
 """Writes sink-service/openapi.json, the OpenAPI document of the HTTPS API.
 
 Edit here, run `python3 sink-service/openapi.py`, commit both. A unit test checks that every

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! `auditsink` end to end: real pipelines → auditsink → real Zenoh sessions on 127.0.0.1 → the
 //! test store (tests/store.rs), which verifies every chain and acknowledges.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! `filesrc ! decodebin ! videoconvert ! inferfilter ! fakesink` over the synthesized face clip:
 //! detections arrive on the frames that have faces, where the faces are, and not on empty frames.
 

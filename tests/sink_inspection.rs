@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Visual inspection end to end: synthesized parts (light, or with a dark blob) → `inferfilter`
 //! with the purpose-built darkblob classifier → `aggregator` inspection mode → `auditsink` →
 //! Zenoh over plain TCP on loopback → `sink-service serve`. A tcpdump capture of the loopback

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! The service as a process: real `sink-service serve` children, real auditsink pipelines, real
 //! Zenoh on 127.0.0.1, real sled files. Crash safety under SIGKILL, and history for a Python
 //! client we did not write.

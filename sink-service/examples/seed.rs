@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Fills a store with synthetic but real device chains — signed, verified and ingested like any
 //! device's — for trying the API, its fuzzing (scripts/api-fuzz.sh) and its benchmark
 //! (scripts/bench-api.sh). The store must not be in use.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! The service's own audit log: who did what, from where, with which outcome — authentications,
 //! key operations, exports, webhook and configuration changes.
 //!

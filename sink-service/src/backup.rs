@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Encrypted backups. A backup holds every tree as it is at rest (records stay sealed with their
 //! tenants' data keys) with the data keys re-wrapped under the backup's own key — never the
 //! key-encryption key — and the whole stream sealed again in chunks with the backup key, so

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! The service's TOML configuration (`configs/sink-service.toml` is a working example).
 
 use std::collections::BTreeMap;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Encryption at rest: AES-256-GCM per record with a random 96-bit nonce.
 //!
 //! Each tenant has a data key (DEK); the DEKs are stored wrapped (AES-256-GCM) by the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Taking records in: validate, check the names agree, deduplicate, verify the chain, stage
 //! until a trusted checkpoint vouches for them, then store them as valid. Everything else is
 //! quarantined with a reason and counted; nothing a device sends stops the service.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Veil's sink service: verifies, encrypts, stores and serves the records devices publish.
 //!
 //! Pure parts: [`crypto`] (AES-256-GCM, data keys wrapped by the KEK), [`store`] (sled layout),

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! History queries: a Zenoh `get` on `veil/<tenant>/<site>/<device>/<stream>/<kind>` (wildcards
 //! allowed) with parameters `from`, `to` (RFC 3339 or ns since the epoch; capture time, `to`
 //! exclusive) and `limit`, answered with the stored valid records in the same format, one reply

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Retention per kind: a sweeper deletes records older than their kind's limit. A chained
 //! record's index entry keeps its hash (a tombstone), so what remains still verifies; leading
 //! tombstones are folded into the unit's cut state.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! `serve`: the Zenoh side. Subscribes to the records, ingests them in groups (one flush per
 //! group, then the acknowledgements), answers history queries and admin queries, and sweeps
 //! retention — until SIGTERM or SIGINT.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Forwarding the audit log to a SIEM: as JSON Lines (one entry per line) or as RFC 5424
 //! syslog messages with octet-counting framing (RFC 6587 over TCP, RFC 5425 over TLS), to a
 //! file, a TCP or a TLS endpoint. Each target keeps a cursor in the store and resumes from it

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! The store: sled, one set of trees per tenant, every value sealed with the tenant's data key.
 //!
 //! Trees (`<t>` = tenant):

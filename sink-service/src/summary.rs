@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! A readable summary of what is stored: per stream, the records by kind, the audience windows
 //! added up, the models that ran, and the integrity status.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Synthetic devices: real, signed hash chains built with the wire crate — the same records
 //! `auditsink` publishes — for tests, benchmarks and demo data (`examples/seed.rs`).
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Re-checks the whole store: every sealed value opens where it lies (tenant, tree and key are
 //! bound into its encryption), every record matches its key, and every chain verifies in
 //! sequence order from its retention cut, across records deleted by retention.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Webhooks: subscriptions per event type, deliveries signed in the Standard Webhooks format,
 //! retried with exponential backoff from a queue in the store (it survives a restart), and a
 //! delivery log per subscription.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! The HTTPS API as a client sees it: a real `sink-service serve` child with TLS (certificates
 //! from `veil-certs`), real requests over loopback, a store seeded with real device chains.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Property tests over arbitrary bytes: the record decoder and the whole ingest path never
 //! panic, and whatever is not a valid record is quarantined, never stored.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! The store without Zenoh: ingest rules, verification against tampering, tenant spoofing,
 //! malformed input, backup and restore, retention, key rotation. Real sled files, real AES-GCM.
 

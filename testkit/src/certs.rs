@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! A development certificate authority for Zenoh over TLS and mutual TLS: a CA, a service
 //! certificate (for `localhost` and 127.0.0.1) and device (client) certificates, as PEM files.
 //! Private keys are written with mode 0600. For production, use your own PKI.

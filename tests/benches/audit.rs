@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! `auditsink` throughput and latency on loopback, with the test store acknowledging.
 //!
 //!     source scripts/lib.sh && cargo bench -p veil-e2e --bench audit

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! `veil-launch '<pipeline>'`: like `gst-launch-1.0`, with every Veil plugin linked in (no
 //! GST_PLUGIN_PATH needed). Prints each element message's structure on its own line (flushed at
 //! once, so a parent process sees e.g. `veil-audit-queued` before it kills this one), exits 0 at

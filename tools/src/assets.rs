@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Where the set-up script put the models and media (`$VEIL_ASSETS`, default
 //! `~/.cache/veil/assets`). A missing asset is an error that says how to get it — tests never
 //! skip silently.

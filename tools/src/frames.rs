@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Reading what the Veil elements attached to frames coming out of a pipeline.
 
 use gst::prelude::*;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Shared helpers for Veil's command-line tools and end-to-end tests.
 
 pub mod assets;

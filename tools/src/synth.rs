@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! The synthesized face clip: known faces moving over a face-free background, with moments
 //! where a detector is expected to blink (darkness, noise, blur). Because the synthesis places
 //! every face itself, the ground truth is independent of any detector.

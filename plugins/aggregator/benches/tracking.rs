@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Benchmark: detections/s through tracking + metrics on one core, 50 objects per frame.
 //! Run with `cargo bench -p gst-plugin-veilaggregator --bench tracking`.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Attention from face landmarks: a frontal head-pose test.
 //!
 //! With the five CenterFace landmarks (eyes, nose, mouth corners), a head facing the camera

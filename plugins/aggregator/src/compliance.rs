@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Action compliance: steps recognized per frame (the zone a tracked hand or person is in, or a
 //! classifier's label) grouped into cycles and checked against an expected sequence.
 //!

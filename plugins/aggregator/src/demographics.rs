@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Small-cell suppression for demographic breakdowns.
 //!
 //! A cell (people of one attribute value in one zone and window) below `k` is suppressed

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Inspection images: which frames may leave the device, and how they travel.
 //!
 //! Per stream, `image-retention`: `none` (the default: no image ever leaves), `failures` (the

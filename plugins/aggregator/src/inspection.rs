@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Visual inspection: parts, and an OK/NG decision per part from the classifications upstream.
 //!
 //! A part is one trigger: every frame (`trigger = "frame"`), or an object labelled `part_label`

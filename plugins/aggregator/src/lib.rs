@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Veil aggregator plugin: the `aggregator` element.
 //!
 //! Pure logic: [`tracker`] (Kalman + ByteTrack association), [`attention`] (frontal head pose),

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Anonymous audience metrics over fixed, UTC-aligned, non-overlapping windows.
 //!
 //! Input per frame: the capture time (UTC, ns since the epoch) and the confirmed person tracks

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Motion-only multi-object tracking: a constant-velocity Kalman filter per box coordinate and
 //! ByteTrack-style association (high-score detections first, then low-score ones to the tracks
 //! still unmatched). No appearance features; ids are small integers, reset per run.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Zones (polygons) and directed lines from a TOML config, in normalized coordinates; people
 //! are placed by the bottom-centre of their box (their feet), as DeepStream's analytics do.
 //!

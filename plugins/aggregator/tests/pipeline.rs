@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! `aggregator` in real pipelines behind real detectors.
 
 use gst::prelude::*;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Benchmark: `anonymizer` alone on 1080p I420 with ten 200×200 face masks, per mode.
 //! Run with `cargo bench -p gst-plugin-veilanonymizer`.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Veil anonymizer plugin: the `anonymizer` element.
 //!
 //! Pure logic lives in [`region`] (mask shapes on the chroma grid), [`pixels`] (effects) and

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! In-place pixel effects on one plane of a frame: blur, pixelate, solid fill, blackout.
 //!
 //! A plane is interleaved bytes (`channels` per pixel: 1 for Y/U/V planes, 2 for NV12's UV, 3 or

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Mask regions in frame pixels, snapped to the chroma grid.
 //!
 //! A region is a rectangle plus, for ellipses and polygons, a coverage bitmap over grid cells.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! The anonymizer's guarantee, tested with the real detector: masked faces are not found again
 //! by CenterFace, pixels outside the masks are untouched, blinks stay masked, and frames nobody
 //! analysed never pass.

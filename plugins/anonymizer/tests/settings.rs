@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Bad settings fail clearly at start; static privacy masks are always applied.
 
 mod common;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Veil audit plugin: the `auditsink` element, the only door out of the device.
 //!
 //! Pure parts: [`spool`] (sled, one per chain unit), [`writer`] (chaining, checkpoints, group

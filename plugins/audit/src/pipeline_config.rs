@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! What the device runs, as a `config` record body: every element of the pipeline (Veil's with
 //! their settings), and the SHA-256 of every model and configuration file they read, so that
 //! model deployments and configuration changes are auditable after the fact.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! The publisher thread: sends spooled records in order over Zenoh (reliable, congestion
 //! control Block), listens for the store's acknowledgements, drops acknowledged records from
 //! the spool and, when acknowledgements stop coming, sends again from the first unacknowledged

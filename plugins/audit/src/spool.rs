@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! The durable spool of one chain unit: a sled database holding every chained record from the
 //! moment it is queued until the store acknowledges it.
 //!

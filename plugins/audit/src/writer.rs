@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! The writer thread: turns queued items into chained records, signs checkpoints, appends them
 //! to the spool in groups (one flush per group, at most `flush_interval` after the group's
 //! first item arrived) and tells the publisher there is more to send.

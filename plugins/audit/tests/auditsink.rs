@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! `auditsink` refuses to start on bad settings, with a clear element error.
 
 use std::os::unix::fs::PermissionsExt;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Benchmark: bare ONNX Runtime inference against the same model inside `inferfilter`, and
 //! pre-processing cost. Prints figures; run with `cargo bench -p gst-plugin-veilinference`.
 //!

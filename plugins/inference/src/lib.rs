@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Veil inference plugin: the `inferfilter` element.
 //!
 //! Pure logic (pre-processing, decoders, NMS) lives in plain modules with unit tests; the

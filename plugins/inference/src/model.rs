@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! An ONNX model in an ONNX Runtime session.
 
 use std::path::Path;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Frame → model input tensor: colour conversion and letterboxed resize.
 //!
 //! The frame is resized *before* colour conversion, in its own layout (for I420 and NV12 the luma

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! `inferfilter` under `gst_check::Harness`: status metas, intervals and every error case.
 
 use gst::prelude::*;
@@ -95,7 +96,7 @@ fn bad_settings_fail_naming_the_setting() {
         (vec![("mean", "1,2")], "mean"),
         (
             vec![("labels-file", "/nonexistent/labels.txt")],
-            "labels file",
+            "labels-file",
         ),
     ] {
         let mut all = vec![("model", centerface())];

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! `inferfilter` with the real models through ONNX Runtime, in real pipelines.
 
 use veil_meta::roi::iou;
@@ -130,7 +131,7 @@ fn chained_nanodet_and_centerface_find_person_and_face_on_messi() {
     let frames = run(&format!(
         "filesrc location={} ! jpegdec ! videoconvert ! \
          inferfilter name=persons decoder=nanodet model={} keep-labels=person ! \
-         inferfilter name=faces model={}",
+         inferfilter name=faces model={} threshold=0.5",
         assets::require("media/messi5.jpg").display(),
         assets::require("models/nanodet-m.onnx").display(),
         assets::require("models/centerface.onnx").display()

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Metadata conventions shared by every Veil element.
 //!
 //! Two contracts live here (see docs/design.md, "Contracts between the parts"):

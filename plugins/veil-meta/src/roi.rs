@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Detections as `GstVideoRegionOfInterestMeta`, with params in the DL Streamer convention.
 //!
 //! * `roi_type` is the label (`face`, `person`, ...); the ROI rectangle is in pixels.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! The inference-status meta: a `GstCustomMeta` named [`STATUS_META_NAME`].
 //!
 //! Each `inferfilter` instance adds one such meta to every buffer it sees, so two chained

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Capture time (docs/design.md, "Contracts between the parts", **Time**): UTC from a
 //! `start-time` property plus PTS for files, from the system clock at the first frame otherwise.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Verifying one chain unit's records in order.
 //!
 //! The verifier holds the chain's state between records ([`ChainState`], small and

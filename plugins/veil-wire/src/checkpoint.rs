@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Signed checkpoints and the device's Ed25519 key.
 //!
 //! A `checkpoint` record's body is a [`Checkpoint`]: it names the chain unit, the sequence

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Veil's wire records, shared by `auditsink`, the sink service and any Rust client.
 //!
 //! A record is one JSON object (see [`Record`]); its `hash` is the SHA-256 of the RFC 8785

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Names that make up key expressions: tenant, site, device, stream.
 //!
 //! Key expressions are tenant-first, `veil/<tenant>/<site>/<device>/<stream>/<kind>`, so that

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! The record: one JSON object per published message.
 //!
 //! ```json

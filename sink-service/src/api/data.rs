@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Reading a tenant's stored data for the API: valid records by kind with filters and cursor
 //! pagination, integrity alerts (the devices' own and the service's), and acknowledgements.
 

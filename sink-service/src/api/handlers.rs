@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! The operations behind the routes: parse the request, call the store, shape the answer.
 //! They run on a blocking thread (sled is synchronous); exports stream from a thread of their own.
 

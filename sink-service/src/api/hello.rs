@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! A look at the client's first TLS record before rustls takes the connection, for one reason:
 //! a client offering nothing newer than TLS 1.1 must hear the `protocol_version` alert (RFC 8446
 //! §6.2, RFC 5246 §7.2.2). rustls rejects such a ClientHello earlier, for its missing

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! API keys, scopes and roles.
 //!
 //! A key reads `veil_<id>_<secret>`: `id` (16 hex digits) names it in logs and in the API,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! The HTTPS API: what integrators, dashboards and security reviewers use.
 //!
 //! Every request goes through the same gate, in this order: route (404/405), API key (401),

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Rate limiting: a sliding window per key (the exact log of the requests in the last window),
 //! sized by the key's tier.
 //!

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Roll-ups of metrics windows, as audience dashboards show them: per hour of day, per day of
 //! week, per day, and per zone, over a date range. Windows are placed by their `window_start`,
 //! shifted by the caller's UTC offset (stores open and close in local time).

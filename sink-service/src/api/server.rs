@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! HTTP and TLS glue: rustls (TLS 1.3 and 1.2 only, the ring provider's suites: ECDHE with
 //! AES-GCM or ChaCha20-Poly1305), HTTP/1.1 by hyper on a tokio runtime of its own. A client that
 //! speaks plain HTTP to the HTTPS port gets a 400 in plain text and the connection closed,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! `veil-certs [--out DIR] [--org NAME] [DEVICE...]`: a development CA and certificates for the
 //! TLS and mutual-TLS Zenoh configurations in configs/zenoh (default DIR: configs/certs, default
 //! device: `device`).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Runs a detection pipeline and prints, per frame, what `inferfilter` found, as JSON lines.
 //!
 //! usage: veil-detect 'PIPELINE'   (a gst-launch-1.0 description without a sink)

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Counts face instances left unmasked in an anonymized version of the synthesized clip.
 //!
 //! usage: veil-leak ORIGINAL.mp4 ANONYMIZED.mp4   (ground truth: ORIGINAL.json)

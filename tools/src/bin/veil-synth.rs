@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Synthesizes the 1280×720 face clip and its ground truth.
 //!
 //! usage: veil-synth OUT.mp4   (writes OUT.json beside it; reads the photos from $VEIL_ASSETS)

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! `aggregator`: tracks people across frames (ephemeral ids written into the ROI metas) and
 //! turns them into anonymous audience metrics per UTC-aligned window, emitted as custom
 //! downstream events and bus messages (`veil_meta::events`).

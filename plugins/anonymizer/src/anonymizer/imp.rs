@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{LazyLock, Mutex};
@@ -18,11 +19,7 @@ use crate::pixels::{Effect, Plane, Scratch};
 use crate::region::{self, Region};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
-    gst::DebugCategory::new(
-        "anonymizer",
-        gst::DebugColorFlags::empty(),
-        Some("Veil fail-closed anonymizer"),
-    )
+    veil_meta::element::debug_category("anonymizer", "Veil fail-closed anonymizer")
 });
 
 /// A third of a 30 px mask still leaves CenterFace a face shape to find at 0.2 of the side;
@@ -108,7 +105,6 @@ struct State {
     head_labels: Vec<String>,
     polygons: Vec<Vec<(f64, f64)>>,
     fail_closed: FailClosed,
-    info: Option<gst_video::VideoInfo>,
     scratch: Scratch,
     frame: u64,
     warned_unanalyzed: bool,
@@ -117,6 +113,7 @@ struct State {
 #[derive(Default)]
 pub struct Anonymizer {
     settings: Mutex<Settings>,
+    caps: veil_meta::element::VideoCaps,
     state: Mutex<Option<State>>,
     stats: Stats,
 }
@@ -201,18 +198,11 @@ impl Anonymizer {
             })?);
         }
         if let Some(path) = &settings.privacy_masks_file {
-            let text = std::fs::read_to_string(path).map_err(|e| {
-                gst::error_msg!(
-                    gst::ResourceError::OpenRead,
-                    ("Cannot read privacy-masks-file '{}': {}", path.display(), e)
-                )
-            })?;
-            polygons.extend(region::parse_polygons(&text).map_err(|e| {
-                gst::error_msg!(
-                    gst::LibraryError::Settings,
-                    ("Invalid privacy-masks-file '{}': {}", path.display(), e)
-                )
-            })?);
+            polygons.extend(veil_meta::element::read_config_file(
+                "privacy-masks-file",
+                path,
+                region::parse_polygons,
+            )?);
         }
         if settings.allow_unanalyzed {
             gst::warning!(
@@ -234,7 +224,6 @@ impl Anonymizer {
             labels,
             head_labels,
             polygons,
-            info: None,
             scratch: Scratch::default(),
             frame: 0,
             warned_unanalyzed: false,
@@ -446,11 +435,7 @@ impl ObjectImpl for Anonymizer {
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
         let mut s = self.settings.lock().unwrap();
-        let opt_string = |v: &glib::Value| {
-            v.get::<Option<String>>()
-                .expect("type checked upstream")
-                .filter(|s| !s.is_empty())
-        };
+        let opt_string = veil_meta::element::string_value;
         match pspec.name() {
             "mode" => s.mode = value.get().expect("type checked upstream"),
             "strength" => s.strength = value.get().expect("type checked upstream"),
@@ -576,25 +561,16 @@ impl BaseTransformImpl for Anonymizer {
     }
 
     fn set_caps(&self, incaps: &gst::Caps, _outcaps: &gst::Caps) -> Result<(), gst::LoggableError> {
-        let info = gst_video::VideoInfo::from_caps(incaps)
-            .map_err(|_| gst::loggable_error!(CAT, "invalid video caps {}", incaps))?;
-        let mut guard = self.state.lock().unwrap();
-        let state = guard
-            .as_mut()
-            .ok_or_else(|| gst::loggable_error!(CAT, "caps before start"))?;
-        state.info = Some(info);
-        Ok(())
+        self.caps.set(*CAT, incaps).map(|_| ())
     }
 
     fn transform_ip(&self, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let Some(info) = self.caps.get() else {
+            return Err(veil_meta::element::not_negotiated(&*self.obj()));
+        };
         let mut guard = self.state.lock().unwrap();
         let Some(state) = guard.as_mut() else {
-            gst::element_imp_error!(self, gst::CoreError::Negotiation, ("Not negotiated"));
-            return Err(gst::FlowError::NotNegotiated);
-        };
-        let Some(info) = state.info.clone() else {
-            gst::element_imp_error!(self, gst::CoreError::Negotiation, ("Buffer before caps"));
-            return Err(gst::FlowError::NotNegotiated);
+            return Err(veil_meta::element::not_negotiated(&*self.obj()));
         };
         let (w, h) = (info.width(), info.height());
         let frame_no = state.frame;

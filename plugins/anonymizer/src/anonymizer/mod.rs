@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! `anonymizer`: masks faces (or any labels) found by an upstream `inferfilter`, in place, and
 //! fails closed: frames nobody looked at are blacked out.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
@@ -24,13 +25,8 @@ use crate::publisher::{self, Publisher, PublisherEvents, PublisherSettings, Shar
 use crate::spool::Spool;
 use crate::writer::{Input, Overflow, Sink, Writer, WriterEvent, WriterSettings};
 
-static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
-    gst::DebugCategory::new(
-        "auditsink",
-        gst::DebugColorFlags::empty(),
-        Some("Veil audit sink"),
-    )
-});
+static CAT: LazyLock<gst::DebugCategory> =
+    LazyLock::new(|| veil_meta::element::debug_category("auditsink", "Veil audit sink"));
 
 /// Bus message: records `first..=last` are durably spooled (they will reach the store).
 pub const MSG_QUEUED: &str = "veil-audit-queued";
@@ -133,7 +129,6 @@ struct State {
     shared: Arc<Shared>,
     spool: Arc<Spool>,
     clock: CaptureClock,
-    frame_size: Option<(u32, u32)>,
     last_queued: Arc<AtomicU64>,
     stopping: Arc<AtomicBool>,
     notify: Option<(glib::WeakRef<gst::Bin>, glib::SignalHandlerId)>,
@@ -144,6 +139,7 @@ struct State {
 #[derive(Default)]
 pub struct AuditSink {
     settings: Mutex<Settings>,
+    caps: veil_meta::element::VideoCaps,
     state: Mutex<Option<State>>,
 }
 
@@ -481,18 +477,7 @@ impl AuditSink {
                 )
             })?;
 
-        let fixed_start = match settings.start_time.as_deref() {
-            Some(text) => Some(parse_start_time(text).ok_or_else(|| {
-                gst::error_msg!(
-                    gst::LibraryError::Settings,
-                    (
-                        "start-time {:?} is neither RFC 3339 nor seconds since the epoch",
-                        text
-                    )
-                )
-            })?),
-            None => None,
-        };
+        let fixed_start = veil_meta::element::start_time_setting(settings.start_time.as_deref())?;
         Ok(State {
             tx,
             writer: Some(writer),
@@ -500,7 +485,6 @@ impl AuditSink {
             shared,
             spool,
             clock: CaptureClock::new(fixed_start),
-            frame_size: None,
             last_queued,
             stopping,
             notify: None,
@@ -538,7 +522,8 @@ impl AuditSink {
     }
 
     fn detections_body(&self, state: &mut State, buffer: &gst::BufferRef) -> Option<Input> {
-        let (w, h) = state.frame_size?;
+        let info = self.caps.get()?;
+        let (w, h) = (info.width(), info.height());
         let pts = buffer.pts().map(|p| p.nseconds());
         let capture_ns = state.clock.capture_ns(pts.unwrap_or(0));
         // Label, confidence and normalized box only: no track ids, no landmarks, no pixels.
@@ -641,8 +626,8 @@ impl ObjectImpl for AuditSink {
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
         let mut s = self.settings.lock().unwrap();
-        let text = || value.get::<Option<String>>().ok().flatten();
-        let path = || text().filter(|t| !t.is_empty()).map(PathBuf::from);
+        let text = || veil_meta::element::string_value(value);
+        let path = || veil_meta::element::path_value(value);
         match pspec.name() {
             "tenant" => s.tenant = text().unwrap_or_else(|| DEFAULT_TENANT.into()),
             "site" => s.site = text().unwrap_or_else(|| DEFAULT_SITE.into()),
@@ -652,7 +637,7 @@ impl ObjectImpl for AuditSink {
             "spool-dir" => s.spool_dir = path(),
             "key-file" => s.key_file = path(),
             "detections" => s.detections = value.get().unwrap_or(false),
-            "start-time" => s.start_time = text().filter(|t| !t.is_empty()),
+            "start-time" => s.start_time = text(),
             "flush-interval" => {
                 s.flush_interval_ms = value.get().unwrap_or(DEFAULT_FLUSH_INTERVAL_MS)
             }
@@ -792,17 +777,14 @@ impl BaseSinkImpl for AuditSink {
     }
 
     fn set_caps(&self, caps: &gst::Caps) -> Result<(), gst::LoggableError> {
-        if let Some(state) = self.state.lock().unwrap().as_mut() {
-            state.frame_size = gst_video::VideoInfo::from_caps(caps)
-                .ok()
-                .map(|i| (i.width(), i.height()));
-            if state.detections && state.frame_size.is_none() {
-                gst::warning!(
-                    CAT,
-                    imp = self,
-                    "detections asked for, but {caps} is not raw video: none will be published"
-                );
-            }
+        // Any caps are accepted (the sink reads metas and events, never pixels); raw video's
+        // size is kept, whenever it comes, for the per-frame detections.
+        if self.caps.set(*CAT, caps).is_err() && self.settings.lock().unwrap().detections {
+            gst::warning!(
+                CAT,
+                imp = self,
+                "detections asked for, but {caps} is not raw video: none will be published"
+            );
         }
         Ok(())
     }

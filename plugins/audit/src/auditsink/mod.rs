@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! `auditsink`: the end of a Veil pipeline and the only door out of the device. It turns the
 //! aggregator's events (and, only if asked, per-frame boxes without track ids) into signed,
 //! hash-chained records, spools them durably and publishes them over Zenoh until the store

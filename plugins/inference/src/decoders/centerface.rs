@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! CenterFace: an anchor-free face detector with 5 landmarks, outputs at stride 4.
 //!
 //! Outputs, in this order (names `537`..`540` in the published model), each `[1, C, h, w]`:

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Image classifiers: one output of N class scores (`[1, N]`, `[N]` or `[1, N, 1, 1]`), logits
 //! or probabilities. The scores go through a softmax unless they already are a probability
 //! distribution (all in 0..1, summing to 1 within 1e-3). The result is the most probable class

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Class labels: the built-in COCO list and label files (one label per line).
 
 /// The 80 COCO classes in the order NanoDet and most COCO-trained detectors use.

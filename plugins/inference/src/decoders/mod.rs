@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Turning raw model outputs into detections, one decoder per model family.
 //!
 //! Decoders work in model-input pixels; the element maps results to the frame with the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! NanoDet (GFL head): per-level class score maps and distance distributions.
 //!
 //! For each stride level there is a score output `[1, N, C]` (sigmoid already applied) and a

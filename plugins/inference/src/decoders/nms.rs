@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Greedy non-maximum suppression, per class.
 
 use super::RawDetection;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Generic SSD-style post-processed outputs: boxes, scores and classes.
 //!
 //! This is the layout of TensorFlow Object Detection API exports (and many others):

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 use std::path::PathBuf;
 use std::sync::{LazyLock, Mutex};
 
@@ -8,6 +9,7 @@ use gst_base::subclass::prelude::*;
 use gst_video::prelude::*;
 use gst_video::{VideoFormat, VideoRegionOfInterestMeta};
 
+use veil_meta::element::{VideoCaps, string_value};
 use veil_meta::roi::FACE_LANDMARK_NAMES;
 use veil_meta::{Detection, InferenceStatus, Landmarks, NormalizedBox, StatusMeta};
 
@@ -20,11 +22,7 @@ use crate::preprocess::{
 use crate::tiling::{self, Pass, Plan};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
-    gst::DebugCategory::new(
-        "inferfilter",
-        gst::DebugColorFlags::empty(),
-        Some("Veil ONNX inference filter"),
-    )
+    veil_meta::element::debug_category("inferfilter", "Veil ONNX inference filter")
 });
 
 /// -1: the decoder's own default ([`DecoderKind::default_threshold`]).
@@ -141,6 +139,7 @@ struct VideoSetup {
 #[derive(Default)]
 pub struct InferFilter {
     settings: Mutex<Settings>,
+    caps: VideoCaps,
     state: Mutex<Option<State>>,
 }
 
@@ -160,6 +159,49 @@ fn parse_triplet(text: &str) -> Option<[f32; 3]> {
 }
 
 impl InferFilter {
+    /// How frames of `info` go through the model: the whole-frame input size and the tiles.
+    fn video_setup(&self, state: &State, info: gst_video::VideoInfo) -> VideoSetup {
+        let (model_w, model_h) = match (state.requested_size, state.model.fixed_input_size()) {
+            (Some(size), _) | (None, Some(size)) => size,
+            // With tiles for the small faces, the whole-frame pass only has to see the large
+            // ones: a coarse pass is enough.
+            (None, None) if state.min_face_size > 0 => {
+                tiling::coarse_size(info.width(), info.height())
+            }
+            (None, None) => state
+                .decoder
+                .default_input_size(info.width(), info.height()),
+        };
+        let colorimetry = info.colorimetry();
+        let color = YuvColor {
+            bt709: colorimetry.matrix() == gst_video::VideoColorMatrix::Bt709,
+            full_range: colorimetry.range() == gst_video::VideoColorRange::Range0_255,
+        };
+        gst::debug!(
+            CAT,
+            imp = self,
+            "{}x{} {} → model input {}x{}",
+            info.width(),
+            info.height(),
+            info.format().to_str(),
+            model_w,
+            model_h
+        );
+        VideoSetup {
+            plan: Plan::new(
+                info.width(),
+                info.height(),
+                (model_w, model_h),
+                state.min_face_size as f64,
+                state.decoder.smallest_object(),
+                state.tile_size,
+                MAX_MAGNIFICATION,
+            ),
+            info,
+            color,
+        }
+    }
+
     /// Builds the run-time state from the settings; every configuration error surfaces here,
     /// at the READY→PAUSED state change, with a message naming the cause.
     fn prepare(&self, settings: &Settings) -> Result<State, gst::ErrorMessage> {
@@ -197,13 +239,9 @@ impl InferFilter {
         let labels = if let Some(list) = &settings.labels {
             labels::parse_list(list)
         } else if let Some(file) = &settings.labels_file {
-            let text = std::fs::read_to_string(file).map_err(|e| {
-                gst::error_msg!(
-                    gst::ResourceError::OpenRead,
-                    ("Cannot read labels file '{}': {}", file.display(), e)
-                )
-            })?;
-            labels::parse_labels(&text)
+            veil_meta::element::read_config_file("labels-file", file, |text| {
+                Ok(labels::parse_labels(text))
+            })?
         } else {
             decoder.default_labels()
         };
@@ -769,11 +807,7 @@ impl ObjectImpl for InferFilter {
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
         let mut s = self.settings.lock().unwrap();
-        let opt_string = |v: &glib::Value| {
-            v.get::<Option<String>>()
-                .expect("type checked upstream")
-                .filter(|s| !s.is_empty())
-        };
+        let opt_string = string_value;
         match pspec.name() {
             "model" => s.model = opt_string(value).map(PathBuf::from),
             "decoder" => s.decoder = value.get().expect("type checked upstream"),
@@ -871,7 +905,10 @@ impl BaseTransformImpl for InferFilter {
 
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         let settings = self.settings.lock().unwrap().clone();
-        let state = self.prepare(&settings)?;
+        let mut state = self.prepare(&settings)?;
+        if let Some(info) = self.caps.get() {
+            state.video = Some(self.video_setup(&state, info));
+        }
         gst::info!(
             CAT,
             imp = self,
@@ -908,8 +945,7 @@ impl BaseTransformImpl for InferFilter {
     }
 
     fn set_caps(&self, incaps: &gst::Caps, _outcaps: &gst::Caps) -> Result<(), gst::LoggableError> {
-        let info = gst_video::VideoInfo::from_caps(incaps)
-            .map_err(|_| gst::loggable_error!(CAT, "invalid video caps {}", incaps))?;
+        let info = self.caps.set(*CAT, incaps)?;
         if !SUPPORTED_FORMATS.contains(&info.format()) {
             gst::element_imp_error!(
                 self,
@@ -925,57 +961,17 @@ impl BaseTransformImpl for InferFilter {
                 info.format().to_str()
             ));
         }
-        let mut guard = self.state.lock().unwrap();
-        let Some(state) = guard.as_mut() else {
-            return Err(gst::loggable_error!(CAT, "caps set before start"));
-        };
-        let (model_w, model_h) = match (state.requested_size, state.model.fixed_input_size()) {
-            (Some(size), _) | (None, Some(size)) => size,
-            // With tiles for the small faces, the whole-frame pass only has to see the large
-            // ones: a coarse pass is enough.
-            (None, None) if state.min_face_size > 0 => {
-                tiling::coarse_size(info.width(), info.height())
-            }
-            (None, None) => state
-                .decoder
-                .default_input_size(info.width(), info.height()),
-        };
-        let colorimetry = info.colorimetry();
-        let color = YuvColor {
-            bt709: colorimetry.matrix() == gst_video::VideoColorMatrix::Bt709,
-            full_range: colorimetry.range() == gst_video::VideoColorRange::Range0_255,
-        };
-        gst::debug!(
-            CAT,
-            imp = self,
-            "{}x{} {} → model input {}x{}",
-            info.width(),
-            info.height(),
-            info.format().to_str(),
-            model_w,
-            model_h
-        );
-        state.video = Some(VideoSetup {
-            plan: Plan::new(
-                info.width(),
-                info.height(),
-                (model_w, model_h),
-                state.min_face_size as f64,
-                state.decoder.smallest_object(),
-                state.tile_size,
-                MAX_MAGNIFICATION,
-            ),
-            info,
-            color,
-        });
+        // Before start the caps wait in their slot; `start` sets the video up from them.
+        if let Some(state) = self.state.lock().unwrap().as_mut() {
+            state.video = Some(self.video_setup(state, info));
+        }
         Ok(())
     }
 
     fn transform_ip(&self, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
         let mut guard = self.state.lock().unwrap();
-        let Some(state) = guard.as_mut() else {
-            gst::element_imp_error!(self, gst::CoreError::Negotiation, ("Not started"));
-            return Err(gst::FlowError::NotNegotiated);
+        let Some(state) = guard.as_mut().filter(|s| s.video.is_some()) else {
+            return Err(veil_meta::element::not_negotiated(&*self.obj()));
         };
         let run_now = state.frames % state.interval as u64 == 0;
         state.frames += 1;

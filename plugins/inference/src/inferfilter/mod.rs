@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! `inferfilter`: runs an ONNX detector on video frames and attaches the results as
 //! `GstVideoRegionOfInterestMeta`, plus an inference-status meta on every frame.
 
