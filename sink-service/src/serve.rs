@@ -190,7 +190,12 @@ pub fn serve(
         if let Some(sample) = &sample {
             let payload = sample.payload().to_bytes();
             match ingest.take(sample.key_expr().as_str(), &payload) {
-                Ok(_) => pending = true,
+                Ok(outcome) => {
+                    if let crate::ingest::Outcome::Quarantined(reason) = &outcome {
+                        tracing::warn!(key = %sample.key_expr(), bytes = payload.len(), %reason, "quarantined");
+                    }
+                    pending = true
+                }
                 // The store's own trouble (disk): say it, keep serving; the device resends.
                 Err(e) => {
                     tracing::error!(key = %sample.key_expr(), "could not store a record: {e:#}")
