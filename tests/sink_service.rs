@@ -105,28 +105,76 @@ fn a_python_eclipse_zenoh_get_returns_the_stored_history() {
     let port = veil_e2e::store::free_port();
     let (config, device) = configs(&dir, port);
     assert!(sink_service(&config, &["keys", "init"]).status.success());
+    // The same API keys as the HTTPS API (made while no service holds the store).
+    let key = |tenant: &str, role: &str| -> String {
+        let out = sink_service(
+            &config,
+            &["api-keys", "create", "--tenant", tenant, "--role", role],
+        );
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    };
+    let (acme, acme_admin, beta, beta_admin) = (
+        key("acme", "operator"),
+        key("acme", "admin"),
+        key("beta", "operator"),
+        key("beta", "admin"),
+    );
     let service = serve(&config);
     // 2 minutes of stream time in one-second windows.
     let (last, complete) = run(&pipeline(1200, 0, "cam-py", &device, &dir.join("spool")));
     assert!(complete);
 
-    let python = |args: &[&str]| -> serde_json::Value {
-        let out = Command::new(veil_e2e::python_client())
+    // The PyPI eclipse-zenoh client, as anyone on the network could run it.
+    let ask = |api_key: Option<&str>, args: &[&str]| -> (bool, serde_json::Value) {
+        let mut command = Command::new(veil_e2e::python_client());
+        command
             .arg(veil_e2e::repo_path("examples/python/veil_history.py"))
             .args(["--connect", &format!("tcp/127.0.0.1:{port}")])
             .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).unwrap()
+            .env_remove("VEIL_API_KEY");
+        if let Some(k) = api_key {
+            command.args(["--api-key", k]);
+        }
+        let out = command.output().unwrap();
+        let answer = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+        (out.status.success(), answer)
+    };
+    let python = |args: &[&str]| -> serde_json::Value {
+        let (ok, answer) = ask(Some(&acme), args);
+        assert!(ok, "{answer}");
+        answer
     };
     let all = python(&["--key", "veil/acme/**"]);
     assert_eq!(all["records"], last, "{all}");
     assert_eq!(all["errors"], serde_json::json!([]));
+    // The attacker: no key, a made-up key, a revoked-looking key of the right shape: an error
+    // reply and not one record, for acme's key space and for everything.
+    let made_up = format!("veil_{}_{}", "0".repeat(16), "ab".repeat(32));
+    for (credential, selector) in [
+        (None, "veil/**"),
+        (None, "veil/acme/**"),
+        (Some("not a key"), "veil/**"),
+        (Some(made_up.as_str()), "veil/acme/**"),
+    ] {
+        let (ok, answer) = ask(credential, &["--key", selector]);
+        assert!(!ok, "{credential:?} {selector}: {answer}");
+        assert_eq!(answer["records"], 0, "{credential:?} {selector}: {answer}");
+        assert!(
+            answer["errors"][0].as_str().unwrap_or("").contains("401"),
+            "{answer}"
+        );
+    }
+    // Tenant beta's valid key: acme's records are as absent as a tenant that does not exist,
+    // also when it asks for everything (the positive control is acme's own key above).
+    for selector in ["veil/acme/**", "veil/**", "veil/*/hq/**"] {
+        let (ok, answer) = ask(Some(&beta), &["--key", selector]);
+        assert!(ok, "{answer}");
+        assert_eq!(answer["records"], 0, "beta asked {selector}: {answer}");
+    }
+    let (_, absent) = ask(Some(&acme), &["--key", "veil/nobody/**"]);
+    assert_eq!(absent["records"], 0);
     // One minute of metrics windows: capture time (window end) in [10:00:30, 10:01:30).
     let minute = python(&[
         "--key",
@@ -141,25 +189,57 @@ fn a_python_eclipse_zenoh_get_returns_the_stored_history() {
     // Another tenant's key space holds nothing of acme's.
     assert_eq!(python(&["--key", "veil/beta/**"])["records"], 0);
 
-    // Verification while serving, over Zenoh (sled is single-process).
+    // Verification while serving, over Zenoh (sled is single-process): the admin scope only,
+    // and only the key's tenant.
     let out = sink_service(&config, &["verify"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("in use by another process"));
-    let session = zenoh::open(veil_e2e::client_config(&format!("tcp/127.0.0.1:{port}")))
-        .wait()
-        .unwrap();
-    let reply = session
-        .get("veil-admin/sink/verify")
-        .wait()
-        .unwrap()
-        .recv()
-        .unwrap();
-    drop(session);
-    let report: serde_json::Value =
-        serde_json::from_slice(&reply.result().unwrap().payload().to_bytes()).unwrap();
+    for (credential, what) in [
+        (None, "verify"),
+        (Some(&acme), "verify"),
+        (Some(&acme), "stats"),
+    ] {
+        let (ok, answer) = ask(credential.map(String::as_str), &["--admin", what]);
+        assert!(!ok, "{what} with {credential:?}: {answer}");
+        let error = answer["answers"][0]["error"].as_str().unwrap_or("");
+        assert!(
+            error.starts_with("401") || error.starts_with("403"),
+            "{answer}"
+        );
+    }
+    let (ok, answer) = ask(Some(&acme_admin), &["--admin", "verify"]);
+    assert!(ok, "{answer}");
+    let report = &answer["answers"][0]["ok"];
     assert_eq!(report["ok"], true, "{report}");
     assert_eq!(report["report"]["records"], last);
+    assert!(
+        report["report"]["chains"]["acme/cam-py/default"].is_u64(),
+        "{report}"
+    );
+    let (ok, answer) = ask(Some(&beta_admin), &["--admin", "verify"]);
+    assert!(ok, "{answer}");
+    let report = &answer["answers"][0]["ok"]["report"];
+    assert_eq!(
+        report["records"], 0,
+        "beta's admin sees acme's records: {report}"
+    );
+    assert_eq!(report["chains"], serde_json::json!({}), "{report}");
+    let (ok, answer) = ask(Some(&acme_admin), &["--admin", "stats"]);
+    assert!(
+        ok && answer["answers"][0]["ok"]["received"].as_u64() > Some(0),
+        "{answer}"
+    );
     assert!(service.stop());
+    // Every refusal is in the service's audit log, like the HTTPS API's.
+    let audit = sink_service(&config, &["audit"]);
+    let failures = String::from_utf8_lossy(&audit.stdout)
+        .lines()
+        .filter(|l| l.contains("\"auth.failure\"") && l.contains("\"ZENOH\""))
+        .count();
+    assert!(
+        failures >= 4,
+        "{failures} Zenoh authentication failures logged"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -2,8 +2,13 @@
 # SPDX-License-Identifier: MIT OR Apache-2.0
 """Ask a Veil sink service for stored history with a Zenoh `get`, and verify what comes back.
 
-    veil_history.py --connect tcp/127.0.0.1:7447 --key 'veil/acme/**' \\
+    VEIL_API_KEY=veil_… veil_history.py --connect tcp/127.0.0.1:7447 --key 'veil/acme/**' \\
         [--from 2026-11-23T10:00:00Z] [--to 2026-11-24T10:00:00Z] [--limit N]
+    VEIL_API_KEY=veil_… veil_history.py --admin verify|stats
+
+The query carries the API key (`sink-service api-keys create`, the same keys as the HTTPS API)
+as its attachment: history needs the `read` scope and answers only the key's tenant; the admin
+queries need the `admin` scope. Without a valid key the service answers with an error reply only.
 
 Prints one JSON summary: how many records, per chain unit the sequence numbers received, and
 whether each record's hash (SHA-256 of its RFC 8785 canonical JSON without "hash") and each
@@ -12,6 +17,7 @@ checkpoint's Ed25519 signature verify. Needs eclipse-zenoh, rfc8785, cryptograph
 
 import argparse
 import json
+import os
 import sys
 
 import zenoh
@@ -27,7 +33,12 @@ def main():
     parser.add_argument("--to", dest="end")
     parser.add_argument("--limit", type=int)
     parser.add_argument("--timeout", type=float, default=30.0)
+    parser.add_argument("--api-key", default=os.environ.get("VEIL_API_KEY"),
+                        help="the API key (default: $VEIL_API_KEY); without one the query is anonymous")
+    parser.add_argument("--admin", choices=["verify", "stats"],
+                        help="ask veil-admin/sink/<this> instead of the history; prints the answer")
     args = parser.parse_args()
+    attachment = args.api_key.encode() if args.api_key else None
 
     params = []
     if args.start:
@@ -45,9 +56,19 @@ def main():
 
     records, errors, kinds, units = 0, [], {}, {}
     with zenoh.open(config) as session:
+        if args.admin:
+            answers = []
+            for reply in session.get(f"veil-admin/sink/{args.admin}", timeout=args.timeout, attachment=attachment):
+                if reply.err is not None:
+                    answers.append({"error": reply.err.payload.to_string()})
+                else:
+                    answers.append({"ok": json.loads(reply.ok.payload.to_bytes())})
+            print(json.dumps({"answers": answers}), flush=True)
+            return 0 if answers and all("ok" in a for a in answers) else 1
         # Every stored record of a series shares its key expression: without consolidation NONE,
         # Zenoh would keep only the latest reply per key.
-        replies = session.get(selector, timeout=args.timeout, consolidation=zenoh.ConsolidationMode.NONE)
+        replies = session.get(selector, timeout=args.timeout, consolidation=zenoh.ConsolidationMode.NONE,
+                              attachment=attachment)
         for reply in replies:
             if reply.err is not None:
                 errors.append("error reply: " + reply.err.payload.to_string())

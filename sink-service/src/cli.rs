@@ -226,7 +226,7 @@ pub fn run(cli: Cli) -> anyhow::Result<bool> {
             let range = query::parse_range(&params.join(";")).map_err(anyhow::Error::msg)?;
             let ke = zenoh::key_expr::KeyExpr::try_from(args.key.as_str())
                 .map_err(|e| anyhow::anyhow!("--key {}: {e}", args.key))?;
-            for (_, bytes) in query::history(&open()?, &ke, range)? {
+            for (_, bytes) in query::history(&open()?, &ke, range, None)? {
                 println!("{}", String::from_utf8_lossy(&bytes));
             }
         }

@@ -23,4 +23,5 @@ pub mod store;
 pub mod summary;
 pub mod synthetic;
 pub mod verify;
+mod webhook_target;
 pub mod webhooks;

@@ -45,14 +45,22 @@ pub fn parse_range(parameters: &str) -> Result<Range, String> {
     Ok(range)
 }
 
-/// The stored records matching `key_expr` in `range`: (their key expression, bytes).
+/// The stored records matching `key_expr` in `range`, of tenant `only` (all tenants: `None`):
+/// (their key expression, bytes).
 pub fn history(
     store: &Store,
     key_expr: &KeyExpr<'_>,
     range: Range,
+    only: Option<&str>,
 ) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
     let mut out = Vec::new();
-    for tenant in store.tenants() {
+    // A query over Zenoh sees only its key's tenant: another tenant's key space is as empty as
+    // an absent one. (`None`: the offline `export`, run by whoever holds the store's keys.)
+    for tenant in store
+        .tenants()
+        .into_iter()
+        .filter(|t| only.is_none_or(|o| o == t))
+    {
         let tenant_ke =
             KeyExpr::try_from(format!("veil/{tenant}/**")).map_err(|e| anyhow::anyhow!("{e}"))?;
         if !key_expr.intersects(&tenant_ke) {

@@ -11,6 +11,7 @@ use anyhow::Context;
 use veil_wire::Ack;
 use zenoh::Wait;
 
+use crate::api::keys::Scope;
 use crate::config::{Config, parse_duration};
 use crate::ingest::{Ingest, Stats};
 use crate::store::Store;
@@ -56,11 +57,13 @@ pub fn serve(
     )?;
     store.flush()?;
 
+    // One gate for both transports: the API keys, their scopes, rate limits and audit entries
+    // guard the HTTPS API and the Zenoh queries alike.
+    let api = Arc::new(crate::api::Api::new(config, store.clone(), audit.clone())?);
     // The HTTPS API and the webhook deliveries.
     if config.api.is_some() {
         store.set_notify(true);
-        let api = Arc::new(crate::api::Api::new(config, store.clone(), audit.clone())?);
-        threads.push(crate::api::server::start(api, stop.clone())?);
+        threads.push(crate::api::server::start(api.clone(), stop.clone())?);
         let (store, stop) = (store.clone(), stop.clone());
         let policy = config.webhooks.policy()?;
         threads.push(std::thread::spawn(move || {
@@ -75,18 +78,37 @@ pub fn serve(
         }));
     }
 
-    // History queries.
+    // History queries: an API key with the read scope, in the query's attachment; the answer
+    // holds only the key's tenant (another tenant's key space answers like an absent one).
     let queryable = session.declare_queryable("veil/**").wait().map_err(zerr)?;
     {
-        let (store, stop) = (store.clone(), stop.clone());
+        let (store, stop, api) = (store.clone(), stop.clone(), api.clone());
         threads.push(std::thread::spawn(move || {
+            let mut tidied = Instant::now();
             while !stop.load(Ordering::Acquire) {
+                if tidied.elapsed() >= Duration::from_secs(10) {
+                    api.tidy();
+                    tidied = Instant::now();
+                }
                 let Ok(Some(query)) = queryable.recv_timeout(Duration::from_millis(100)) else {
                     continue;
                 };
+                let key = match api.authorize_query(
+                    attached_token(&query).as_deref(),
+                    query.key_expr().as_str(),
+                    Scope::Read,
+                ) {
+                    Ok(key) => key,
+                    Err(refused) => {
+                        let _ = query.reply_err(refused).wait();
+                        continue;
+                    }
+                };
                 let answer = crate::query::parse_range(query.parameters().as_str())
                     .map_err(anyhow::Error::msg)
-                    .and_then(|range| crate::query::history(&store, query.key_expr(), range));
+                    .and_then(|range| {
+                        crate::query::history(&store, query.key_expr(), range, Some(&key.tenant))
+                    });
                 match answer {
                     Ok(records) => {
                         for (key, bytes) in records {
@@ -107,18 +129,33 @@ pub fn serve(
         .wait()
         .map_err(zerr)?;
     {
-        let (store, stop, stats) = (store.clone(), stop.clone(), stats.clone());
+        let (store, stop, stats, api) = (store.clone(), stop.clone(), stats.clone(), api.clone());
         threads.push(std::thread::spawn(move || {
             while !stop.load(Ordering::Acquire) {
                 let Ok(Some(query)) = admin.recv_timeout(Duration::from_millis(100)) else {
                     continue;
                 };
                 let key = query.key_expr().to_string();
+                let api_key = match api.authorize_query(
+                    attached_token(&query).as_deref(),
+                    &key,
+                    Scope::Admin,
+                ) {
+                    Ok(k) => k,
+                    Err(refused) => {
+                        let _ = query.reply_err(refused).wait();
+                        continue;
+                    }
+                };
                 let body = if key.ends_with("/verify") {
-                    crate::verify::verify(&store)
+                    crate::verify::verify_tenant(&store, &api_key.tenant)
                         .map(|r| serde_json::json!({"ok": r.ok(), "report": r}))
                 } else if key.ends_with("/stats") {
-                    Ok(serde_json::to_value(&*stats.lock().unwrap()).unwrap_or_default())
+                    // Service-wide counters: no names, no content.
+                    Ok(stats
+                        .lock()
+                        .map(|s| serde_json::to_value(&*s).unwrap_or_default())
+                        .unwrap_or_default())
                 } else {
                     Err(anyhow::anyhow!(
                         "unknown admin query {key}: use verify or stats"
@@ -228,4 +265,12 @@ pub fn serve(
     store.flush()?;
     tracing::info!(received = ingest.stats.received, "stopped");
     Ok(())
+}
+
+/// The API key a query carries as its attachment (the token as UTF-8), if any.
+fn attached_token(query: &zenoh::query::Query) -> Option<String> {
+    let bytes = query.attachment()?.to_bytes();
+    std::str::from_utf8(&bytes)
+        .ok()
+        .map(|t| t.trim().to_owned())
 }

@@ -130,27 +130,18 @@ pub fn check_url(url: &str, policy: &Policy) -> Result<(), String> {
     }
     let host = uri.host().ok_or(format!("{url:?} has no host"))?;
     if !policy.allow_private {
-        let bare = host.trim_start_matches('[').trim_end_matches(']');
-        let private = match bare.parse::<std::net::IpAddr>() {
-            Ok(std::net::IpAddr::V4(ip)) => {
-                ip.is_loopback()
-                    || ip.is_private()
-                    || ip.is_link_local()
-                    || ip.is_unspecified()
-                    || ip.is_broadcast()
-            }
-            Ok(std::net::IpAddr::V6(ip)) => {
-                ip.is_loopback()
-                    || ip.is_unspecified()
-                    || (ip.segments()[0] & 0xfe00) == 0xfc00
-                    || (ip.segments()[0] & 0xffc0) == 0xfe80
-            }
-            Err(_) => bare.eq_ignore_ascii_case("localhost") || bare.ends_with(".localhost"),
-        };
-        if private {
-            return Err(format!(
-                "{host} is a loopback or private address (set webhooks.allow_private to allow)"
-            ));
+        let port = uri
+            .port_u16()
+            .unwrap_or(if uri.scheme_str() == Some("http") {
+                80
+            } else {
+                443
+            });
+        // A name that does not resolve now is accepted: every delivery resolves it again and
+        // refuses it then if it points inside.
+        match crate::webhook_target::resolve_checked(host, port) {
+            Ok(_) | Err(crate::webhook_target::Refused::Unresolved(_)) => {}
+            Err(refused) => return Err(refused.to_string()),
         }
     }
     Ok(())
@@ -391,16 +382,31 @@ fn send(agent: &ureq::Agent, sub: &Subscription, d: &Delivery) -> Result<u16, St
         .map_err(|e| e.to_string())
 }
 
-/// The delivery loop: the earliest due delivery, sent, then removed (2xx), rescheduled with
-/// backoff, or given up after `max_attempts` (logged). Runs until `stop`.
-pub fn run(store: &Store, policy: &Policy, stop: &std::sync::atomic::AtomicBool) {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
+/// The HTTP client of the deliveries: no redirects, the policy's timeout, and unless
+/// `allow_private`, a resolver that refuses a target any of whose addresses is inside and makes
+/// the connection go to the addresses it checked.
+pub fn agent(policy: &Policy) -> ureq::Agent {
+    let config = ureq::Agent::config_builder()
         .timeout_global(Some(policy.timeout))
         .http_status_as_error(false)
         .max_redirects(0)
         .user_agent("veil-sink-service-webhooks")
-        .build()
-        .into();
+        .build();
+    if policy.allow_private {
+        config.into()
+    } else {
+        ureq::Agent::with_parts(
+            config,
+            ureq::unversioned::transport::DefaultConnector::default(),
+            crate::webhook_target::GuardedResolver::default(),
+        )
+    }
+}
+
+/// The delivery loop: the earliest due delivery, sent, then removed (2xx), rescheduled with
+/// backoff, or given up after `max_attempts` (logged). Runs until `stop`.
+pub fn run(store: &Store, policy: &Policy, stop: &std::sync::atomic::AtomicBool) {
+    let agent = agent(policy);
     while !stop.load(std::sync::atomic::Ordering::Acquire) {
         match step(store, policy, &agent) {
             Ok(true) => {}
@@ -518,9 +524,63 @@ mod tests {
         assert!(check_url("https://[::1]/", &p).is_err());
         assert!(check_url("https://localhost/", &p).is_err());
         assert!(check_url("ftp://example.com/", &p).is_err());
+        // The spellings that passed a check of the literal host.
+        for url in [
+            "https://[::ffff:127.0.0.1]/",
+            "https://2130706433/",
+            "https://127.1/",
+            "https://localhost./",
+            "https://100.64.0.1/",
+            "https://0x7f.1/",
+            "https://[64:ff9b::a00:1]/",
+            "https://[2002:7f00:1::]/",
+            "https://169.254.169.254/latest/meta-data/",
+        ] {
+            assert!(check_url(url, &p).is_err(), "{url} accepted");
+        }
+        assert!(check_url("https://8.8.8.8/hook", &p).is_ok());
         assert!(check_url("not a url", &p).is_err());
         p.allow_http = true;
         p.allow_private = true;
         assert!(check_url("http://127.0.0.1:9000/hook", &p).is_ok());
+    }
+
+    /// At delivery: a target that points inside however it is spelt (a subscription made
+    /// before the policy changed, or a name that now resolves inside) gets no connection at all;
+    /// the control, an agent that allows private targets, does reach the same listener.
+    #[test]
+    fn deliveries_never_connect_inside() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let strict = agent(&policy());
+        for host in [
+            "127.0.0.1",
+            "127.1",
+            "2130706433",
+            "0x7f.1",
+            "[::ffff:127.0.0.1]",
+            "localhost",
+        ] {
+            let url = format!("http://{host}:{port}/hook");
+            let refused = strict.post(&url).send("{}");
+            let text = format!("{refused:?}");
+            assert!(text.contains("address"), "{host}: {text}");
+            std::thread::sleep(Duration::from_millis(20));
+            assert!(listener.accept().is_err(), "{host}: a connection was made");
+        }
+        let mut open = policy();
+        open.allow_private = true;
+        let open = agent(&open);
+        let url = format!("http://127.0.0.1:{port}/hook");
+        std::thread::spawn(move || open.post(&url).send("{}"));
+        let start = std::time::Instant::now();
+        while listener.accept().is_err() {
+            assert!(
+                start.elapsed() < Duration::from_secs(5),
+                "the control never connected"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 }

@@ -38,6 +38,7 @@ proptest! {
             &store,
             &zenoh::key_expr::KeyExpr::try_from("veil/**").unwrap(),
             veil_sink_service::query::parse_range("").unwrap(),
+            Some(&records[0].tenant),
         )
         .unwrap();
         for (_, b) in stored {

@@ -452,6 +452,28 @@ impl Api {
             Ok(k) => k,
             Err(reply) => return reply,
         };
+        let (allowed, headers) = self.rate_limit(&key, req);
+        let mut reply = if let Err(refused) = allowed {
+            refused
+        } else if tenant.is_some_and(|t| t != key.tenant) {
+            // Another tenant's: as absent as a tenant that does not exist.
+            Reply::not_found()
+        } else if !key.has(scope) {
+            Reply::error(403, format!("this key lacks the {} scope", scope.as_str()))
+        } else {
+            handlers::handle(self, route.op, req, params, Some(&key))
+        };
+        reply.headers.extend(headers);
+        reply
+    }
+
+    /// The key's tier's sliding window: the rate-limit headers, and a 429 (logged once per
+    /// window) when the key has used it up.
+    fn rate_limit(
+        &self,
+        key: &ApiKey,
+        req: &Req,
+    ) -> (Result<(), Reply>, [(&'static str, String); 2]) {
         let tier = self
             .tiers
             .get(&key.tier)
@@ -463,37 +485,62 @@ impl Api {
             });
         let decision = self.limiter.check(&key.id, tier, Instant::now());
         let headers = decision.headers(&key.tier, tier);
-        let mut reply = if !decision.allowed {
-            let logged = self.logged.lock().is_ok_and(|mut l| {
-                let k = (format!("rate:{}", key.id), req.peer);
-                let due = l.get(&k).is_none_or(|t| t.elapsed() >= tier.window);
-                if due {
-                    l.insert(k, Instant::now());
-                }
-                due
-            });
-            if logged {
-                self.note(Action {
-                    actor: &format!("key:{}", key.id),
-                    tenant: Some(&key.tenant),
-                    source_ip: Some(&req.peer.to_string()),
-                    action: "rate.limited",
-                    outcome: "denied",
-                    detail: json!({"tier": key.tier, "path": req.path}),
-                });
+        if decision.allowed {
+            return (Ok(()), headers);
+        }
+        let logged = self.logged.lock().is_ok_and(|mut l| {
+            let k = (format!("rate:{}", key.id), req.peer);
+            let due = l.get(&k).is_none_or(|t| t.elapsed() >= tier.window);
+            if due {
+                l.insert(k, Instant::now());
             }
-            Reply::error(429, format!("rate limit of tier {} reached", key.tier))
-                .with("retry-after", decision.reset_s.to_string())
-        } else if tenant.is_some_and(|t| t != key.tenant) {
-            // Another tenant's: as absent as a tenant that does not exist.
-            Reply::not_found()
-        } else if !key.has(scope) {
-            Reply::error(403, format!("this key lacks the {} scope", scope.as_str()))
-        } else {
-            handlers::handle(self, route.op, req, params, Some(&key))
+            due
+        });
+        if logged {
+            self.note(Action {
+                actor: &format!("key:{}", key.id),
+                tenant: Some(&key.tenant),
+                source_ip: Some(&req.peer.to_string()),
+                action: "rate.limited",
+                outcome: "denied",
+                detail: json!({"tier": key.tier, "path": req.path}),
+            });
+        }
+        let refused = Reply::error(429, format!("rate limit of tier {} reached", key.tier))
+            .with("retry-after", decision.reset_s.to_string());
+        (Err(refused), headers)
+    }
+
+    /// The gate of a Zenoh query (history or admin), the same as an HTTPS request's: the API
+    /// key the query carries as its attachment (the token, UTF-8), authenticated, limited to
+    /// its tier's rate and logged in the audit log like a request (`method` `ZENOH`, `path` the
+    /// key expression; Zenoh tells a queryable no address, so `source_ip` is `::`); then the
+    /// scope. The error is the reply's text: the same for a missing, unknown, wrong, revoked or
+    /// expired key.
+    pub fn authorize_query(
+        &self,
+        token: Option<&str>,
+        key_expr: &str,
+        scope: Scope,
+    ) -> Result<ApiKey, String> {
+        let req = Req {
+            method: "ZENOH".into(),
+            path: key_expr.into(),
+            query: Vec::new(),
+            body: Bytes::new(),
+            peer: IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
+            authorization: token.map(|t| format!("Bearer {}", t.trim())),
         };
-        reply.headers.extend(headers);
-        reply
+        let refused = |reply: Reply| match reply.body {
+            Body::Json(v) => format!("{} {}", reply.status, v["reason"].as_str().unwrap_or("")),
+            _ => reply.status.to_string(),
+        };
+        let key = self.authenticate(&req, None).map_err(refused)?;
+        self.rate_limit(&key, &req).0.map_err(refused)?;
+        if !key.has(scope) {
+            return Err(format!("403 this key lacks the {} scope", scope.as_str()));
+        }
+        Ok(key)
     }
 
     /// Periodic housekeeping: forget old rate-limit windows and logged successes.
