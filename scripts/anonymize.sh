@@ -50,7 +50,8 @@ output=$(abs "$2")
 # Written beside the output and renamed when complete: a failed run leaves no half-written file.
 export OUTPUT=$output.part.mp4
 trap 'rm -f "$OUTPUT"' EXIT
-# -e: finish the MP4 properly on Ctrl-C; progressreport prints a line every second.
+# -e: EOS on Ctrl-C, so gst-launch stops cleanly (the trap then removes the partial file);
+# progressreport prints a line every second.
 gst-launch-1.0 -e $(envsubst < pipelines/anonymize-file.pipeline | grep -v '^#') \
   | { grep --line-buffered -E 'progressreport|ERROR|WARNING' || true; }
 mv "$OUTPUT" "$output"

@@ -56,7 +56,7 @@ chain() { # title, stream, input, zones
 chain "audience on vtest.avi" vtest "$media/vtest.avi" configs/zones/vtest.toml
 chain "audience on the synthesized face clip" faces "$media/faces-720p.mp4" configs/zones/screen.toml
 
-printf '\n== the HTTPS API, as a dashboard would ask (GET /v1/t/demo/rollups/zone, operator key)\n'
+printf '\n== the HTTPS API, as a dashboard would ask (GET /v1/t/demo/streams, /rollups/zone, /rollups/hour-of-day; operator key)\n'
 python3 - "https://127.0.0.1:$api_port" "$api_key" "$demo/certs/ca.pem" <<'PY'
 import json, ssl, sys, urllib.request
 base, key, ca = sys.argv[1:4]

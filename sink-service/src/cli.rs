@@ -173,14 +173,26 @@ pub fn init_logging(format: LogFormat, filter: Option<&str>) {
         .map(EnvFilter::new)
         .or_else(|| EnvFilter::try_from_default_env().ok())
         .unwrap_or_else(|| EnvFilter::new("info,zenoh=warn"));
+    // Colours only for a terminal: a log file or collector gets plain text.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     // A second initialisation (tests calling main twice) keeps the first subscriber.
     let _ = match format {
         LogFormat::Human => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
     };
+}
+
+/// Writes one line of a listing; `false` when the reader has gone (`| head`), which ends the
+/// listing quietly instead of failing it.
+fn print_line(out: &mut impl std::io::Write, line: &str) -> anyhow::Result<bool> {
+    match writeln!(out, "{line}") {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Parses the arguments, runs the command, and maps the outcome to the exit code.
@@ -200,8 +212,8 @@ pub fn main() -> ExitCode {
 /// Runs one command; `Ok(false)` when `verify` found failures.
 pub fn run(cli: Cli) -> anyhow::Result<bool> {
     let Some(command) = cli.command else {
-        Cli::command().print_help()?;
-        return Ok(true);
+        eprint!("{}", Cli::command().render_help());
+        anyhow::bail!("no command given");
     };
     let config = Config::load(&cli.config)?;
     let open = || Store::open(&config.store.path, &config.store.kek_file);
@@ -226,8 +238,11 @@ pub fn run(cli: Cli) -> anyhow::Result<bool> {
             let range = query::parse_range(&params.join(";")).map_err(anyhow::Error::msg)?;
             let ke = zenoh::key_expr::KeyExpr::try_from(args.key.as_str())
                 .map_err(|e| anyhow::anyhow!("--key {}: {e}", args.key))?;
+            let mut out = std::io::stdout().lock();
             for (_, bytes) in query::history(&open()?, &ke, range, None)? {
-                println!("{}", String::from_utf8_lossy(&bytes));
+                if !print_line(&mut out, &String::from_utf8_lossy(&bytes))? {
+                    break;
+                }
             }
         }
         Command::Keys(KeysCommand::Init) => {
@@ -280,12 +295,15 @@ pub fn run(cli: Cli) -> anyhow::Result<bool> {
         Command::Audit { tenant, after } => {
             let store = open()?;
             let mut after = after;
-            loop {
+            let mut out = std::io::stdout().lock();
+            'pages: loop {
                 let batch = crate::audit::entries(&store, after, 1000, tenant.as_deref())?;
                 let Some(last) = batch.last() else { break };
                 after = last.seq;
                 for e in &batch {
-                    println!("{}", serde_json::to_string(e)?);
+                    if !print_line(&mut out, &serde_json::to_string(e)?)? {
+                        break 'pages;
+                    }
                 }
             }
         }

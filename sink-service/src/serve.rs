@@ -148,8 +148,16 @@ pub fn serve(
                     }
                 };
                 let body = if key.ends_with("/verify") {
-                    crate::verify::verify_tenant(&store, &api_key.tenant)
-                        .map(|r| serde_json::json!({"ok": r.ok(), "report": r}))
+                    crate::verify::verify_tenant(&store, &api_key.tenant).map(|r| {
+                        let mut report = serde_json::to_value(&r).unwrap_or_default();
+                        // Service-wide parts (the quarantine, the service's audit log) are
+                        // not the tenant's: left out rather than shown as zeros.
+                        if let Some(fields) = report.as_object_mut() {
+                            fields.remove("audit");
+                            fields.remove("quarantined");
+                        }
+                        serde_json::json!({"ok": r.ok(), "tenant": api_key.tenant, "report": report})
+                    })
                 } else if key.ends_with("/stats") {
                     // Service-wide counters: no names, no content.
                     Ok(stats

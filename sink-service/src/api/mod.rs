@@ -535,7 +535,15 @@ impl Api {
             Body::Json(v) => format!("{} {}", reply.status, v["reason"].as_str().unwrap_or("")),
             _ => reply.status.to_string(),
         };
-        let key = self.authenticate(&req, None).map_err(refused)?;
+        // Zenoh gives no peer address, so every Zenoh client shares one failed-authentication
+        // bucket: when it is full the refusal stays a 401 (its reason unchanged), only the
+        // logging of further failures pauses.
+        let key = self
+            .authenticate(&req, None)
+            .map_err(|reply| match reply.status {
+                429 => "401 missing, invalid, revoked or expired API key".to_string(),
+                _ => refused(reply),
+            })?;
         self.rate_limit(&key, &req).0.map_err(refused)?;
         if !key.has(scope) {
             return Err(format!("403 this key lacks the {} scope", scope.as_str()));

@@ -32,6 +32,9 @@ struct Cli {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    for file in [&cli.original, &cli.anonymized] {
+        anyhow::ensure!(file.is_file(), "{}: no such file", file.display());
+    }
     let (original, anonymized) = (cli.original.display(), cli.anonymized.display());
     let truth_path = cli.original.with_extension("json");
     let truth: serde_json::Value = serde_json::from_str(
