@@ -239,7 +239,7 @@ pub fn run(cli: Cli) -> anyhow::Result<bool> {
             let ke = zenoh::key_expr::KeyExpr::try_from(args.key.as_str())
                 .map_err(|e| anyhow::anyhow!("--key {}: {e}", args.key))?;
             let mut out = std::io::stdout().lock();
-            for (_, bytes) in query::history(&open()?, &ke, range, None)? {
+            for (_, bytes) in query::history(&open()?, &ke, range, None, &|_| true)? {
                 if !print_line(&mut out, &String::from_utf8_lossy(&bytes))? {
                     break;
                 }

@@ -107,7 +107,13 @@ pub fn serve(
                 let answer = crate::query::parse_range(query.parameters().as_str())
                     .map_err(anyhow::Error::msg)
                     .and_then(|range| {
-                        crate::query::history(&store, query.key_expr(), range, Some(&key.tenant))
+                        crate::query::history(
+                            &store,
+                            query.key_expr(),
+                            range,
+                            Some(&key.tenant),
+                            &|kind| key.may_read(kind),
+                        )
                     });
                 match answer {
                     Ok(records) => {

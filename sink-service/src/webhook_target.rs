@@ -9,7 +9,8 @@
 //! checked in the same lookup ([`GuardedResolver`]: no second lookup, so no DNS rebinding between
 //! check and connect). Ranges: IANA's IPv4 and IPv6 Special-Purpose Address Registries (RFC 6890
 //! and its updates), RFC 6598 (100.64.0.0/10), RFC 6052 (64:ff9b::/96, 64:ff9b:1::/48), RFC 3056
-//! (2002::/16), RFC 4380 (Teredo, 2001::/32).
+//! (2002::/16), RFC 4380 (Teredo, 2001::/32), RFC 9637 (3fff::/20); in IPv6 only global unicast
+//! (2000::/3) is public at all.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
 
@@ -73,14 +74,14 @@ fn forbidden_v6(ip: Ipv6Addr) -> Option<&'static str> {
     if s[0] == 0x2002 {
         return forbidden_v4(embedded(s[1], s[2])).map(|_| "6to4 of an inside address (2002::/16)");
     }
+    // Only global unicast (2000::/3) is public, less the special blocks inside it.
     Some(match s[0] {
-        0x2001 if s[1] == 0 => "Teredo (2001::/32)",
+        x if x & 0xe000 != 0x2000 => {
+            "outside global unicast (2000::/3): unique-local, link-local, site-local, multicast, SIIT, reserved"
+        }
+        0x2001 if s[1] < 0x200 => "IETF protocol assignments (2001::/23, Teredo included)",
         0x2001 if s[1] == 0xdb8 => "documentation (2001:db8::/32)",
-        0x0100 if s[1..4] == [0, 0, 0] => "discard-only (100::/64)",
-        x if x & 0xfe00 == 0xfc00 => "unique-local (fc00::/7)",
-        x if x & 0xffc0 == 0xfe80 => "link-local (fe80::/10)",
-        x if x & 0xffc0 == 0xfec0 => "site-local (fec0::/10)",
-        x if x & 0xff00 == 0xff00 => "multicast (ff00::/8)",
+        x if x & 0xfff0 == 0x3ff0 => "documentation (3fff::/20)",
         _ => return None,
     })
 }
@@ -120,7 +121,7 @@ pub fn resolve_checked(host: &str, port: u16) -> Result<Vec<SocketAddr>, Refused
             }
             (name, port)
                 .to_socket_addrs()
-                .map_err(|e| Refused::Unresolved(format!("{host} does not resolve: {e}")))?
+                .map_err(|_| Refused::Unresolved(format!("{host} does not resolve")))?
                 .collect()
         }
     };
@@ -131,9 +132,11 @@ pub fn resolve_checked(host: &str, port: u16) -> Result<Vec<SocketAddr>, Refused
     }
     for addr in &addrs {
         if let Some(why) = forbidden(addr.ip()) {
+            // The reason names no resolved address: a tenant must not map inside names by
+            // registering webhooks (the service log has the detail).
+            tracing::info!(%host, address = %addr.ip(), why, "webhook target refused");
             return Err(Refused::Inside(format!(
-                "{host} resolves to {}, a {why} address (set webhooks.allow_private to allow)",
-                addr.ip()
+                "{host} is not a public address (set webhooks.allow_private to allow)"
             )));
         }
     }
@@ -213,6 +216,13 @@ mod tests {
             "ff02::1",
             "2001::1",
             "2001:db8::1",
+            "2001:2::1",
+            "2001:10::1",
+            "3fff::1",
+            "5f00::1",
+            "100::1",
+            "::ffff:0:7f00:1",
+            "1::1",
         ];
         for spelling in inside {
             let ip: IpAddr = spelling.parse().unwrap();

@@ -390,6 +390,9 @@ pub fn agent(policy: &Policy) -> ureq::Agent {
         .timeout_global(Some(policy.timeout))
         .http_status_as_error(false)
         .max_redirects(0)
+        // Never a proxy from the environment: the proxy would resolve the target itself, past
+        // the address check below.
+        .proxy(None)
         .user_agent("veil-sink-service-webhooks")
         .build();
     if policy.allow_private {
@@ -455,7 +458,10 @@ pub fn step(store: &Store, policy: &Policy, agent: &ureq::Agent) -> anyhow::Resu
         attempt = d.attempts
     )
     .entered();
-    let (status, error) = match send(agent, &sub, &d) {
+    // The target is checked again against today's policy (it may have been made under a laxer
+    // one); the addresses are checked by the agent's resolver as it connects.
+    let attempt = check_url(&sub.url, policy).and_then(|()| send(agent, &sub, &d));
+    let (status, error) = match attempt {
         Ok(s) => (Some(s), None),
         Err(e) => (None, Some(e)),
     };

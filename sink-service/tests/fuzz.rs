@@ -39,6 +39,7 @@ proptest! {
             &zenoh::key_expr::KeyExpr::try_from("veil/**").unwrap(),
             veil_sink_service::query::parse_range("").unwrap(),
             Some(&records[0].tenant),
+            &|_| true,
         )
         .unwrap();
         for (_, b) in stored {

@@ -367,3 +367,52 @@ fn a_gap_the_device_does_not_fill_becomes_an_integrity_event() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// History serves a tenant only the kinds its reader may read (Zenoh maps API-key scopes to
+/// kinds): an operator key's view holds the window but not the kept frame; the control, a
+/// reader allowed everything, gets both.
+#[test]
+fn history_serves_only_the_kinds_the_reader_may_read() {
+    let dir = temp("history-kinds");
+    let store = store(&dir);
+    let mut ingest = ingest(&store);
+    let mut station = Device::new("acme", "line-1", 3);
+    let records = [
+        station.window(1),
+        station.image(2, 7, b"\xff\xd8 not really a jpeg \xff\xd9"),
+        station.checkpoint(),
+    ];
+    take_all(&mut ingest, &records);
+    let everything = zenoh::key_expr::KeyExpr::try_from("veil/**").unwrap();
+    let kinds = |readable: &dyn Fn(Kind) -> bool| -> Vec<Kind> {
+        veil_sink_service::query::history(
+            &store,
+            &everything,
+            veil_sink_service::query::parse_range("").unwrap(),
+            Some("acme"),
+            readable,
+        )
+        .unwrap()
+        .iter()
+        .map(|(_, b)| veil_wire::Record::from_slice(b).unwrap().kind)
+        .collect()
+    };
+    let all = kinds(&|_| true);
+    assert!(
+        all.contains(&Kind::Image) && all.contains(&Kind::Metrics),
+        "{all:?}"
+    );
+    let structure = kinds(&|k| k != Kind::Image);
+    assert!(!structure.contains(&Kind::Image), "{structure:?}");
+    assert!(structure.contains(&Kind::Metrics), "{structure:?}");
+    // Another tenant's reader: nothing.
+    let other = veil_sink_service::query::history(
+        &store,
+        &everything,
+        veil_sink_service::query::parse_range("").unwrap(),
+        Some("beta"),
+        &|_| true,
+    )
+    .unwrap();
+    assert!(other.is_empty());
+}

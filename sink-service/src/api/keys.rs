@@ -142,6 +142,17 @@ impl ApiKey {
         self.scopes.contains(&scope)
     }
 
+    /// Whether history queries (Zenoh) may return records of `kind` to this key, by the same
+    /// rules as the HTTPS API: `read` for the structure, `images` for kept frames (`image`),
+    /// `export` for per-frame boxes (`detections`, which the HTTPS API only exports).
+    pub fn may_read(&self, kind: veil_wire::Kind) -> bool {
+        match kind {
+            veil_wire::Kind::Image => self.has(Scope::Images),
+            veil_wire::Kind::Detections => self.has(Scope::Export),
+            _ => self.has(Scope::Read),
+        }
+    }
+
     /// What the API shows of a key.
     pub fn public(&self) -> serde_json::Value {
         serde_json::json!({
@@ -461,5 +472,32 @@ mod tests {
         assert!(keys.create(&store, narrow, now).is_err());
         drop(store);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// History over Zenoh follows the HTTPS scopes: frames need `images`, per-frame boxes
+    /// `export`, the rest `read`.
+    #[test]
+    fn history_kinds_follow_the_scopes() {
+        use veil_wire::Kind;
+        let key = |scopes: BTreeSet<Scope>| ApiKey {
+            id: "0123456789abcdef".into(),
+            tenant: "acme".into(),
+            name: "t".into(),
+            role: None,
+            scopes,
+            tier: "standard".into(),
+            created: "2026-11-23T10:00:00.000000000Z".into(),
+            expires: None,
+            revoked: None,
+            rotated: None,
+            hash: String::new(),
+        };
+        let operator = key(Role::Operator.scopes());
+        assert!(operator.may_read(Kind::Metrics) && operator.may_read(Kind::Checkpoint));
+        assert!(!operator.may_read(Kind::Image) && !operator.may_read(Kind::Detections));
+        let engineer = key(Role::Engineer.scopes());
+        assert!(engineer.may_read(Kind::Image) && engineer.may_read(Kind::Detections));
+        let images_only = key([Scope::Images].into());
+        assert!(images_only.may_read(Kind::Image) && !images_only.may_read(Kind::Metrics));
     }
 }
