@@ -4,31 +4,25 @@
 //! names them through `veil_wire::event`. (Prose — comments, property descriptions, docs, the
 //! JSON Schema — may mention them.)
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use veil_wire::event::{DwellBand, EventKind};
 
 const HOME: &str = "plugins/veil-wire/src/event.rs";
 
 fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("tests/ sits in the repository")
-        .to_owned()
+    veil_e2e::repository_root()
 }
 
-fn files(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        if path.is_dir() {
-            if !name.starts_with('.') && name != "target" && name != "build" {
-                files(&path, out);
-            }
-        } else if name.ends_with(".rs") || name.ends_with(".sh") || name.ends_with(".py") {
-            out.push(path);
-        }
-    }
+/// The sources and scripts of the repository.
+fn sources() -> Vec<PathBuf> {
+    veil_e2e::repository_files()
+        .into_iter()
+        .filter(|p| {
+            let name = p.file_name().unwrap_or_default().to_string_lossy();
+            name.ends_with(".rs") || name.ends_with(".sh") || name.ends_with(".py")
+        })
+        .collect()
 }
 
 /// The string literals of one line of Rust (escaped quotes inside are not literal ends).
@@ -70,8 +64,7 @@ fn event_names_and_dwell_bands_are_written_once() {
         .map(|k| k.name())
         .chain(DwellBand::ALL.iter().map(|b| b.label()))
         .collect();
-    let mut all = Vec::new();
-    files(&root, &mut all);
+    let all = sources();
     assert!(all.len() > 50, "only {} files found", all.len());
     let mut found_at_home = 0;
     let mut elsewhere = Vec::new();

@@ -76,3 +76,38 @@ pub fn audit_outcome(messages: &[gst::Structure]) -> (u64, bool) {
         .unwrap_or(false);
     (last, complete)
 }
+
+/// Every file of the repository (`tests/..`), skipping hidden folders and build output
+/// (`target`, `build`): what the repository-wide checks (licence lines, event-name spellings)
+/// read.
+pub fn repository_files() -> Vec<std::path::PathBuf> {
+    fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        let entries = std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        for entry in entries {
+            let path = entry.expect("directory entry").path();
+            let name = path
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned();
+            if path.is_dir() {
+                if !name.starts_with('.') && name != "target" && name != "build" {
+                    walk(&path, out);
+                }
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(&repository_root(), &mut out);
+    out
+}
+
+/// The repository's root (the folder above `tests/`), without `..` in it.
+pub fn repository_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ sits in the repository")
+        .to_owned()
+}

@@ -4,36 +4,18 @@
 //! the repository; and every GStreamer plugin declaring GStreamer's token for it
 //! (`veil_meta::element::GST_PLUGIN_LICENSE`: GStreamer refuses unlisted strings).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 const SPDX: &str = "SPDX-License-Identifier: MIT OR Apache-2.0";
 
 fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("tests/ sits in the repository")
-        .to_owned()
-}
-
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        if path.is_dir() {
-            if !name.starts_with('.') && name != "target" && name != "build" {
-                walk(&path, out);
-            }
-        } else {
-            out.push(path);
-        }
-    }
+    veil_e2e::repository_root()
 }
 
 #[test]
 fn every_source_file_says_its_licence() {
     let root = repo();
-    let mut files = Vec::new();
-    walk(&root, &mut files);
+    let mut files = veil_e2e::repository_files();
     files.push(root.join(".ci/run"));
     let sources: Vec<&PathBuf> = files
         .iter()
@@ -69,8 +51,7 @@ fn cargo_meson_and_the_plugins_agree() {
     assert!(read("meson.build").contains("license : 'MIT OR Apache-2.0'"));
     assert!(read("LICENSE-MIT").starts_with("MIT License"));
     assert!(read("LICENSE-APACHE").contains("Apache License"));
-    let mut manifests = Vec::new();
-    walk(&root, &mut manifests);
+    let manifests = veil_e2e::repository_files();
     for m in manifests.iter().filter(|p| {
         p.file_name().is_some_and(|n| n == "Cargo.toml") && *p != &root.join("Cargo.toml")
     }) {
