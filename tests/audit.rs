@@ -87,6 +87,37 @@ fn a_real_pipeline_delivers_every_record_in_order_verified_and_signed() {
         Some(key.public_hex().as_str())
     );
 
+    // The spool's files hold the records sealed: no name and no body field in their bytes,
+    // while the records the store received carry both (the control).
+    let mut raw = Vec::new();
+    let mut folders = vec![dir.join("spool")];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(&folder).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                folders.push(path);
+            } else {
+                raw.extend(std::fs::read(&path).unwrap());
+            }
+        }
+    }
+    let sent = unit
+        .records
+        .values()
+        .map(|r| String::from_utf8(r.to_vec()).unwrap())
+        .collect::<String>();
+    for secret in ["acme", "cam-1", "door", "window_start"] {
+        assert!(
+            sent.contains(secret),
+            "the control: {secret} not in the records"
+        );
+        assert!(
+            !raw.windows(secret.len()).any(|w| w == secret.as_bytes()),
+            "{secret} is readable in the spool's files ({} bytes)",
+            raw.len()
+        );
+    }
+
     let kinds = unit.kinds();
     // Every window the aggregator closed is a record, in order.
     let windows: Vec<&gst::Structure> = messages

@@ -6,11 +6,24 @@
 //! `r` + big-endian seq → the record's published bytes; `m/next`, `m/head`, `m/acked` → chain
 //! state. The writer appends (then flushes: a record counts as queued only once on disk), the
 //! publisher reads and, on acknowledgement, removes.
+//!
+//! **Sealed at rest**: a record's value is `0xA5` ‖ 96-bit random nonce ‖ AES-256-GCM of (kind
+//! ‖ bytes), with the record's key as associated data (a value moved to another sequence number
+//! does not open). The key is the device's spool key (`DeviceKey::derive_secret("spool")`: the
+//! device key file, mode 0600, refused otherwise), so the spool's files hold no tenant, site,
+//! device or stream name and no record content (spooled records may be NG images). Values of
+//! the unsealed format of earlier versions (kind index ‖ bytes) are still read.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
 use veil_wire::{GENESIS, Kind, Record};
+
+/// The first byte of a sealed value (no kind index is this large).
+const SEALED: u8 = 0xA5;
+const NONCE_LEN: usize = 12;
 
 const NEXT: &[u8] = b"m/next";
 const HEAD: &[u8] = b"m/head";
@@ -38,6 +51,7 @@ fn read_u64(db: &sled::Db, key: &[u8]) -> Result<Option<u64>, sled::Error> {
 
 pub struct Spool {
     db: sled::Db,
+    cipher: Aes256Gcm,
     /// Sequence number the next appended record gets.
     next: AtomicU64,
     /// Highest sequence number the store acknowledged.
@@ -61,7 +75,8 @@ impl From<sled::Error> for SpoolError {
 }
 
 impl Spool {
-    pub fn open(dir: &Path) -> Result<Spool, SpoolError> {
+    /// Opens (or creates) the spool in `dir`, sealing with `key` (the device's spool key).
+    pub fn open(dir: &Path, key: &[u8; 32]) -> Result<Spool, SpoolError> {
         std::fs::create_dir_all(dir)
             .map_err(|e| SpoolError(format!("spool directory {}: {e}", dir.display())))?;
         let db = sled::Config::new()
@@ -83,6 +98,7 @@ impl Spool {
             .unwrap_or_else(|| GENESIS.to_string());
         Ok(Spool {
             db,
+            cipher: Aes256Gcm::new(key.into()),
             next: AtomicU64::new(next),
             acked: AtomicU64::new(acked),
             head: std::sync::Mutex::new(head),
@@ -126,10 +142,11 @@ impl Spool {
                     r.seq
                 )));
             }
-            let mut value = Vec::with_capacity(256);
-            value.push(kind_index(r.kind));
-            value.extend_from_slice(&r.to_vec());
-            batch.insert(&record_key(r.seq), value);
+            let mut plain = Vec::with_capacity(256);
+            plain.push(kind_index(r.kind));
+            plain.extend_from_slice(&r.to_vec());
+            let key = record_key(r.seq);
+            batch.insert(&key, self.seal(&key, &plain)?);
             expected += 1;
         }
         batch.insert(NEXT, &expected.to_be_bytes());
@@ -143,12 +160,54 @@ impl Spool {
         Ok(())
     }
 
+    fn seal(&self, key: &[u8], plain: &[u8]) -> Result<Vec<u8>, SpoolError> {
+        let mut nonce = [0u8; NONCE_LEN];
+        getrandom::fill(&mut nonce)
+            .map_err(|e| SpoolError(format!("spool: no random numbers: {e}")))?;
+        let sealed = self
+            .cipher
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: plain,
+                    aad: key,
+                },
+            )
+            .map_err(|_| SpoolError("spool: sealing failed".into()))?;
+        let mut value = Vec::with_capacity(1 + NONCE_LEN + sealed.len());
+        value.push(SEALED);
+        value.extend_from_slice(&nonce);
+        value.extend_from_slice(&sealed);
+        Ok(value)
+    }
+
     /// A queued record: its kind and published bytes.
     pub fn get(&self, seq: u64) -> Result<Option<(Kind, Vec<u8>)>, SpoolError> {
-        let Some(value) = self.db.get(record_key(seq))? else {
+        let key = record_key(seq);
+        let Some(value) = self.db.get(key)? else {
             return Ok(None);
         };
-        match value.split_first() {
+        let plain = match value.split_first() {
+            Some((&SEALED, rest)) if rest.len() > NONCE_LEN => {
+                let (nonce, sealed) = rest.split_at(NONCE_LEN);
+                self.cipher
+                    .decrypt(
+                        Nonce::from_slice(nonce),
+                        Payload {
+                            msg: sealed,
+                            aad: &key,
+                        },
+                    )
+                    .map_err(|_| {
+                        SpoolError(format!(
+                            "spool: record {seq} does not open with this device's key (another key file, or damaged)"
+                        ))
+                    })?
+            }
+            // The unsealed format of earlier versions.
+            _ => value.to_vec(),
+        };
+        match plain.split_first() {
             Some((&k, bytes)) if (k as usize) < Kind::ALL.len() => {
                 Ok(Some((Kind::ALL[k as usize], bytes.to_vec())))
             }
@@ -245,7 +304,7 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         let head;
         {
-            let spool = Spool::open(&dir).unwrap();
+            let spool = Spool::open(&dir, &KEY).unwrap();
             let batch = records(&spool, 5);
             spool.append(&batch).unwrap();
             assert!(spool.ack(2).unwrap());
@@ -260,7 +319,7 @@ mod tests {
             spool.flush().unwrap();
             head = spool.head();
         }
-        let spool = Spool::open(&dir).unwrap();
+        let spool = Spool::open(&dir, &KEY).unwrap();
         assert_eq!(
             (spool.next_seq(), spool.acked(), spool.pending()),
             (6, 2, 3)
@@ -276,6 +335,90 @@ mod tests {
         let mut wrong = records(&spool, 1);
         wrong[0].seq = 9;
         assert!(spool.append(&wrong).is_err());
+        drop(spool);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    const KEY: [u8; 32] = [7; 32];
+
+    /// Every byte of every file below `dir`.
+    fn raw_bytes(dir: &Path) -> Vec<u8> {
+        let mut out = Vec::new();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                out.extend(raw_bytes(&path));
+            } else {
+                out.extend(std::fs::read(&path).unwrap());
+            }
+        }
+        out
+    }
+
+    fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+        haystack.windows(needle.len()).any(|w| w == needle)
+    }
+
+    /// What an attacker with the spool's files and without the device key sees: no name and
+    /// no content; the same records read back with the key (the control), and another key
+    /// opens nothing.
+    #[test]
+    fn the_spool_files_hold_no_names_and_no_content() {
+        let dir = std::env::temp_dir().join(format!("veil-spool-sealed-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let names = Names::new("acme-tenant", "hq-site", "cam-secret", "entrance-door").unwrap();
+        let spool = Spool::open(&dir, &KEY).unwrap();
+        let record = Record::new(
+            &names,
+            1,
+            0,
+            None,
+            Kind::Image,
+            serde_json::json!({"data": "NG-PART-PIXELS-BASE64"}),
+            Some(GENESIS.into()),
+        )
+        .unwrap();
+        spool.append(std::slice::from_ref(&record)).unwrap();
+        spool.flush().unwrap();
+        let (kind, bytes) = spool.get(1).unwrap().unwrap();
+        assert_eq!(kind, Kind::Image);
+        assert!(contains(&bytes, b"NG-PART-PIXELS-BASE64") && contains(&bytes, b"cam-secret"));
+        drop(spool);
+        let raw = raw_bytes(&dir);
+        assert!(raw.len() > 100, "the spool wrote {} bytes", raw.len());
+        for secret in [
+            "acme-tenant",
+            "hq-site",
+            "cam-secret",
+            "entrance-door",
+            "NG-PART-PIXELS-BASE64",
+        ] {
+            assert!(
+                !contains(&raw, secret.as_bytes()),
+                "{secret} is readable in the spool files"
+            );
+        }
+        let other = Spool::open(&dir, &[8; 32]).unwrap();
+        assert!(other.get(1).is_err(), "another key opened the record");
+        drop(other);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A spool written by an earlier version (values unsealed) is still read.
+    #[test]
+    fn unsealed_values_of_earlier_versions_are_read() {
+        let dir = std::env::temp_dir().join(format!("veil-spool-old-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let spool = Spool::open(&dir, &KEY).unwrap();
+        let record = records(&spool, 1).remove(0);
+        let mut old = vec![kind_index(Kind::Event)];
+        old.extend_from_slice(&record.to_vec());
+        spool.db.insert(record_key(1), old).unwrap();
+        let (kind, bytes) = spool.get(1).unwrap().unwrap();
+        assert_eq!(
+            (kind, Record::from_slice(&bytes).unwrap()),
+            (Kind::Event, record)
+        );
         drop(spool);
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -415,7 +415,7 @@ mod tests {
         settings: WriterSettings,
         items: Vec<Input>,
     ) -> (Vec<Record>, Vec<WriterEvent>) {
-        let spool = Arc::new(Spool::open(dir).unwrap());
+        let spool = Arc::new(Spool::open(dir, &[7; 32]).unwrap());
         let names = Names::new("t", "s", "d", "x").unwrap();
         let sink = Collect::default();
         let writer = Writer::new(
@@ -486,7 +486,7 @@ mod tests {
     #[test]
     fn a_full_spool_drops_new_records_and_records_the_loss() {
         let dir = temp("full");
-        let spool = Arc::new(Spool::open(&dir).unwrap());
+        let spool = Arc::new(Spool::open(&dir, &[7; 32]).unwrap());
         let names = Names::new("t", "s", "d", "x").unwrap();
         let sink = Collect::default();
         let writer = Writer::new(

@@ -139,6 +139,19 @@ impl DeviceKey {
         }
     }
 
+    /// A secret of the device derived from its key for one purpose (`label`), e.g. the key
+    /// that seals the spool: SHA-256(`veil/` ‖ label ‖ 0 ‖ seed). The seed is 32 random bytes,
+    /// so one hash is a sound key derivation; distinct labels give independent keys.
+    pub fn derive_secret(&self, label: &str) -> [u8; 32] {
+        use sha2::Digest;
+        let mut h = sha2::Sha256::new();
+        h.update(b"veil/");
+        h.update(label.as_bytes());
+        h.update([0u8]);
+        h.update(self.0.to_bytes());
+        h.finalize().into()
+    }
+
     pub fn public_hex(&self) -> String {
         hex::encode(self.0.verifying_key().to_bytes())
     }

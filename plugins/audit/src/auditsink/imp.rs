@@ -396,7 +396,7 @@ impl AuditSink {
         let key = DeviceKey::load_or_create(&key_path)
             .map_err(|e| gst::error_msg!(gst::ResourceError::OpenRead, ("Device key: {}", e)))?;
         let spool = Arc::new(
-            Spool::open(&spool_path)
+            Spool::open(&spool_path, &key.derive_secret("spool"))
                 .map_err(|e| gst::error_msg!(gst::ResourceError::OpenReadWrite, ("{}", e)))?,
         );
         let config = publisher::load_config(settings.zenoh_config.as_deref())
