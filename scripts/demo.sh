@@ -35,6 +35,8 @@ cert = "$demo/certs/service.pem"
 key = "$demo/certs/service-key.pem"
 TOML
 api_key=$("$sink" --config "$demo/sink-service.toml" api-keys create --tenant demo --role operator --name demo 2>/dev/null)
+# The devices take acknowledgements signed by this key only.
+store_key=$("$sink" --config "$demo/sink-service.toml" keys public)
 
 "$sink" --config "$demo/sink-service.toml" serve > "$demo/serve.log" 2>&1 &
 serve_pid=$!
@@ -46,7 +48,7 @@ chain() { # title, stream, input, zones
   printf '\n== %s → auditsink → sink-service (pipelines/audience-audit.pipeline)\n' "$1"
   local description
   description=$(MODELS=$models INPUT=$3 ZONES=$4 START=2026-11-23T10:00:00Z TENANT=demo SITE=lab \
-    DEVICE=cam-1 STREAM=$2 ZENOH=$demo/device.json5 SPOOL=$demo/spool \
+    DEVICE=cam-1 STREAM=$2 ZENOH=$demo/device.json5 SPOOL=$demo/spool STORE_KEY=$store_key \
     envsubst < pipelines/audience-audit.pipeline | grep -v '^#')
   # A failing chain fails the demo (pipefail); only "no line matched" is not an error. The
   # windows themselves are shown by the sink service's summary below.

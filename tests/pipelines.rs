@@ -37,6 +37,11 @@ fn variables(tmp: &Path) -> Vec<(&'static str, String)> {
         ("STREAM", "entrance".into()),
         ("ZENOH", path(repo_path("configs/zenoh/device-tcp.json5"))),
         ("SPOOL", path(tmp.join("spool"))),
+        // `sink-service keys public`: any Ed25519 public key parses.
+        (
+            "STORE_KEY",
+            veil_wire::DeviceKey::from_seed([1; 32]).public_hex(),
+        ),
         ("OBJECT", "person".into()),
         (
             "COMPLIANCE",

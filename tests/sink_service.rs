@@ -306,3 +306,130 @@ fn garbage_on_the_key_space_is_quarantined_while_a_device_keeps_storing() {
     assert_eq!(report["quarantined"], sent, "{report}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The attacker listens where the devices connect while the store is down, and answers every
+/// record with forged acknowledgements: unsigned, signed by another key, signed by the store's
+/// key for another record's hash (a replayed genuine acknowledgement), and one ahead of the
+/// record it answers. A device given the store's public key drops nothing on them, counts
+/// them, and once the real store is back every record arrives exactly once. The positive
+/// control, in the same run: a device without the store key believes the unsigned ones and its
+/// records are lost to the store.
+#[test]
+fn forged_acknowledgements_drop_nothing_from_a_device_given_the_store_key() {
+    let dir = temp("forged-acks");
+    let port = veil_e2e::store::free_port();
+    let (config, device) = configs(&dir, port);
+    assert!(sink_service(&config, &["keys", "init"]).status.success());
+    let public = sink_service(&config, &["keys", "public"]);
+    assert!(public.status.success(), "{public:?}");
+    let store_public_key = String::from_utf8(public.stdout).unwrap().trim().to_owned();
+    // What a replay could carry: the store key's genuine signature over another record's hash.
+    let store_key = veil_wire::DeviceKey::load_or_create(&dir.join("ack.key")).unwrap();
+    assert_eq!(store_key.public_hex(), store_public_key);
+    let other_key = veil_wire::DeviceKey::from_seed([9; 32]);
+
+    // The rogue peer, on the store's address.
+    let mut rogue_config = zenoh::Config::default();
+    for (k, v) in [
+        ("mode", "\"peer\"".to_string()),
+        ("listen/endpoints", format!("[\"tcp/127.0.0.1:{port}\"]")),
+        ("scouting/multicast/enabled", "false".into()),
+    ] {
+        rogue_config.insert_json5(k, &v).unwrap();
+    }
+    let rogue = zenoh::open(rogue_config).wait().unwrap();
+    let seen: Arc<std::sync::Mutex<std::collections::HashMap<String, u64>>> = Arc::default();
+    let (forger, seen_by_rogue) = (rogue.clone(), seen.clone());
+    let _records = rogue
+        .declare_subscriber("veil/**")
+        .callback(move |sample| {
+            let Ok(r) = veil_wire::Record::from_slice(&sample.payload().to_bytes()) else {
+                return;
+            };
+            let names = r.names().unwrap();
+            let forged = [
+                veil_wire::Ack::new(r.seq),
+                other_key.sign_ack(&names, r.seq, &r.hash),
+                store_key.sign_ack(&names, r.seq, &"0".repeat(64)),
+                // Ahead of what it answers (a device without the key would wait for it).
+                store_key.sign_ack(&names, r.seq + 1, &r.hash),
+            ];
+            for ack in forged {
+                let _ = forger
+                    .put(names.ack_key(), ack.to_vec())
+                    .congestion_control(zenoh::qos::CongestionControl::Block)
+                    .wait();
+            }
+            seen_by_rogue
+                .lock()
+                .unwrap()
+                .entry(r.device.clone())
+                .and_modify(|s| *s = (*s).max(r.seq))
+                .or_insert(r.seq);
+        })
+        .wait()
+        .unwrap();
+
+    let spool = dir.join("spool");
+    let keyed = pipeline(300, 3000, "cam-keyed", &device, &spool).replace(
+        "auditsink ",
+        &format!("auditsink store-public-key={store_public_key} "),
+    );
+    let open = pipeline(300, 3000, "cam-open", &device, &spool)
+        .replace("eos-timeout=60000", "eos-timeout=8000");
+    let keyed = std::thread::spawn(move || veil_e2e::run_to_eos(&keyed, 300));
+    let open = std::thread::spawn(move || veil_e2e::run_to_eos(&open, 300));
+    // Until the rogue has answered a good part of both devices' records.
+    let start = Instant::now();
+    loop {
+        let s = seen.lock().unwrap().clone();
+        if s.get("cam-keyed").is_some_and(|&n| n >= 10)
+            && s.get("cam-open").is_some_and(|&n| n >= 10)
+        {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the rogue saw {s:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    drop(_records);
+    rogue.close().wait().unwrap();
+
+    // The real store comes back on the same address.
+    let service = serve(&config);
+    let outcome = |messages: &[gst::Structure]| -> (u64, bool, u64) {
+        let (last, complete) = veil_e2e::audit_outcome(messages);
+        let forged = messages
+            .iter()
+            .find(|s| s.name() == gstveilaudit::MSG_EOS)
+            .and_then(|s| s.get::<u64>("forged-acks").ok())
+            .unwrap_or(0);
+        (last, complete, forged)
+    };
+    let (keyed_last, keyed_complete, keyed_forged) = outcome(&keyed.join().unwrap());
+    let (open_last, _, _) = outcome(&open.join().unwrap());
+    assert!(service.stop());
+    let report = verify_report(&config);
+    // The device with the store key: everything, exactly once, and every forgery counted.
+    assert!(keyed_complete, "{report}");
+    assert_eq!(
+        report["chains"]["acme/cam-keyed/default"], keyed_last,
+        "{report}"
+    );
+    assert!(
+        keyed_forged >= 4 * 10,
+        "only {keyed_forged} forged acknowledgements counted"
+    );
+    // The control: without it, the unsigned acknowledgements dropped records the store never had.
+    let open_stored = report["chains"]["acme/cam-open/default"]
+        .as_u64()
+        .unwrap_or(0);
+    assert!(
+        open_stored < open_last,
+        "the control lost nothing ({open_stored} of {open_last} stored): the attack did not happen"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

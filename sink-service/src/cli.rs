@@ -119,6 +119,8 @@ pub enum KeysCommand {
     Init,
     /// A new key-encryption key; re-wraps the data keys only.
     Rotate,
+    /// The public key acknowledgements are signed with (hex), for `auditsink store-public-key`.
+    Public,
 }
 
 #[derive(Subcommand, Debug)]
@@ -183,6 +185,13 @@ pub fn init_logging(format: LogFormat, filter: Option<&str>) {
         LogFormat::Human => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
     };
+}
+
+/// The acknowledgement signing key (created, mode 0600, on first use).
+fn ack_key(config: &Config) -> anyhow::Result<veil_wire::DeviceKey> {
+    let path = config.store.ack_key_path();
+    veil_wire::DeviceKey::load_or_create(&path)
+        .with_context(|| format!("the acknowledgement key {}", path.display()))
 }
 
 /// Writes one line of a listing; `false` when the reader has gone (`| head`), which ends the
@@ -253,7 +262,14 @@ pub fn run(cli: Cli) -> anyhow::Result<bool> {
                 SecretKey::generate()?.save(&config.store.kek_file)?;
                 println!("created {} (mode 0600)", config.store.kek_file.display());
             }
+            let ack_key = ack_key(&config)?;
+            println!(
+                "acknowledgement key {} (public key {}: give it to devices as auditsink store-public-key)",
+                config.store.ack_key_path().display(),
+                ack_key.public_hex()
+            );
         }
+        Command::Keys(KeysCommand::Public) => println!("{}", ack_key(&config)?.public_hex()),
         Command::Keys(KeysCommand::Rotate) => {
             let store = open()?;
             let pending = pending_kek_path(&config.store.kek_file);

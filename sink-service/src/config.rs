@@ -159,6 +159,19 @@ pub struct StoreConfig {
     pub path: PathBuf,
     /// The key-encryption key: 64 hex digits, mode 0600 (`sink-service keys init` makes one).
     pub kek_file: PathBuf,
+    /// The Ed25519 key the service signs acknowledgements with (hex seed, mode 0600; created by
+    /// `keys init` or at the first `serve`; default: `ack.key` beside the KEK). Devices are
+    /// given its public key (`sink-service keys public`) as `auditsink store-public-key`.
+    #[serde(default)]
+    pub ack_key_file: Option<PathBuf>,
+}
+
+impl StoreConfig {
+    pub fn ack_key_path(&self) -> PathBuf {
+        self.ack_key_file
+            .clone()
+            .unwrap_or_else(|| self.kek_file.with_file_name("ack.key"))
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -282,6 +295,7 @@ impl Config {
         config.sha256 = veil_wire::record::sha256_hex(text.as_bytes());
         config.store.path = expand_home(&config.store.path);
         config.store.kek_file = expand_home(&config.store.kek_file);
+        config.store.ack_key_file = config.store.ack_key_file.as_deref().map(expand_home);
         if let Some(api) = &mut config.api {
             api.cert = api.cert.as_deref().map(expand_home);
             api.key = api.key.as_deref().map(expand_home);

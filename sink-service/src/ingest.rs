@@ -411,7 +411,9 @@ impl Ingest {
 
     /// Saves the chain states, makes everything durable, and returns the acknowledgements due:
     /// per unit touched, the highest contiguous sequence number durably taken.
-    pub fn commit(&mut self) -> Result<Vec<(Names, u64)>> {
+    /// Flushes, then the acknowledgements due: per chain unit touched, the highest contiguous
+    /// sequence number taken and that record's hash (the chain's head).
+    pub fn commit(&mut self) -> Result<Vec<(Names, u64, String)>> {
         self.report_gaps()?;
         for unit in self.units.values_mut().filter(|u| u.dirty) {
             let n = &unit.names;
@@ -432,7 +434,7 @@ impl Ingest {
             if let Some(unit) = self.units.get_mut(&id) {
                 let upto = unit.state.chain.next_seq - 1;
                 if !std::mem::take(&mut unit.conflict) && upto > 0 {
-                    acks.push((unit.names.clone(), upto));
+                    acks.push((unit.names.clone(), upto, unit.state.chain.head.clone()));
                 }
             }
         }

@@ -8,7 +8,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use veil_wire::Ack;
 use zenoh::Wait;
 
 use crate::api::keys::Scope;
@@ -226,6 +225,13 @@ pub fn serve(
         }));
     }
 
+    // Acknowledgements are signed and name the record they vouch for: a device given this
+    // key's public half drops records from its spool on nothing else.
+    let ack_key_path = config.store.ack_key_path();
+    let ack_key = veil_wire::DeviceKey::load_or_create(&ack_key_path)
+        .with_context(|| format!("the acknowledgement key {}", ack_key_path.display()))?;
+    tracing::info!(public_key = %ack_key.public_hex(), "acknowledgements signed");
+
     on_ready(&format!(
         "sink-service: ready — store {}, subscribed to {}, history on veil/**, admin on {}/{{verify,stats}}",
         store.path.display(),
@@ -257,8 +263,9 @@ pub fn serve(
             let span = tracing::debug_span!("ingest_group", units = ingest.staged()).entered();
             match ingest.commit() {
                 Ok(acks) => {
-                    for (names, upto) in acks {
-                        let _ = session.put(names.ack_key(), Ack::new(upto).to_vec()).wait();
+                    for (names, upto, hash) in acks {
+                        let ack = ack_key.sign_ack(&names, upto, &hash);
+                        let _ = session.put(names.ack_key(), ack.to_vec()).wait();
                     }
                 }
                 Err(e) => tracing::error!("could not commit: {e:#}"),

@@ -60,14 +60,53 @@ pub struct Shared {
     detections: Mutex<VecDeque<Record>>,
     pub resends: AtomicU64,
     pub detections_dropped: AtomicU64,
+    /// The store's public key: when set, only acknowledgements it signed for a record this
+    /// spool holds (same hash) count.
+    store_key: Option<veil_wire::VerifyingKey>,
+    /// Acknowledgements refused (unsigned, another key, another record, never queued, garbage).
+    pub forged_acks: AtomicU64,
+    forged_reason: Mutex<Option<&'static str>>,
 }
 
 impl Shared {
     /// Starts from what the spool says was acknowledged before.
-    pub fn new(acked: u64) -> Self {
-        let shared = Shared::default();
+    pub fn new(acked: u64, store_key: Option<veil_wire::VerifyingKey>) -> Self {
+        let shared = Shared {
+            store_key,
+            ..Shared::default()
+        };
         shared.acked.store(acked, Ordering::Release);
         shared
+    }
+
+    /// Whether an acknowledgement may drop records from `spool`: without a store key, any
+    /// (the development default, warned about at start); with one, only one the store key
+    /// signed for this chain unit whose hash is the spooled record's at that sequence number.
+    pub fn check_ack(&self, ack: &Ack, names: &Names, spool: &Spool) -> Result<(), &'static str> {
+        let Some(key) = &self.store_key else {
+            return Ok(());
+        };
+        let hash = ack.verify(names, key)?;
+        if ack.seq <= spool.acked() {
+            return Ok(());
+        }
+        let spooled = spool
+            .get(ack.seq)
+            .ok()
+            .flatten()
+            .ok_or("acknowledges a record this device never queued")?;
+        match Record::from_slice(&spooled.1) {
+            Ok(r) if r.hash == hash => Ok(()),
+            _ => Err("names another record than the one spooled at that sequence number"),
+        }
+    }
+
+    fn refuse_ack(&self, reason: &'static str) {
+        self.forged_acks.fetch_add(1, Ordering::AcqRel);
+        if let Ok(mut r) = self.forged_reason.lock() {
+            r.get_or_insert(reason);
+        }
+        self.wake();
     }
 
     pub fn wake(&self) {
@@ -148,6 +187,8 @@ pub trait PublisherEvents: Send {
     fn unreachable(&self, reason: String);
     fn connected(&self);
     fn error(&self, message: String);
+    /// The first refused acknowledgement (said once; the count is in the EOS message).
+    fn forged(&self, reason: &str);
 }
 
 /// Opens the Zenoh session, retrying until it opens or `shared` is stopped: a device starts,
@@ -202,12 +243,17 @@ impl Publisher {
         settings: PublisherSettings,
         events: Box<dyn PublisherEvents>,
     ) -> Result<Publisher, String> {
-        let on_ack = shared.clone();
+        let (on_ack, ack_names, ack_spool) = (shared.clone(), names.clone(), spool.clone());
         let ack_subscriber = session
             .declare_subscriber(names.ack_key())
             .callback(move |sample| {
-                if let Some(ack) = Ack::from_slice(&sample.payload().to_bytes()) {
-                    on_ack.on_ack(ack.seq);
+                let Some(ack) = Ack::from_slice(&sample.payload().to_bytes()) else {
+                    on_ack.refuse_ack("not an acknowledgement");
+                    return;
+                };
+                match on_ack.check_ack(&ack, &ack_names, &ack_spool) {
+                    Ok(()) => on_ack.on_ack(ack.seq),
+                    Err(reason) => on_ack.refuse_ack(reason),
                 }
             })
             .wait()
@@ -273,7 +319,19 @@ impl Publisher {
     pub fn run(mut self) {
         let mut next = self.spool.acked() + 1;
         let mut last_progress = Instant::now();
+        let mut forged_said = false;
         while !self.shared.stop.load(Ordering::Acquire) {
+            if !forged_said && self.shared.forged_acks.load(Ordering::Acquire) > 0 {
+                forged_said = true;
+                let reason = self
+                    .shared
+                    .forged_reason
+                    .lock()
+                    .ok()
+                    .and_then(|r| *r)
+                    .unwrap_or("refused");
+                self.events.forged(reason);
+            }
             self.apply_acks(&mut last_progress);
             let acked = self.spool.acked();
             next = next.max(acked + 1);

@@ -152,6 +152,17 @@ impl DeviceKey {
         h.finalize().into()
     }
 
+    /// The store's signed acknowledgement of `seq` (whose record has `hash`) for `names`.
+    pub fn sign_ack(&self, names: &crate::Names, seq: u64, hash: &str) -> crate::Ack {
+        let signature = self.0.sign(&crate::Ack::signed_bytes(names, seq, hash));
+        crate::Ack {
+            v: crate::record::WIRE_VERSION,
+            seq,
+            hash: Some(hash.to_owned()),
+            signature: Some(hex::encode(signature.to_bytes())),
+        }
+    }
+
     pub fn public_hex(&self) -> String {
         hex::encode(self.0.verifying_key().to_bytes())
     }

@@ -16,6 +16,8 @@ pub mod time;
 
 pub use chain::{ChainState, ChainVerifier, VerifyError};
 pub use checkpoint::{Checkpoint, DeviceKey};
+/// An Ed25519 public key (device keys, the store's acknowledgement key).
+pub use ed25519_dalek::VerifyingKey;
 pub use event::{Event, EventKind};
 pub use names::{ChainUnit, NameError, Names};
 pub use record::{Ack, GENESIS, Kind, Record, RecordError, WIRE_VERSION};

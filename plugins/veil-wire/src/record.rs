@@ -286,19 +286,62 @@ impl Record {
 }
 
 /// The store's acknowledgement, published on [`Names::ack_key`]: every chained record up to and
-/// including `seq` is durably stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// including `seq` is durably stored. The sink service signs it and binds it to the record:
+/// `hash` is the acknowledged record's `hash`, `signature` the store key's Ed25519 signature
+/// (hex) of the RFC 8785 JSON of `{v, tenant, site, device, stream, seq, hash}`
+/// ([`crate::DeviceKey::sign_ack`], [`Ack::verify`]); a device given the store's public key
+/// accepts nothing else.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ack {
     pub v: u32,
     pub seq: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hash: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
 }
 
 impl Ack {
+    /// An unsigned acknowledgement (test stores; devices without a store key accept it).
     pub fn new(seq: u64) -> Ack {
         Ack {
             v: WIRE_VERSION,
             seq,
+            hash: None,
+            signature: None,
         }
+    }
+
+    /// What the store's signature covers.
+    pub fn signed_bytes(names: &Names, seq: u64, hash: &str) -> Vec<u8> {
+        let value = serde_json::json!({
+            "v": WIRE_VERSION, "tenant": names.tenant, "site": names.site,
+            "device": names.device, "stream": names.stream, "seq": seq, "hash": hash,
+        });
+        canonical_json(&value).unwrap_or_default()
+    }
+
+    /// Checks that the store key signed this acknowledgement for this chain unit; returns the
+    /// record hash it vouches for (to compare with the spooled record's).
+    pub fn verify(
+        &self,
+        names: &Names,
+        store_key: &ed25519_dalek::VerifyingKey,
+    ) -> Result<&str, &'static str> {
+        let hash = self.hash.as_deref().ok_or("unsigned acknowledgement")?;
+        let sig: [u8; 64] = self
+            .signature
+            .as_deref()
+            .and_then(|s| hex::decode(s).ok())
+            .and_then(|b| b.try_into().ok())
+            .ok_or("unsigned acknowledgement")?;
+        store_key
+            .verify_strict(
+                &Ack::signed_bytes(names, self.seq, hash),
+                &ed25519_dalek::Signature::from_bytes(&sig),
+            )
+            .map_err(|_| "signature does not verify with the store key")?;
+        Ok(hash)
     }
 
     pub fn from_slice(bytes: &[u8]) -> Option<Ack> {
@@ -319,6 +362,34 @@ mod tests {
 
     fn names() -> Names {
         Names::new("acme", "store-12", "cam-3", "entrance").unwrap()
+    }
+
+    /// A signed acknowledgement verifies for its unit, sequence number and hash with the store
+    /// key only; every other variation is refused.
+    #[test]
+    fn acknowledgements_verify_only_as_signed() {
+        let store = crate::DeviceKey::from_seed([5; 32]);
+        let public = crate::checkpoint::parse_public_key(&store.public_hex()).unwrap();
+        let hash = "ab".repeat(32);
+        let ack = store.sign_ack(&names(), 7, &hash);
+        let wire = Ack::from_slice(&ack.to_vec()).unwrap();
+        assert_eq!(wire.verify(&names(), &public), Ok(hash.as_str()));
+        let mut later = wire.clone();
+        later.seq = 8;
+        assert!(later.verify(&names(), &public).is_err());
+        let mut other_hash = wire.clone();
+        other_hash.hash = Some("cd".repeat(32));
+        assert!(other_hash.verify(&names(), &public).is_err());
+        let other_unit = Names::new("acme", "store-12", "cam-4", "entrance").unwrap();
+        assert!(wire.verify(&other_unit, &public).is_err());
+        let other_key = crate::DeviceKey::from_seed([6; 32]).sign_ack(&names(), 7, &hash);
+        assert!(other_key.verify(&names(), &public).is_err());
+        assert_eq!(
+            Ack::new(7).verify(&names(), &public),
+            Err("unsigned acknowledgement")
+        );
+        // The unsigned form is still read (test stores, devices without a store key).
+        assert_eq!(Ack::from_slice(br#"{"v":1,"seq":3}"#), Some(Ack::new(3)));
     }
 
     #[test]

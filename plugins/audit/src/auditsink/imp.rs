@@ -86,6 +86,7 @@ struct Settings {
     zenoh_config: Option<PathBuf>,
     spool_dir: Option<PathBuf>,
     key_file: Option<PathBuf>,
+    store_public_key: Option<String>,
     detections: bool,
     start_time: Option<String>,
     flush_interval_ms: u32,
@@ -108,6 +109,7 @@ impl Default for Settings {
             zenoh_config: None,
             spool_dir: None,
             key_file: None,
+            store_public_key: None,
             detections: false,
             start_time: None,
             flush_interval_ms: DEFAULT_FLUSH_INTERVAL_MS,
@@ -228,6 +230,19 @@ impl PublisherEvents for PublisherReports {
     fn connected(&self) {
         if let Some(element) = self.element.upgrade() {
             gst::info!(CAT, obj = element, "connected to the store");
+        }
+    }
+
+    fn forged(&self, reason: &str) {
+        if let Some(element) = self.element.upgrade() {
+            gst::element_warning!(
+                element,
+                gst::StreamError::Decrypt,
+                ("An acknowledgement was refused: {}", reason),
+                [
+                    "Records leave the spool only on acknowledgements the store key signed for them; the count is in the EOS message"
+                ]
+            );
         }
     }
 
@@ -361,6 +376,12 @@ impl AuditSink {
             .field("last", last)
             .field("acknowledged", acked)
             .field("complete", complete)
+            .field(
+                "forged-acks",
+                shared
+                    .forged_acks
+                    .load(std::sync::atomic::Ordering::Acquire),
+            )
             .build();
         let _ = self
             .obj()
@@ -411,7 +432,22 @@ impl AuditSink {
             key.public_hex()
         );
 
-        let shared = Arc::new(Shared::new(spool.acked()));
+        let store_key = match settings.store_public_key.as_deref() {
+            Some(hex) => Some(veil_wire::checkpoint::parse_public_key(hex).map_err(|e| {
+                gst::error_msg!(gst::LibraryError::Settings, ("store-public-key: {}", e))
+            })?),
+            None => {
+                gst::warning!(
+                    CAT,
+                    imp = self,
+                    "store-public-key is not set: acknowledgements are not authenticated, and any \
+                     peer that can publish on {} can make this device drop spooled records",
+                    names.ack_key()
+                );
+                None
+            }
+        };
+        let shared = Arc::new(Shared::new(spool.acked(), store_key));
         let element = self.obj().downgrade();
         let publisher = {
             let (names, spool, shared) = (names.clone(), spool.clone(), shared.clone());
@@ -592,6 +628,11 @@ impl ObjectImpl for AuditSink {
                 path("zenoh-config", "Zenoh configuration", "Zenoh configuration file (JSON5); default: client of tcp/127.0.0.1:7447, no multicast scouting"),
                 path("spool-dir", "Spool directory", "Where the spools and the device key live (default: $XDG_STATE_HOME/veil/spool or ~/.local/state/veil/spool)"),
                 path("key-file", "Key file", "Ed25519 device key, created with mode 0600 on first use; refused when others can read it (default: <spool-dir>/<tenant>/<device>/device.key)"),
+                glib::ParamSpecString::builder("store-public-key")
+                    .nick("Store public key")
+                    .blurb("The sink service's acknowledgement key (64 hex digits, `sink-service keys public`): records leave the spool only on acknowledgements it signed for the record spooled at that sequence number; unset: any acknowledgement counts (development)")
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecBoolean::builder("detections")
                     .nick("Detections")
                     .blurb("Also publish per-frame boxes (label, confidence, normalized box; no track ids), best-effort and outside the chain")
@@ -636,6 +677,7 @@ impl ObjectImpl for AuditSink {
             "zenoh-config" => s.zenoh_config = path(),
             "spool-dir" => s.spool_dir = path(),
             "key-file" => s.key_file = path(),
+            "store-public-key" => s.store_public_key = text(),
             "detections" => s.detections = value.get().unwrap_or(false),
             "start-time" => s.start_time = text(),
             "flush-interval" => {
@@ -669,6 +711,7 @@ impl ObjectImpl for AuditSink {
             "zenoh-config" => path(&s.zenoh_config),
             "spool-dir" => path(&s.spool_dir),
             "key-file" => path(&s.key_file),
+            "store-public-key" => s.store_public_key.to_value(),
             "detections" => s.detections.to_value(),
             "start-time" => s.start_time.to_value(),
             "flush-interval" => s.flush_interval_ms.to_value(),
