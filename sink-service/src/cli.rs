@@ -372,6 +372,12 @@ fn api_keys(store: &Store, audit: &AuditLog, command: ApiKeysCommand) -> anyhow:
                         .collect::<anyhow::Result<_>>()
                 })
                 .transpose()?;
+            // A key born expired is a mistake (a date in the past), not a key anyone wants.
+            if let Some(e) = &expires
+                && veil_wire::time::parse_time(e).is_some_and(|t| t <= now)
+            {
+                anyhow::bail!("--expires {e} is in the past");
+            }
             let new = NewKey {
                 tenant: tenant.clone(),
                 name,

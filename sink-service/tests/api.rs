@@ -1026,6 +1026,39 @@ fn api_keys_from_the_command_line() {
         .status
         .success()
     );
+    // A key that would be born expired is refused, naming the time; a future one is made.
+    let expired = sink_service(
+        &config,
+        &[
+            "api-keys",
+            "create",
+            "--tenant",
+            "acme",
+            "--role",
+            "operator",
+            "--expires",
+            "2020-01-01T00:00:00Z",
+        ],
+    );
+    assert!(!expired.status.success());
+    assert!(String::from_utf8_lossy(&expired.stderr).contains("2020-01-01T00:00:00Z"));
+    assert!(
+        sink_service(
+            &config,
+            &[
+                "api-keys",
+                "create",
+                "--tenant",
+                "acme",
+                "--role",
+                "operator",
+                "--expires",
+                "2099-01-01T00:00:00Z",
+            ],
+        )
+        .status
+        .success()
+    );
     let audit =
         String::from_utf8(sink_service(&config, &["audit", "--tenant", "acme"]).stdout).unwrap();
     for action in ["key.create", "key.rotate", "key.revoke"] {
