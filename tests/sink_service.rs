@@ -23,6 +23,14 @@ fn verify_report(config: &Path) -> serde_json::Value {
     report
 }
 
+/// A free port, the service's and a device's configurations in `dir`, and the service's keys.
+fn initialized(dir: &Path) -> (u16, std::path::PathBuf, std::path::PathBuf) {
+    let port = veil_e2e::store::free_port();
+    let (config, device) = configs(dir, port);
+    assert!(sink_service(&config, &["keys", "init"]).status.success());
+    (port, config, device)
+}
+
 fn pipeline(frames: u32, pace_us: u32, device: &str, zenoh: &Path, spool: &Path) -> String {
     format!(
         "videotestsrc num-buffers={frames} pattern=black ! video/x-raw,width=64,height=48,framerate=10/1 ! \
@@ -42,9 +50,7 @@ fn run(description: &str) -> (u64, bool) {
 #[test]
 fn serve_sigkilled_at_random_moments_keeps_everything_it_acknowledged() {
     let dir = temp("crash");
-    let port = veil_e2e::store::free_port();
-    let (config, device) = configs(&dir, port);
-    assert!(sink_service(&config, &["keys", "init"]).status.success());
+    let (port, config, device) = initialized(&dir);
     let mut service = serve(&config);
 
     // Watch the acknowledgements the service sends, as the device sees them.
@@ -102,9 +108,7 @@ fn serve_sigkilled_at_random_moments_keeps_everything_it_acknowledged() {
 #[test]
 fn a_python_eclipse_zenoh_get_returns_the_stored_history() {
     let dir = temp("history");
-    let port = veil_e2e::store::free_port();
-    let (config, device) = configs(&dir, port);
-    assert!(sink_service(&config, &["keys", "init"]).status.success());
+    let (port, config, device) = initialized(&dir);
     // The same API keys as the HTTPS API (made while no service holds the store).
     let key = |tenant: &str, role: &str| -> String {
         let out = sink_service(
@@ -246,9 +250,7 @@ fn a_python_eclipse_zenoh_get_returns_the_stored_history() {
 #[test]
 fn garbage_on_the_key_space_is_quarantined_while_a_device_keeps_storing() {
     let dir = temp("garbage");
-    let port = veil_e2e::store::free_port();
-    let (config, device) = configs(&dir, port);
-    assert!(sink_service(&config, &["keys", "init"]).status.success());
+    let (port, config, device) = initialized(&dir);
     let service = serve(&config);
     let description = pipeline(600, 2000, "cam-ok", &device, &dir.join("spool"));
     let device_thread = std::thread::spawn(move || run(&description));
@@ -317,9 +319,7 @@ fn garbage_on_the_key_space_is_quarantined_while_a_device_keeps_storing() {
 #[test]
 fn forged_acknowledgements_drop_nothing_from_a_device_given_the_store_key() {
     let dir = temp("forged-acks");
-    let port = veil_e2e::store::free_port();
-    let (config, device) = configs(&dir, port);
-    assert!(sink_service(&config, &["keys", "init"]).status.success());
+    let (port, config, device) = initialized(&dir);
     let public = sink_service(&config, &["keys", "public"]);
     assert!(public.status.success(), "{public:?}");
     let store_public_key = String::from_utf8(public.stdout).unwrap().trim().to_owned();

@@ -63,7 +63,7 @@ pub enum Command {
     Summary,
     /// Stored records as JSON lines.
     Export(ExportArgs),
-    /// The store's key-encryption key.
+    /// The store's keys: the key-encryption key and the acknowledgement signing key.
     #[command(subcommand)]
     Keys(KeysCommand),
     /// An encrypted backup of the store (the backup key is created if missing).
@@ -115,7 +115,8 @@ pub struct ExportArgs {
 
 #[derive(Subcommand, Debug)]
 pub enum KeysCommand {
-    /// Creates the key-encryption key file (mode 0600) if it is missing.
+    /// Creates the key-encryption key and the acknowledgement signing key (`ack.key` beside
+    /// it; both mode 0600) where they are missing, and prints the acknowledgement key's public half.
     Init,
     /// A new key-encryption key; re-wraps the data keys only.
     Rotate,
@@ -269,7 +270,17 @@ pub fn run(cli: Cli) -> anyhow::Result<bool> {
                 ack_key.public_hex()
             );
         }
-        Command::Keys(KeysCommand::Public) => println!("{}", ack_key(&config)?.public_hex()),
+        Command::Keys(KeysCommand::Public) => {
+            // Printing never creates: a new key would silently disown every device set up
+            // with the old one.
+            let path = config.store.ack_key_path();
+            anyhow::ensure!(
+                path.exists(),
+                "no acknowledgement key at {}: create it with `sink-service keys init` (same --config)",
+                path.display()
+            );
+            println!("{}", ack_key(&config)?.public_hex())
+        }
         Command::Keys(KeysCommand::Rotate) => {
             let store = open()?;
             let pending = pending_kek_path(&config.store.kek_file);

@@ -1027,22 +1027,7 @@ fn api_keys_from_the_command_line() {
         .success()
     );
     // A key that would be born expired is refused, naming the time; a future one is made.
-    let expired = sink_service(
-        &config,
-        &[
-            "api-keys",
-            "create",
-            "--tenant",
-            "acme",
-            "--role",
-            "operator",
-            "--expires",
-            "2020-01-01T00:00:00Z",
-        ],
-    );
-    assert!(!expired.status.success());
-    assert!(String::from_utf8_lossy(&expired.stderr).contains("2020-01-01T00:00:00Z"));
-    assert!(
+    let expiring = |at: &str| {
         sink_service(
             &config,
             &[
@@ -1053,12 +1038,22 @@ fn api_keys_from_the_command_line() {
                 "--role",
                 "operator",
                 "--expires",
-                "2099-01-01T00:00:00Z",
+                at,
             ],
         )
-        .status
-        .success()
-    );
+    };
+    // Printing the acknowledgement key never makes a new one (it would disown the devices).
+    let public = |c: &std::path::Path| sink_service(c, &["keys", "public"]);
+    assert!(public(&config).status.success());
+    std::fs::remove_file(dir.join("ack.key")).unwrap();
+    let missing = public(&config);
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("keys init"));
+    assert!(!dir.join("ack.key").exists());
+    let expired = expiring("2020-01-01T00:00:00Z");
+    assert!(!expired.status.success());
+    assert!(String::from_utf8_lossy(&expired.stderr).contains("2020-01-01T00:00:00Z"));
+    assert!(expiring("2099-01-01T00:00:00Z").status.success());
     let audit =
         String::from_utf8(sink_service(&config, &["audit", "--tenant", "acme"]).stdout).unwrap();
     for action in ["key.create", "key.rotate", "key.revoke"] {

@@ -437,12 +437,14 @@ impl AuditSink {
                 gst::error_msg!(gst::LibraryError::Settings, ("store-public-key: {}", e))
             })?),
             None => {
-                gst::warning!(
-                    CAT,
-                    imp = self,
-                    "store-public-key is not set: acknowledgements are not authenticated, and any \
-                     peer that can publish on {} can make this device drop spooled records",
-                    names.ack_key()
+                gst::element_imp_warning!(
+                    self,
+                    gst::LibraryError::Settings,
+                    ("store-public-key is not set: acknowledgements are not authenticated"),
+                    [
+                        "any peer that can publish on {} can make this device drop spooled records; set it to `sink-service keys public`",
+                        names.ack_key()
+                    ]
                 );
                 None
             }
