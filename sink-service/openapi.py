@@ -70,6 +70,14 @@ def op(summary, scope, ok, params=(), body=None, status="200", errors=tuple(ERRO
     return o
 
 
+STATIONS = {"type": "object", "additionalProperties": False,
+            "description": "Limits to sites, devices and streams of the tenant; an empty or absent list "
+                           "does not limit that axis. A key sees, and creates keys and webhooks for, "
+                           "only what its own stations hold.",
+            "properties": {axis: {"type": "array", "maxItems": 100, "uniqueItems": True, "items": NAME}
+                           for axis in ("sites", "devices", "streams")}}
+
+
 def page(item):
     return {"type": "object", "required": ["items", "next_cursor"],
             "properties": {"items": {"type": "array", "items": item},
@@ -118,7 +126,8 @@ schemas = {
         "role": nullable({"type": "string", "enum": ["operator", "engineer", "admin"]}),
         "scopes": {"type": "array", "items": {"type": "string", "enum": SCOPES}},
         "tier": {"type": "string"}, "created": {"type": "string"}, "expires": nullable({"type": "string"}),
-        "revoked": nullable({"type": "string"}), "rotated": nullable({"type": "string"})}},
+        "revoked": nullable({"type": "string"}), "rotated": nullable({"type": "string"}),
+        "stations": STATIONS}},
     "KeyWithToken": {"type": "object", "required": ["key", "token"], "properties": {
         "key": ref("Key"), "token": {"type": "string", "description": "veil_<id>_<secret>: shown only now"}}},
     "NewKey": {"type": "object", "additionalProperties": False,
@@ -128,16 +137,18 @@ schemas = {
         "role": {"type": "string", "enum": ["operator", "engineer", "admin"]},
         "scopes": {"type": "array", "minItems": 1, "items": {"type": "string", "enum": SCOPES}},
         "tier": {"type": "string", "maxLength": 50, "description": "A tier of the configuration (default standard)"},
-        "expires": {"type": "string", "format": "date-time", "maxLength": 40, "description": "RFC 3339"}}},
+        "expires": {"type": "string", "format": "date-time", "maxLength": 40, "description": "RFC 3339"},
+        "stations": STATIONS}},
     "Webhook": {"type": "object", "required": ["id", "url", "events", "description", "created"], "properties": {
         "id": {"type": "string"}, "url": {"type": "string"},
         "events": {"type": "array", "items": {"type": "string", "enum": EVENTS}},
-        "description": {"type": "string"}, "created": {"type": "string"}}},
+        "description": {"type": "string"}, "created": {"type": "string"}, "stations": STATIONS}},
     "NewWebhook": {"type": "object", "required": ["url", "events"], "additionalProperties": False, "properties": {
         "url": {"type": "string", "format": "uri", "pattern": "^https?://", "maxLength": 2000,
                 "description": "https:// (http:// only with webhooks.allow_http; no private addresses unless webhooks.allow_private)"},
         "events": {"type": "array", "minItems": 1, "items": {"type": "string", "enum": EVENTS}},
-        "description": {"type": "string", "maxLength": 200}}},
+        "description": {"type": "string", "maxLength": 200},
+        "stations": STATIONS}},
     "WebhookWithSecret": {"type": "object", "required": ["webhook", "secret"], "properties": {
         "webhook": ref("Webhook"), "secret": {"type": "string", "description": "whsec_<base64>: shown only now"}}},
     "Delivery": {"type": "object", "required": ["webhook_id", "event", "attempt", "time", "outcome"], "properties": {

@@ -110,19 +110,32 @@ fn a_python_eclipse_zenoh_get_returns_the_stored_history() {
     let dir = temp("history");
     let (port, config, device) = initialized(&dir);
     // The same API keys as the HTTPS API (made while no service holds the store).
-    let key = |tenant: &str, role: &str| -> String {
-        let out = sink_service(
-            &config,
-            &["api-keys", "create", "--tenant", tenant, "--role", role],
-        );
+    let scoped = |tenant: &str, role: &str, limits: &[&str]| -> String {
+        let mut args = vec!["api-keys", "create", "--tenant", tenant, "--role", role];
+        args.extend_from_slice(limits);
+        let out = sink_service(&config, &args);
         assert!(out.status.success(), "{out:?}");
         String::from_utf8(out.stdout).unwrap().trim().to_owned()
     };
+    let key = |tenant: &str, role: &str| -> String { scoped(tenant, role, &[]) };
     let (acme, acme_admin, beta, beta_admin) = (
         key("acme", "operator"),
         key("acme", "admin"),
         key("beta", "operator"),
         key("beta", "admin"),
+    );
+    // Station-scoped keys of acme: the pipeline's own site, device and stream (controls), and
+    // another site and device.
+    let (hq, cam_py, lab, cam_1, lab_admin) = (
+        scoped("acme", "operator", &["--site", "hq"]),
+        scoped(
+            "acme",
+            "operator",
+            &["--device", "cam-py", "--stream", "default"],
+        ),
+        scoped("acme", "operator", &["--site", "lab"]),
+        scoped("acme", "operator", &["--site", "hq", "--device", "cam-1"]),
+        scoped("acme", "admin", &["--site", "lab"]),
     );
     let service = serve(&config);
     // 2 minutes of stream time in one-second windows.
@@ -177,6 +190,24 @@ fn a_python_eclipse_zenoh_get_returns_the_stored_history() {
         assert!(ok, "{answer}");
         assert_eq!(answer["records"], 0, "beta asked {selector}: {answer}");
     }
+    // A station-scoped key sees its stations only: all of the pipeline's records for the keys
+    // that name its site or device, none for the others, whatever they ask for.
+    for (scoped_key, expected) in [(&hq, last), (&cam_py, last), (&lab, 0), (&cam_1, 0)] {
+        for selector in ["veil/**", "veil/acme/**", "veil/acme/hq/cam-py/default/**"] {
+            let (ok, answer) = ask(Some(scoped_key), &["--key", selector]);
+            assert!(ok, "{answer}");
+            assert_eq!(answer["records"], expected, "{selector}: {answer}");
+        }
+    }
+    let (ok, answer) = ask(Some(&lab_admin), &["--admin", "verify"]);
+    assert!(!ok, "{answer}");
+    assert!(
+        answer["answers"][0]["error"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("403"),
+        "{answer}"
+    );
     let (_, absent) = ask(Some(&acme), &["--key", "veil/nobody/**"]);
     assert_eq!(absent["records"], 0);
     // One minute of metrics windows: capture time (window end) in [10:00:30, 10:01:30).

@@ -208,9 +208,10 @@ fn range_queries(per_day: u64, label: &str) {
     let mut count = 0;
     for _ in 0..20 {
         let t = Instant::now();
-        count = veil_sink_service::query::history(&store, &ke, day, Some("bench"), &|_| true)
-            .unwrap()
-            .len();
+        count =
+            veil_sink_service::query::history(&store, &ke, day, Some("bench"), &|_, _, _, _| true)
+                .unwrap()
+                .len();
         ms.push(t.elapsed().as_secs_f64() * 1e3);
     }
     ms.sort_by(f64::total_cmp);

@@ -16,6 +16,7 @@ use crate::api::keys::{KeyStore, NewKey, Role, Scope};
 use crate::audit::{Action, AuditLog};
 use crate::config::Config;
 use crate::crypto::SecretKey;
+use crate::stations::Stations;
 use crate::store::{Store, pending_kek_path};
 use crate::{backup, query, retention, serve, store, summary, verify};
 
@@ -146,6 +147,15 @@ pub enum ApiKeysCommand {
         /// Expiry (RFC 3339).
         #[arg(long, value_name = "TIME")]
         expires: Option<String>,
+        /// Limit the key to this site (repeat or comma-separate for several; default: all).
+        #[arg(long = "site", value_name = "SITE", value_delimiter = ',')]
+        sites: Vec<String>,
+        /// Limit the key to this device (repeatable; default: all).
+        #[arg(long = "device", value_name = "DEVICE", value_delimiter = ',')]
+        devices: Vec<String>,
+        /// Limit the key to this stream (repeatable; default: all).
+        #[arg(long = "stream", value_name = "STREAM", value_delimiter = ',')]
+        streams: Vec<String>,
     },
     /// The tenant's keys (without secrets).
     List {
@@ -249,7 +259,7 @@ pub fn run(cli: Cli) -> anyhow::Result<bool> {
             let ke = zenoh::key_expr::KeyExpr::try_from(args.key.as_str())
                 .map_err(|e| anyhow::anyhow!("--key {}: {e}", args.key))?;
             let mut out = std::io::stdout().lock();
-            for (_, bytes) in query::history(&open()?, &ke, range, None, &|_| true)? {
+            for (_, bytes) in query::history(&open()?, &ke, range, None, &|_, _, _, _| true)? {
                 if !print_line(&mut out, &String::from_utf8_lossy(&bytes))? {
                     break;
                 }
@@ -367,6 +377,9 @@ fn api_keys(store: &Store, audit: &AuditLog, command: ApiKeysCommand) -> anyhow:
             name,
             tier,
             expires,
+            sites,
+            devices,
+            streams,
         } => {
             let role = role
                 .map(|r| {
@@ -396,12 +409,14 @@ fn api_keys(store: &Store, audit: &AuditLog, command: ApiKeysCommand) -> anyhow:
                 scopes,
                 tier,
                 expires,
+                stations: Stations::new(&sites, &devices, &streams)?,
             };
             let (key, token) = keys.create(store, new, now)?;
             log(
                 &tenant,
                 "key.create",
-                serde_json::json!({"key": key.id, "scopes": key.scopes, "tier": key.tier}),
+                serde_json::json!({"key": key.id, "scopes": key.scopes, "tier": key.tier,
+                                   "stations": key.stations.public()}),
             );
             println!("{token}");
             eprintln!(

@@ -19,6 +19,7 @@ pub mod query;
 pub mod retention;
 pub mod serve;
 pub mod siem;
+pub mod stations;
 pub mod store;
 pub mod summary;
 pub mod synthetic;

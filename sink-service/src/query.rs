@@ -45,14 +45,18 @@ pub fn parse_range(parameters: &str) -> Result<Range, String> {
     Ok(range)
 }
 
+/// Which series a reader may read: `(kind, site, device, stream)` → allowed.
+pub type Readable<'a> = &'a dyn Fn(veil_wire::Kind, &str, &str, &str) -> bool;
+
 /// The stored records matching `key_expr` in `range`, of tenant `only` (all tenants: `None`)
-/// and of the kinds `readable` allows: (their key expression, bytes).
+/// and of the series `readable` allows (an API key's scopes and stations): (their key
+/// expression, bytes).
 pub fn history(
     store: &Store,
     key_expr: &KeyExpr<'_>,
     range: Range,
     only: Option<&str>,
-    readable: &dyn Fn(veil_wire::Kind) -> bool,
+    readable: Readable<'_>,
 ) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
     let mut out = Vec::new();
     // A query over Zenoh sees only its key's tenant: another tenant's key space is as empty as
@@ -71,7 +75,10 @@ pub fn history(
         // The series of this tenant: distinct site/device/stream/kind prefixes.
         let mut series = Vec::new();
         for (device, stream, state) in store.units(&tenant)? {
-            for kind in veil_wire::Kind::ALL.into_iter().filter(|k| readable(*k)) {
+            for kind in veil_wire::Kind::ALL
+                .into_iter()
+                .filter(|k| readable(*k, &state.site, &device, &stream))
+            {
                 series.push((
                     series_prefix(&state.site, &device, &stream, kind.as_str()),
                     kind,

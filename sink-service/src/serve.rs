@@ -111,7 +111,9 @@ pub fn serve(
                             query.key_expr(),
                             range,
                             Some(&key.tenant),
-                            &|kind| key.may_read(kind),
+                            &|kind, site, device, stream| {
+                                key.may_read(kind) && key.stations.admits(site, device, stream)
+                            },
                         )
                     });
                 match answer {
@@ -152,7 +154,13 @@ pub fn serve(
                         continue;
                     }
                 };
-                let body = if key.ends_with("/verify") {
+                let body = if !api_key.stations.is_whole_tenant() {
+                    // verify and stats cover the whole tenant (stats: the whole service).
+                    let _ = query
+                        .reply_err("403 a station-scoped key cannot use the admin queries")
+                        .wait();
+                    continue;
+                } else if key.ends_with("/verify") {
                     crate::verify::verify_tenant(&store, &api_key.tenant).map(|r| {
                         let mut report = serde_json::to_value(&r).unwrap_or_default();
                         // Service-wide parts (the quarantine, the service's audit log) are

@@ -27,8 +27,18 @@ impl Device {
         device: &str,
         seed: u8,
     ) -> Result<Device, veil_wire::names::NameError> {
+        Device::try_at(tenant, "hq", device, seed)
+    }
+
+    /// A device of site `site`, stream `door`, its key derived from `seed`.
+    pub fn try_at(
+        tenant: &str,
+        site: &str,
+        device: &str,
+        seed: u8,
+    ) -> Result<Device, veil_wire::names::NameError> {
         Ok(Device {
-            names: Names::new(tenant, "hq", device, "door")?,
+            names: Names::new(tenant, site, device, "door")?,
             key: DeviceKey::from_seed([seed; 32]),
             seq: 0,
             head: GENESIS.into(),

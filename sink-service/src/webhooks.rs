@@ -32,6 +32,7 @@ use veil_wire::event::{ComplianceCycle, CycleStatus, Decision, InspectionRecord}
 use veil_wire::record::format_time;
 use veil_wire::{Kind, Record};
 
+use crate::stations::Stations;
 use crate::store::{Entry, SERVICE_TENANT, Store, now_ns, seq_key};
 
 pub const EVENT_TYPES: [&str; 4] = [
@@ -55,13 +56,26 @@ pub struct Subscription {
     pub created: String,
     /// `whsec_<base64>`; never shown after creation.
     pub secret: String,
+    /// Only events of these sites, devices, streams (the creating key's scope or narrower;
+    /// subscriptions stored before scopes existed read as the whole tenant).
+    #[serde(default, skip_serializing_if = "Stations::is_whole_tenant")]
+    pub stations: Stations,
 }
 
 impl Subscription {
     pub fn public(&self) -> Value {
         json!({"id": self.id, "url": self.url, "events": self.events,
-               "description": self.description, "created": self.created})
+               "description": self.description, "created": self.created,
+               "stations": self.stations.public()})
     }
+}
+
+/// What a new subscription is to be.
+pub struct NewSubscription<'a> {
+    pub url: &'a str,
+    pub events: BTreeSet<String>,
+    pub description: &'a str,
+    pub stations: Stations,
 }
 
 /// A delivery waiting in the queue.
@@ -157,11 +171,15 @@ pub fn check_url(url: &str, policy: &Policy) -> Result<(), String> {
 pub fn create(
     store: &Store,
     tenant: &str,
-    url: &str,
-    events: BTreeSet<String>,
-    description: &str,
+    new: NewSubscription<'_>,
     policy: &Policy,
 ) -> anyhow::Result<Result<Subscription, String>> {
+    let NewSubscription {
+        url,
+        events,
+        description,
+        stations,
+    } = new;
     if let Err(e) = check_url(url, policy) {
         return Ok(Err(e));
     }
@@ -184,6 +202,7 @@ pub fn create(
         description: description.to_owned(),
         created: format_time(now_ns()),
         secret: format!("whsec_{}", B64.encode(secret)),
+        stations,
     };
     store.put(tenant, SUBS, sub.id.as_bytes(), &serde_json::to_vec(&sub)?)?;
     store.flush()?;
@@ -248,12 +267,23 @@ fn put_queued(store: &Store, due_ns: u64, d: &Delivery) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Queues `event` with `data` for every subscription of the tenant that wants it (durable with
-/// the store's next flush). Returns how many deliveries were queued.
-pub fn enqueue(store: &Store, tenant: &str, event: &str, data: Value) -> anyhow::Result<usize> {
+/// Where an event comes from: site, device, stream, as far as known.
+pub type Origin<'a> = (Option<&'a str>, Option<&'a str>, Option<&'a str>);
+
+/// Queues `event` with `data` for every subscription of the tenant that wants it and whose
+/// stations hold `origin` (durable with the store's next flush). Returns how many deliveries
+/// were queued.
+pub fn enqueue(
+    store: &Store,
+    tenant: &str,
+    origin: Origin<'_>,
+    event: &str,
+    data: Value,
+) -> anyhow::Result<usize> {
+    let (site, device, stream) = origin;
     let subs: Vec<Subscription> = list(store, tenant)?
         .into_iter()
-        .filter(|s| s.events.contains(event))
+        .filter(|s| s.events.contains(event) && s.stations.admits_known(site, device, stream))
         .collect();
     for sub in &subs {
         let id = format!("msg_{}", random_hex(12)?);
@@ -305,9 +335,16 @@ pub fn dispatch(store: &Store, notices: Vec<Notice>) -> anyhow::Result<usize> {
         match notice {
             Notice::Integrity { tenant, event } => {
                 if !store.tree(SUBS, &tenant)?.is_empty() {
+                    let device = event.get("device").and_then(Value::as_str);
+                    let stream = event.get("stream").and_then(Value::as_str);
+                    let site = match (device, stream) {
+                        (Some(d), Some(s)) => store.unit_state(&tenant, d, s)?.map(|u| u.site),
+                        _ => None,
+                    };
                     n += enqueue(
                         store,
                         &tenant,
+                        (site.as_deref(), device, stream),
                         "integrity.alert",
                         json!({"source": "service", "tenant": tenant, "event": event}),
                     )?;
@@ -339,6 +376,11 @@ pub fn dispatch(store: &Store, notices: Vec<Notice>) -> anyhow::Result<usize> {
                         n += enqueue(
                             store,
                             &tenant,
+                            (
+                                Some(record.site.as_str()),
+                                Some(record.device.as_str()),
+                                Some(record.stream.as_str()),
+                            ),
                             event,
                             json!({"source": "device", "record": record}),
                         )?;

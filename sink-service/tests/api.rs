@@ -157,6 +157,15 @@ fn wait_healthy(api: &Api) {
 /// A service with the API on a free port, seeded with acme's 30 windows (device cam-1),
 /// globex's 5 (cam-9), a service integrity event for acme, and keys.
 fn start(name: &str, extra_config: &str) -> Api {
+    start_with(name, extra_config, |_, _| {})
+}
+
+/// [`start`], with more seeded by `more` before the service opens the store.
+fn start_with(
+    name: &str,
+    extra_config: &str,
+    more: impl FnOnce(&mut veil_sink_service::ingest::Ingest, &veil_sink_service::store::Store),
+) -> Api {
     let dir = temp(name);
     veil_testkit::certs::generate(&dir.join("certs"), "Veil test", &[]).unwrap();
     let zenoh_port = veil_testkit::net::free_port();
@@ -211,6 +220,7 @@ timeout = "2s"
             json!({"type": "gap", "device": "cam-1", "stream": "door", "seq": 99, "reason": "seeded"}),
         )
         .unwrap();
+    more(&mut ingest, &store);
     let ks = KeyStore::open(&store).unwrap();
     let now = veil_sink_service::store::now_ns();
     let make = |tenant: &str,
@@ -227,6 +237,7 @@ timeout = "2s"
                 scopes,
                 tier: tier.into(),
                 expires: expires.map(str::to_owned),
+                stations: Default::default(),
             },
             now,
         )
@@ -471,6 +482,258 @@ fn every_endpoint_enforces_keys_scopes_and_tenants() {
         Some(&json!({"role": "admin"})),
     );
     assert_eq!(denied.status, 403);
+    api.stop();
+}
+
+/// Station-scoped keys: a key limited to site `lab` sees lab's records and nothing of `hq`
+/// on every read route (lists, roll-ups, exports, images, integrity alerts), manages only
+/// keys and webhooks as narrow as itself and cannot widen what it grants; the tenant-wide
+/// admin key in the same test is the positive control.
+#[test]
+fn station_scoped_keys_see_and_grant_only_their_stations() {
+    let mut api = start_with("stations", "", |ingest, store| {
+        let mut lab = Device::try_at("acme", "lab", "cam-7", 7).unwrap();
+        take_all(ingest, &lab.records(4, 4));
+        store
+            .integrity_event(
+                "acme",
+                json!({"type": "gap", "device": "cam-7", "stream": "door", "seq": 9, "reason": "seeded"}),
+            )
+            .unwrap();
+    });
+    let admin = api.token(Role::Admin).to_owned();
+    let create =
+        |token: &str, body: Value| api.call("POST", "/v1/t/acme/keys", Some(token), Some(&body));
+    let made = create(
+        &admin,
+        json!({"role": "engineer", "stations": {"sites": ["lab"]}}),
+    );
+    assert_eq!(made.status, 201, "{}", made.text);
+    assert_eq!(made.json()["key"]["stations"]["sites"], json!(["lab"]));
+    let lab = made.json()["token"].as_str().unwrap().to_owned();
+    let made = create(
+        &admin,
+        json!({"role": "admin", "stations": {"sites": ["lab"]}}),
+    );
+    assert_eq!(made.status, 201, "{}", made.text);
+    let lab_admin = made.json()["token"].as_str().unwrap().to_owned();
+    let bad = create(
+        &admin,
+        json!({"role": "operator", "stations": {"sites": ["a/b"]}}),
+    );
+    assert_eq!(bad.status, 400, "{}", bad.text);
+    let bad = create(
+        &admin,
+        json!({"role": "operator", "stations": {"zones": ["x"]}}),
+    );
+    assert_eq!(bad.status, 400, "{}", bad.text);
+
+    let sites = |path: &str, token: &str| -> Vec<String> {
+        let a = api.get(path, token);
+        assert_eq!(a.status, 200, "{path}: {}", a.text);
+        a.json()["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["site"].as_str().unwrap_or("?").to_owned())
+            .collect()
+    };
+    // Lists: the control sees both sites, the scoped key only lab, also when it asks for hq.
+    for path in ["/v1/t/acme/streams", "/v1/t/acme/metrics?limit=1000"] {
+        let everything = sites(path, &admin);
+        assert!(everything.iter().any(|s| s == "hq") && everything.iter().any(|s| s == "lab"));
+        let mine = sites(path, &lab);
+        assert!(
+            !mine.is_empty() && mine.iter().all(|s| s == "lab"),
+            "{path}: {mine:?}"
+        );
+    }
+    assert_eq!(sites("/v1/t/acme/metrics?limit=1000", &lab).len(), 4);
+    assert!(sites("/v1/t/acme/metrics?site=hq", &lab).is_empty());
+    assert!(sites("/v1/t/acme/metrics?device=cam-1", &lab).is_empty());
+    // Roll-ups and exports.
+    assert_eq!(
+        api.get("/v1/t/acme/rollups/day", &admin).json()["windows"],
+        34
+    );
+    assert_eq!(api.get("/v1/t/acme/rollups/day", &lab).json()["windows"], 4);
+    let export = api.get("/v1/t/acme/export?kind=metrics", &lab).text;
+    assert_eq!(export.lines().count(), 4, "{export}");
+    assert!(!export.contains("\"hq\"") && !export.contains("cam-1"));
+    assert!(
+        api.get("/v1/t/acme/export?kind=metrics", &admin)
+            .text
+            .contains("cam-1")
+    );
+    // Images: hq's NG image is listed and served to the control only.
+    let images = api.get("/v1/t/acme/images", &admin).json();
+    let image = images["items"][0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        api.get(&format!("/v1/t/acme/images/{image}"), &admin)
+            .status,
+        200
+    );
+    assert!(
+        api.get("/v1/t/acme/images", &lab).json()["items"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        api.get(&format!("/v1/t/acme/images/{image}"), &lab).status,
+        404
+    );
+    // Integrity alerts: the service's alert about hq's cam-1 is not the lab key's to see or
+    // acknowledge; the one about lab's cam-7 is.
+    let alerts = api.get("/v1/t/acme/integrity", &admin).json();
+    let alert_of = |device: &str| {
+        alerts["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["device"] == device)
+            .map(|a| a["id"].as_str().unwrap().to_owned())
+            .unwrap_or_else(|| panic!("no alert about {device}: {alerts}"))
+    };
+    let (hq_alert, lab_alert) = (alert_of("cam-1"), alert_of("cam-7"));
+    let seen = api.get("/v1/t/acme/integrity", &lab).json();
+    let ids: Vec<&str> = seen["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [lab_alert.as_str()], "{seen}");
+    let ack = |id: &str| {
+        api.call(
+            "POST",
+            &format!("/v1/t/acme/integrity/{id}/acknowledge"),
+            Some(&lab),
+            Some(&json!({})),
+        )
+        .status
+    };
+    assert_eq!(ack(&hq_alert), 404);
+    assert_eq!(ack(&lab_alert), 200);
+
+    // Webhooks: a lab key's subscription is lab's; it cannot subscribe to hq, nor see the
+    // tenant-wide subscription.
+    let hook = |token: &str, stations: Option<Value>| {
+        let mut body = json!({"url": "http://127.0.0.1:9/hook", "events": ["window.closed"]});
+        if let Some(s) = stations {
+            body["stations"] = s;
+        }
+        api.call("POST", "/v1/t/acme/webhooks", Some(token), Some(&body))
+    };
+    let wide = hook(&admin, None);
+    assert_eq!(wide.status, 201);
+    let wide_id = wide.json()["webhook"]["id"].as_str().unwrap().to_owned();
+    let narrow = hook(&lab, None);
+    assert_eq!(narrow.status, 201, "{}", narrow.text);
+    assert_eq!(
+        narrow.json()["webhook"]["stations"]["sites"],
+        json!(["lab"])
+    );
+    assert_eq!(hook(&lab, Some(json!({"sites": ["hq"]}))).status, 403);
+    assert_eq!(
+        hook(&lab, Some(json!({"devices": ["cam-7"]}))).status,
+        403,
+        "lab ∩ cam-7 is not a subset axis by axis"
+    );
+    assert_eq!(
+        hook(&lab, Some(json!({"sites": ["lab"], "devices": ["cam-7"]}))).status,
+        201
+    );
+    let listed = api.get("/v1/t/acme/webhooks", &lab).json();
+    assert_eq!(listed["items"].as_array().unwrap().len(), 2, "{listed}");
+    assert!(!listed.to_string().contains(&wide_id));
+    assert_eq!(
+        api.get(&format!("/v1/t/acme/webhooks/{wide_id}"), &lab)
+            .status,
+        404
+    );
+    assert_eq!(
+        api.call(
+            "DELETE",
+            &format!("/v1/t/acme/webhooks/{wide_id}"),
+            Some(&lab),
+            None
+        )
+        .status,
+        404
+    );
+    assert_eq!(
+        api.get(&format!("/v1/t/acme/webhooks/{wide_id}"), &admin)
+            .status,
+        200
+    );
+    assert_eq!(
+        api.get("/v1/t/acme/webhooks", &admin).json()["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+
+    // Keys: the lab admin's keys inherit its scope, cannot widen it, and it sees no wider key.
+    let inherited = create(&lab_admin, json!({"role": "operator"}));
+    assert_eq!(inherited.status, 201, "{}", inherited.text);
+    assert_eq!(inherited.json()["key"]["stations"]["sites"], json!(["lab"]));
+    assert_eq!(
+        create(
+            &lab_admin,
+            json!({"role": "operator", "stations": {"sites": ["hq"]}})
+        )
+        .status,
+        403
+    );
+    assert_eq!(
+        create(
+            &lab_admin,
+            json!({"role": "operator", "stations": {"sites": ["lab", "hq"]}})
+        )
+        .status,
+        403
+    );
+    let keys = api.get("/v1/t/acme/keys", &lab_admin).json();
+    let listed = keys["items"].as_array().unwrap();
+    assert!(
+        listed.len() >= 3
+            && listed
+                .iter()
+                .all(|k| k["stations"]["sites"] == json!(["lab"])),
+        "{keys}"
+    );
+    let wide_key = api.get("/v1/t/acme/keys", &admin).json()["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["stations"]["sites"] == json!([]))
+        .map(|k| k["id"].as_str().unwrap().to_owned())
+        .unwrap();
+    assert_eq!(
+        api.get(&format!("/v1/t/acme/keys/{wide_key}"), &lab_admin)
+            .status,
+        404
+    );
+    assert_eq!(
+        api.call(
+            "POST",
+            &format!("/v1/t/acme/keys/{wide_key}/rotate"),
+            Some(&lab_admin),
+            None
+        )
+        .status,
+        404
+    );
+    assert_eq!(
+        api.get(&format!("/v1/t/acme/keys/{wide_key}"), &admin)
+            .status,
+        200
+    );
+    // The audit log is the whole tenant's.
+    assert_eq!(api.get("/v1/t/acme/audit", &lab_admin).status, 403);
+    assert_eq!(api.get("/v1/t/acme/audit", &admin).status, 200);
     api.stop();
 }
 

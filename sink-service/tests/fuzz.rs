@@ -39,7 +39,7 @@ proptest! {
             &zenoh::key_expr::KeyExpr::try_from("veil/**").unwrap(),
             veil_sink_service::query::parse_range("").unwrap(),
             Some(&records[0].tenant),
-            &|_| true,
+            &|_, _, _, _| true,
         )
         .unwrap();
         for (_, b) in stored {

@@ -384,7 +384,7 @@ fn history_serves_only_the_kinds_the_reader_may_read() {
     ];
     take_all(&mut ingest, &records);
     let everything = zenoh::key_expr::KeyExpr::try_from("veil/**").unwrap();
-    let kinds = |readable: &dyn Fn(Kind) -> bool| -> Vec<Kind> {
+    let kinds = |readable: veil_sink_service::query::Readable<'_>| -> Vec<Kind> {
         veil_sink_service::query::history(
             &store,
             &everything,
@@ -397,12 +397,12 @@ fn history_serves_only_the_kinds_the_reader_may_read() {
         .map(|(_, b)| veil_wire::Record::from_slice(b).unwrap().kind)
         .collect()
     };
-    let all = kinds(&|_| true);
+    let all = kinds(&|_, _, _, _| true);
     assert!(
         all.contains(&Kind::Image) && all.contains(&Kind::Metrics),
         "{all:?}"
     );
-    let structure = kinds(&|k| k != Kind::Image);
+    let structure = kinds(&|k, _, _, _| k != Kind::Image);
     assert!(!structure.contains(&Kind::Image), "{structure:?}");
     assert!(structure.contains(&Kind::Metrics), "{structure:?}");
     // Another tenant's reader: nothing.
@@ -411,8 +411,93 @@ fn history_serves_only_the_kinds_the_reader_may_read() {
         &everything,
         veil_sink_service::query::parse_range("").unwrap(),
         Some("beta"),
-        &|_| true,
+        &|_, _, _, _| true,
     )
     .unwrap();
     assert!(other.is_empty());
+}
+
+/// A webhook subscription limited to site `lab` (what a station-scoped key creates) is queued
+/// deliveries only for lab's records and alerts; the tenant-wide subscription beside it, the
+/// control, hears of both sites.
+#[test]
+fn webhook_deliveries_honour_the_subscriptions_stations() {
+    use veil_sink_service::stations::Stations;
+    use veil_sink_service::webhooks::{self, NewSubscription, Policy};
+    let dir = temp("hook-stations");
+    let store = store(&dir);
+    let policy = Policy {
+        max_attempts: 1,
+        backoff_base: std::time::Duration::from_secs(1),
+        backoff_max: std::time::Duration::from_secs(1),
+        timeout: std::time::Duration::from_secs(1),
+        allow_http: true,
+        allow_private: true,
+    };
+    let subscribe = |stations: Stations| {
+        webhooks::create(
+            &store,
+            "acme",
+            NewSubscription {
+                url: "http://127.0.0.1:9/hook",
+                events: ["window.closed".to_owned(), "integrity.alert".to_owned()].into(),
+                description: "",
+                stations,
+            },
+            &policy,
+        )
+        .unwrap()
+        .unwrap()
+        .id
+    };
+    let wide = subscribe(Stations::default());
+    let lab = subscribe(Stations::new(&["lab"], &[], &[]).unwrap());
+    store.set_notify(true);
+    let mut ingest = ingest(&store);
+    take_all(&mut ingest, &Device::new("acme", "cam-1", 1).records(3, 3));
+    take_all(
+        &mut ingest,
+        &Device::try_at("acme", "lab", "cam-7", 7)
+            .unwrap()
+            .records(2, 2),
+    );
+    for device in ["cam-1", "cam-7"] {
+        store
+            .integrity_event(
+                "acme",
+                serde_json::json!({"type": "gap", "device": device, "stream": "door"}),
+            )
+            .unwrap();
+    }
+    webhooks::dispatch(&store, store.take_notices()).unwrap();
+    // The queue: due time (8 bytes) ‖ delivery id → tenant ␀ sealed delivery.
+    let mut queued: std::collections::HashMap<String, Vec<String>> = Default::default();
+    for item in store.tree("webhook-queue", ".service").unwrap().iter() {
+        let (key, value) = item.unwrap();
+        let split = value.iter().position(|&b| b == 0).unwrap();
+        let plain = store
+            .open_value("acme", "webhook-queue", &key[8..], &value[split + 1..])
+            .unwrap()
+            .unwrap();
+        let d: webhooks::Delivery = serde_json::from_slice(&plain).unwrap();
+        queued.entry(d.subscription).or_default().push(d.body);
+    }
+    let sites = |id: &str| -> Vec<(String, bool)> {
+        queued[id]
+            .iter()
+            .map(|body| {
+                let v: serde_json::Value = serde_json::from_str(body).unwrap();
+                let data = &v["data"];
+                let about_lab =
+                    data["record"]["site"] == "lab" || data["event"]["device"] == "cam-7";
+                (v["type"].as_str().unwrap().to_owned(), about_lab)
+            })
+            .collect()
+    };
+    let wide = sites(&wide);
+    assert_eq!(wide.len(), 7, "5 windows and 2 alerts: {wide:?}");
+    assert!(wide.iter().any(|(_, lab)| !lab), "the control hears of hq");
+    let lab = sites(&lab);
+    assert_eq!(lab.len(), 3, "2 windows and 1 alert: {lab:?}");
+    assert!(lab.iter().all(|(_, lab)| *lab), "{lab:?}");
 }

@@ -5,9 +5,11 @@
 use serde_json::{Value, json};
 use veil_wire::{Kind, Record};
 
+use crate::stations::Stations;
 use crate::store::{Store, is_valid, key_seq, parse_record_key, series_prefix};
 
-/// Which records: site/device/stream (all when `None`) and capture time `[from, to)` in ns.
+/// Which records: site/device/stream (all when `None`), capture time `[from, to)` in ns, and
+/// always within the asking key's station scope.
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
     pub site: Option<String>,
@@ -15,13 +17,33 @@ pub struct Filter {
     pub stream: Option<String>,
     pub from: u64,
     pub to: u64,
+    pub stations: Stations,
 }
 
 impl Filter {
+    /// Everything the key's scope holds (no other filter).
+    pub fn within(stations: &Stations) -> Filter {
+        Filter {
+            to: u64::MAX,
+            stations: stations.clone(),
+            ..Filter::default()
+        }
+    }
+
     fn admits(&self, site: &str, device: &str, stream: &str) -> bool {
-        self.site.as_deref().is_none_or(|s| s == site)
-            && self.device.as_deref().is_none_or(|d| d == device)
-            && self.stream.as_deref().is_none_or(|s| s == stream)
+        self.admits_known(Some(site), Some(device), Some(stream))
+    }
+
+    /// [`Filter::admits`] for something whose names may be unknown: an unknown name passes
+    /// only where neither the request nor the scope asks for one.
+    fn admits_known(&self, site: Option<&str>, device: Option<&str>, stream: Option<&str>) -> bool {
+        let wanted = |want: &Option<String>, have: Option<&str>| {
+            want.as_deref().is_none_or(|w| have == Some(w))
+        };
+        wanted(&self.site, site)
+            && wanted(&self.device, device)
+            && wanted(&self.stream, stream)
+            && self.stations.admits_known(site, device, stream)
     }
 }
 
@@ -153,10 +175,14 @@ pub fn page(
     Ok(page)
 }
 
-/// The tenant's streams: site, device, stream, the records per kind, the chain's head.
-pub fn streams(store: &Store, tenant: &str) -> anyhow::Result<Vec<Value>> {
+/// The tenant's streams inside `stations`: site, device, stream, the records per kind, the
+/// chain's head.
+pub fn streams(store: &Store, tenant: &str, stations: &Stations) -> anyhow::Result<Vec<Value>> {
     let mut out = Vec::new();
     for (device, stream, state) in store.units(tenant)? {
+        if !stations.admits(&state.site, &device, &stream) {
+            continue;
+        }
         let records = store.tree("records", tenant)?;
         let mut kinds = serde_json::Map::new();
         for kind in Kind::ALL {
@@ -204,36 +230,30 @@ pub fn integrity(store: &Store, tenant: &str, filter: &Filter) -> anyhow::Result
         })));
         Ok(true)
     })?;
-    if filter.site.is_none() {
-        let events = store.tree("events", tenant)?;
-        for item in events.iter() {
-            let (key, _) = item?;
-            let time = key_seq(&key[..8.min(key.len())]);
-            if time < filter.from || time >= filter.to {
-                continue;
-            }
-            let Some(bytes) = store.get(tenant, "events", &key)? else {
-                continue;
-            };
-            let event: Value = serde_json::from_slice(&bytes)?;
-            let device = event.get("device").and_then(Value::as_str);
-            let stream = event.get("stream").and_then(Value::as_str);
-            if filter.device.as_deref().is_some_and(|d| Some(d) != device)
-                || filter.stream.as_deref().is_some_and(|s| Some(s) != stream)
-            {
-                continue;
-            }
-            let id = format!("s-{}", hex::encode(&key));
-            out.push((
-                time,
-                json!({
-                    "id": id, "source": "service", "time": veil_wire::record::format_time(time),
-                    "site": Value::Null, "device": device, "stream": stream,
-                    "type": event.get("type").cloned().unwrap_or(Value::Null),
-                    "detail": event, "acknowledged": acknowledged(&id)?,
-                }),
-            ));
+    let events = store.tree("events", tenant)?;
+    for item in events.iter() {
+        let (key, _) = item?;
+        let time = key_seq(&key[..8.min(key.len())]);
+        if time < filter.from || time >= filter.to {
+            continue;
         }
+        let Some(event) = service_event(store, tenant, &key)? else {
+            continue;
+        };
+        let (site, device, stream) = event_names(store, tenant, &event)?;
+        if !filter.admits_known(site.as_deref(), device, stream) {
+            continue;
+        }
+        let id = format!("s-{}", hex::encode(&key));
+        out.push((
+            time,
+            json!({
+                "id": id, "source": "service", "time": veil_wire::record::format_time(time),
+                "site": site, "device": device, "stream": stream,
+                "type": event.get("type").cloned().unwrap_or(Value::Null),
+                "detail": event, "acknowledged": acknowledged(&id)?,
+            }),
+        ));
     }
     out.sort_by(|a, b| {
         a.0.cmp(&b.0)
@@ -242,8 +262,37 @@ pub fn integrity(store: &Store, tenant: &str, filter: &Filter) -> anyhow::Result
     Ok(out.into_iter().map(|(_, v)| v).collect())
 }
 
-/// Whether an integrity alert id names something of this tenant.
-pub fn integrity_exists(store: &Store, tenant: &str, id: &str) -> anyhow::Result<bool> {
+/// A service integrity event of this tenant (tree `events`), parsed.
+fn service_event(store: &Store, tenant: &str, key: &[u8]) -> anyhow::Result<Option<Value>> {
+    match store.get(tenant, "events", key)? {
+        Some(bytes) => Ok(Some(serde_json::from_slice(&bytes)?)),
+        None => Ok(None),
+    }
+}
+
+/// The site, device and stream a service event is about, as far as known: the event names
+/// device and stream (when it concerns one); the site is the stream's, if it is stored.
+fn event_names<'e>(
+    store: &Store,
+    tenant: &str,
+    event: &'e Value,
+) -> anyhow::Result<(Option<String>, Option<&'e str>, Option<&'e str>)> {
+    let device = event.get("device").and_then(Value::as_str);
+    let stream = event.get("stream").and_then(Value::as_str);
+    let site = match (device, stream) {
+        (Some(d), Some(s)) => store.unit_state(tenant, d, s)?.map(|state| state.site),
+        _ => None,
+    };
+    Ok((site, device, stream))
+}
+
+/// Whether an integrity alert id names something of this tenant inside `stations`.
+pub fn integrity_exists(
+    store: &Store,
+    tenant: &str,
+    stations: &Stations,
+    id: &str,
+) -> anyhow::Result<bool> {
     let Some((source, key)) = id.split_once('-') else {
         return Ok(false);
     };
@@ -251,24 +300,37 @@ pub fn integrity_exists(store: &Store, tenant: &str, id: &str) -> anyhow::Result
         return Ok(false);
     };
     Ok(match source {
-        "s" => store.tree("events", tenant)?.contains_key(&key)?,
+        "s" => match service_event(store, tenant, &key)? {
+            Some(event) => {
+                let (site, device, stream) = event_names(store, tenant, &event)?;
+                stations.admits_known(site.as_deref(), device, stream)
+            }
+            None => false,
+        },
         "d" => {
-            parse_record_key(&key).is_some_and(|(_, _, _, kind, _, _)| kind == "integrity")
-                && store.tree("records", tenant)?.contains_key(&key)?
+            parse_record_key(&key).is_some_and(|(site, device, stream, kind, _, _)| {
+                kind == "integrity" && stations.admits(&site, &device, &stream)
+            }) && store.tree("records", tenant)?.contains_key(&key)?
         }
         _ => false,
     })
 }
 
-/// A stored image of this tenant by id (the hex of its records key): its record, if valid.
-pub fn image(store: &Store, tenant: &str, id: &str) -> anyhow::Result<Option<Record>> {
+/// A stored image of this tenant inside `stations` by id (the hex of its records key): its
+/// record, if valid.
+pub fn image(
+    store: &Store,
+    tenant: &str,
+    stations: &Stations,
+    id: &str,
+) -> anyhow::Result<Option<Record>> {
     let Ok(key) = hex::decode(id) else {
         return Ok(None);
     };
-    let Some((_, device, stream, kind, _, seq)) = parse_record_key(&key) else {
+    let Some((site, device, stream, kind, _, seq)) = parse_record_key(&key) else {
         return Ok(None);
     };
-    if kind != Kind::Image.as_str() {
+    if kind != Kind::Image.as_str() || !stations.admits(&site, &device, &stream) {
         return Ok(None);
     }
     let state = store.unit_state(tenant, &device, &stream)?;

@@ -14,6 +14,7 @@ use super::keys::{ApiKey, NewKey, Role, Scope};
 use super::rollup::{self, Dimension};
 use super::{Api, Body, Op, Reply, Req};
 use crate::audit::Action;
+use crate::stations::Stations;
 use crate::store::now_ns;
 
 type Params = HashMap<&'static str, String>;
@@ -83,20 +84,38 @@ fn dispatch(
     let param = |name: &str| params.get(name).map(String::as_str).unwrap_or("");
     Ok(match op {
         Op::Health | Op::OpenApi => Reply::error(404, "no such resource"),
-        Op::Streams => Reply::json(200, json!({"items": data::streams(store, tenant)?})),
-        Op::Metrics => records(api, req, tenant, Kind::Metrics)?,
-        Op::Events => records(api, req, tenant, Kind::Event)?,
-        Op::Inspections => records(api, req, tenant, Kind::Inspection)?,
-        Op::Compliance => records(api, req, tenant, Kind::Compliance)?,
-        Op::Integrity => integrity(api, req, tenant)?,
+        Op::Streams => Reply::json(
+            200,
+            json!({"items": data::streams(store, tenant, &key.stations)?}),
+        ),
+        Op::Metrics => records(api, req, tenant, key, Kind::Metrics)?,
+        Op::Events => records(api, req, tenant, key, Kind::Event)?,
+        Op::Inspections => records(api, req, tenant, key, Kind::Inspection)?,
+        Op::Compliance => records(api, req, tenant, key, Kind::Compliance)?,
+        Op::Integrity => integrity(api, req, tenant, key)?,
         Op::AcknowledgeIntegrity => acknowledge(api, req, tenant, key, param("alert_id"))?,
-        Op::Rollup => rollups(api, req, tenant, param("dimension"))?,
+        Op::Rollup => rollups(api, req, tenant, key, param("dimension"))?,
         Op::Export => export(api, req, tenant, key)?,
         Op::ListKeys => {
-            let items: Vec<Value> = api.keys.list(tenant).iter().map(ApiKey::public).collect();
+            let items: Vec<Value> = api
+                .keys
+                .list(tenant)
+                .iter()
+                .filter(|k| key.stations.covers(&k.stations))
+                .map(ApiKey::public)
+                .collect();
             Reply::json(200, json!({"items": items}))
         }
         Op::CreateKey => create_key(api, req, tenant, key)?,
+        // A station-scoped key manages only keys as narrow as itself; others are absent to it.
+        Op::GetKey | Op::RotateKey | Op::RevokeKey
+            if api
+                .keys
+                .get(tenant, param("key_id"))
+                .is_some_and(|k| !key.stations.covers(&k.stations)) =>
+        {
+            Reply::not_found()
+        }
         Op::GetKey => match api.keys.get(tenant, param("key_id")) {
             Some(k) => Reply::json(200, k.public()),
             None => Reply::not_found(),
@@ -128,11 +147,19 @@ fn dispatch(
         Op::ListWebhooks => {
             let items: Vec<Value> = crate::webhooks::list(store, tenant)?
                 .iter()
+                .filter(|s| key.stations.covers(&s.stations))
                 .map(crate::webhooks::Subscription::public)
                 .collect();
             Reply::json(200, json!({"items": items}))
         }
         Op::CreateWebhook => create_webhook(api, req, tenant, key)?,
+        // A station-scoped key sees only the subscriptions as narrow as itself.
+        Op::GetWebhook | Op::DeleteWebhook | Op::Deliveries
+            if crate::webhooks::get(store, tenant, param("webhook_id"))?
+                .is_some_and(|s| !key.stations.covers(&s.stations)) =>
+        {
+            Reply::not_found()
+        }
         Op::GetWebhook => match crate::webhooks::get(store, tenant, param("webhook_id"))? {
             Some(s) => Reply::json(200, s.public()),
             None => Reply::not_found(),
@@ -165,8 +192,8 @@ fn dispatch(
                 )
             }
         }
-        Op::ListImages => images(api, req, tenant)?,
-        Op::GetImage => match data::image(store, tenant, param("image_id"))? {
+        Op::ListImages => images(api, req, tenant, key)?,
+        Op::GetImage => match data::image(store, tenant, &key.stations, param("image_id"))? {
             Some(record) => {
                 use base64::Engine;
                 let data = record
@@ -192,6 +219,10 @@ fn dispatch(
             }
             None => Reply::not_found(),
         },
+        Op::Audit if !key.stations.is_whole_tenant() => Reply::error(
+            403,
+            "the audit log covers the whole tenant: a station-scoped key cannot read it",
+        ),
         Op::Audit => {
             let after = match req.param("cursor") {
                 None => 0,
@@ -259,7 +290,8 @@ fn time_param(req: &Req, name: &str, default: u64) -> Result<u64, Fail> {
     }
 }
 
-fn filter(req: &Req) -> Result<Filter, Fail> {
+/// The request's filters, inside the key's station scope.
+fn filter(req: &Req, key: &ApiKey) -> Result<Filter, Fail> {
     let name = |n: &'static str| -> Result<Option<String>, Fail> {
         match req.param(n) {
             None => Ok(None),
@@ -275,6 +307,7 @@ fn filter(req: &Req) -> Result<Filter, Fail> {
         stream: name("stream")?,
         from: time_param(req, "from", 0)?,
         to: time_param(req, "to", u64::MAX)?,
+        stations: key.stations.clone(),
     };
     if f.from > f.to {
         return bad("from is after to");
@@ -292,8 +325,8 @@ fn cursor(req: &Req) -> Result<Option<Vec<u8>>, Fail> {
     }
 }
 
-fn records(api: &Api, req: &Req, tenant: &str, kind: Kind) -> Result<Reply, Fail> {
-    let (f, limit, after) = (filter(req)?, limit(api, req)?, cursor(req)?);
+fn records(api: &Api, req: &Req, tenant: &str, key: &ApiKey, kind: Kind) -> Result<Reply, Fail> {
+    let (f, limit, after) = (filter(req, key)?, limit(api, req)?, cursor(req)?);
     let page = data::page(&api.store, tenant, &[kind], &f, after.as_deref(), limit)?;
     Ok(Reply {
         status: 200,
@@ -304,8 +337,8 @@ fn records(api: &Api, req: &Req, tenant: &str, kind: Kind) -> Result<Reply, Fail
 
 /// Stored images, without their pixels: which part, decision, size and SHA-256, and the id to
 /// fetch the JPEG with.
-fn images(api: &Api, req: &Req, tenant: &str) -> Result<Reply, Fail> {
-    let (f, limit, after) = (filter(req)?, limit(api, req)?, cursor(req)?);
+fn images(api: &Api, req: &Req, tenant: &str, key: &ApiKey) -> Result<Reply, Fail> {
+    let (f, limit, after) = (filter(req, key)?, limit(api, req)?, cursor(req)?);
     let page = data::page(
         &api.store,
         tenant,
@@ -331,8 +364,8 @@ fn images(api: &Api, req: &Req, tenant: &str) -> Result<Reply, Fail> {
     ))
 }
 
-fn integrity(api: &Api, req: &Req, tenant: &str) -> Result<Reply, Fail> {
-    let (f, limit) = (filter(req)?, limit(api, req)?);
+fn integrity(api: &Api, req: &Req, tenant: &str, key: &ApiKey) -> Result<Reply, Fail> {
+    let (f, limit) = (filter(req, key)?, limit(api, req)?);
     let all = data::integrity(&api.store, tenant, &f)?;
     let start = match req.param("cursor") {
         None => 0,
@@ -374,7 +407,7 @@ fn string_field(body: &Value, name: &str, max: usize) -> Result<Option<String>, 
 fn acknowledge(api: &Api, req: &Req, tenant: &str, key: &ApiKey, id: &str) -> Result<Reply, Fail> {
     let body = json_body(req)?;
     let note_text = string_field(&body, "note", 500)?;
-    if !data::integrity_exists(&api.store, tenant, id)? {
+    if !data::integrity_exists(&api.store, tenant, &key.stations, id)? {
         return Ok(Reply::not_found());
     }
     let ack = json!({"by": format!("key:{}", key.id), "time": veil_wire::record::format_time(now_ns()), "note": note_text});
@@ -392,13 +425,19 @@ fn acknowledge(api: &Api, req: &Req, tenant: &str, key: &ApiKey, id: &str) -> Re
     Ok(Reply::json(200, json!({"id": id, "acknowledged": ack})))
 }
 
-fn rollups(api: &Api, req: &Req, tenant: &str, dimension: &str) -> Result<Reply, Fail> {
+fn rollups(
+    api: &Api,
+    req: &Req,
+    tenant: &str,
+    key: &ApiKey,
+    dimension: &str,
+) -> Result<Reply, Fail> {
     let Some(dim) = Dimension::parse(dimension) else {
         return bad(format!(
             "dimension {dimension:?}: use hour-of-day, day-of-week, day or zone"
         ));
     };
-    let f = filter(req)?;
+    let f = filter(req, key)?;
     let offset = match req.param("utc_offset_minutes") {
         None => 0,
         Some(v) => match v.parse::<i32>() {
@@ -531,7 +570,7 @@ fn export(api: &Api, req: &Req, tenant: &str, key: &ApiKey) -> Result<Reply, Fai
         "jsonl" => "application/jsonl",
         other => return bad(format!("format={other:?}: csv or jsonl")),
     };
-    let f = filter(req)?;
+    let f = filter(req, key)?;
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(16);
     let store = api.store.clone();
     let audit = api.audit.clone();
@@ -638,6 +677,44 @@ fn scopes_field(body: &Value) -> Result<Option<BTreeSet<Scope>>, Fail> {
     }
 }
 
+/// The body's `stations` (`{"sites": [...], "devices": [...], "streams": [...]}`), names
+/// checked; `None` when absent.
+fn stations_field(body: &Value) -> Result<Option<Stations>, Fail> {
+    const MAX_NAMES: usize = 100;
+    let raw: Stations = match body.get("stations") {
+        None | Some(Value::Null) => return Ok(None),
+        Some(v) => match serde_json::from_value(v.clone()) {
+            Ok(s) => s,
+            Err(e) => return bad(format!("stations: {e}")),
+        },
+    };
+    let names = |set: &BTreeSet<String>| set.iter().cloned().collect::<Vec<_>>();
+    if [&raw.sites, &raw.devices, &raw.streams]
+        .iter()
+        .any(|set| set.len() > MAX_NAMES)
+    {
+        return bad(format!("stations: at most {MAX_NAMES} names per list"));
+    }
+    match Stations::new(
+        &names(&raw.sites),
+        &names(&raw.devices),
+        &names(&raw.streams),
+    ) {
+        Ok(s) => Ok(Some(s)),
+        Err(e) => bad(format!("stations: {e}")),
+    }
+}
+
+/// The station scope of something `key` creates (a key, a subscription): the body's, which
+/// must lie inside the caller's own; by default the caller's. `Err` is the 403 reason.
+fn granted_stations(body: &Value, key: &ApiKey) -> Result<Result<Stations, String>, Fail> {
+    Ok(match stations_field(body)? {
+        None => Ok(key.stations.clone()),
+        Some(s) if key.stations.covers(&s) => Ok(s),
+        Some(_) => Err("this key cannot grant stations beyond its own".to_owned()),
+    })
+}
+
 fn create_key(api: &Api, req: &Req, tenant: &str, key: &ApiKey) -> Result<Reply, Fail> {
     let body = json_body(req)?;
     let name = string_field(&body, "name", 100)?.unwrap_or_default();
@@ -677,6 +754,20 @@ fn create_key(api: &Api, req: &Req, tenant: &str, key: &ApiKey) -> Result<Reply,
             format!("this key cannot grant the {} scope it lacks", s.as_str()),
         ));
     }
+    let stations = match granted_stations(&body, key)? {
+        Ok(s) => s,
+        Err(reason) => {
+            note(
+                api,
+                req,
+                key,
+                "key.create",
+                "denied",
+                json!({"reason": reason}),
+            );
+            return Ok(Reply::error(403, reason));
+        }
+    };
     let new = NewKey {
         tenant: tenant.to_owned(),
         name,
@@ -684,6 +775,7 @@ fn create_key(api: &Api, req: &Req, tenant: &str, key: &ApiKey) -> Result<Reply,
         scopes,
         tier,
         expires,
+        stations,
     };
     match api.keys.create(&api.store, new, now_ns()) {
         Ok((created, token)) => {
@@ -693,7 +785,8 @@ fn create_key(api: &Api, req: &Req, tenant: &str, key: &ApiKey) -> Result<Reply,
                 key,
                 "key.create",
                 "success",
-                json!({"key": created.id, "scopes": created.scopes, "tier": created.tier, "expires": created.expires}),
+                json!({"key": created.id, "scopes": created.scopes, "tier": created.tier,
+                        "expires": created.expires, "stations": created.stations.public()}),
             );
             let _ = api.store.flush();
             Ok(Reply::json(
@@ -726,12 +819,29 @@ fn create_webhook(api: &Api, req: &Req, tenant: &str, key: &ApiKey) -> Result<Re
         _ => return bad("events is required: an array of event types"),
     };
     let description = string_field(&body, "description", 200)?.unwrap_or_default();
+    let stations = match granted_stations(&body, key)? {
+        Ok(s) => s,
+        Err(reason) => {
+            note(
+                api,
+                req,
+                key,
+                "webhook.create",
+                "denied",
+                json!({"reason": reason}),
+            );
+            return Ok(Reply::error(403, reason));
+        }
+    };
     match crate::webhooks::create(
         &api.store,
         tenant,
-        &url,
-        events,
-        &description,
+        crate::webhooks::NewSubscription {
+            url: &url,
+            events,
+            description: &description,
+            stations,
+        },
         &api.webhook_policy,
     )? {
         Ok(sub) => {

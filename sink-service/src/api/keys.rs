@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use veil_wire::record::{format_time, parse_time};
 
+use crate::stations::Stations;
 use crate::store::{SERVICE_TENANT, Store};
 
 const TREE: &str = "apikeys";
@@ -128,6 +129,10 @@ pub struct ApiKey {
     pub rotated: Option<String>,
     /// Lowercase hex SHA-256 of the whole key.
     pub hash: String,
+    /// The sites, devices and streams of its tenant the key may see (keys stored before
+    /// station scopes existed read as the whole tenant).
+    #[serde(default, skip_serializing_if = "Stations::is_whole_tenant")]
+    pub stations: Stations,
 }
 
 impl ApiKey {
@@ -159,6 +164,7 @@ impl ApiKey {
             "id": self.id, "tenant": self.tenant, "name": self.name, "role": self.role,
             "scopes": self.scopes, "tier": self.tier, "created": self.created,
             "expires": self.expires, "revoked": self.revoked, "rotated": self.rotated,
+            "stations": self.stations.public(),
         })
     }
 }
@@ -173,6 +179,8 @@ pub struct NewKey {
     pub scopes: Option<BTreeSet<Scope>>,
     pub tier: String,
     pub expires: Option<String>,
+    /// Limits to sites, devices, streams (default: the whole tenant).
+    pub stations: Stations,
 }
 
 /// Why a presented key was refused (for the audit log; the client only hears "invalid").
@@ -306,6 +314,7 @@ impl KeyStore {
             revoked: None,
             rotated: None,
             hash: hash_token(&token),
+            stations: new.stations,
         };
         self.save(store, key.clone())?;
         Ok((key, token))
@@ -433,6 +442,7 @@ mod tests {
             scopes: None,
             tier: "standard".into(),
             expires: expires.map(str::to_owned),
+            stations: Stations::default(),
         };
         let (key, token) = keys.create(&store, new(None), now).unwrap();
         assert!(token.starts_with("veil_") && !key.hash.contains(&token[22..]));
@@ -491,6 +501,7 @@ mod tests {
             revoked: None,
             rotated: None,
             hash: String::new(),
+            stations: Stations::default(),
         };
         let operator = key(Role::Operator.scopes());
         assert!(operator.may_read(Kind::Metrics) && operator.may_read(Kind::Checkpoint));
