@@ -46,6 +46,19 @@ fn main() -> anyhow::Result<()> {
         .bytes()
         .fold(7u8, |a, b| a.wrapping_mul(31).wrapping_add(b));
     let mut device = veil_sink_service::synthetic::Device::try_new(&tenant, "cam-1", seed)?;
+    // The synthetic device is enrolled like a real one (the default trust mode asks for it).
+    if config.trust.mode == veil_sink_service::config::TrustMode::Enrolled
+        && veil_sink_service::devices::get(&store, &tenant, "cam-1")?.is_none()
+    {
+        veil_sink_service::devices::enroll(
+            &store,
+            &tenant,
+            "cam-1",
+            None,
+            &device.key.public_hex(),
+            veil_sink_service::store::now_ns(),
+        )?;
+    }
     let minutes = days * 1440;
     let mut records = Vec::new();
     for minute in 0..minutes {

@@ -90,6 +90,10 @@ pub enum Command {
     /// API keys of a tenant (on a store no service holds; logged as actor `cli`).
     #[command(subcommand)]
     ApiKeys(ApiKeysCommand),
+    /// Enrolled devices: the keys that sign each device's checkpoints (on a store no service
+    /// holds; every change is in the audit log).
+    #[command(subcommand)]
+    Devices(DevicesCommand),
     /// The service's own audit log as JSON lines.
     Audit {
         /// Only entries about this tenant.
@@ -112,6 +116,69 @@ pub struct ExportArgs {
     /// Capture time to, exclusive.
     #[arg(long, value_name = "TIME")]
     pub to: Option<String>,
+}
+
+/// A device's public key: given, or read from its key file.
+#[derive(Args, Debug)]
+#[group(required = true, multiple = false)]
+pub struct DeviceKeyArg {
+    /// The device's Ed25519 public key, 64 hex digits (its checkpoints show it too).
+    #[arg(long, value_name = "HEX")]
+    pub public_key: Option<String>,
+    /// The device's key file (`auditsink key-file`; created, mode 0600, when missing: a device
+    /// provisioned on this machine).
+    #[arg(long, value_name = "FILE")]
+    pub key_file: Option<PathBuf>,
+}
+
+impl DeviceKeyArg {
+    fn public_hex(&self) -> anyhow::Result<String> {
+        match (&self.public_key, &self.key_file) {
+            (Some(k), _) => Ok(k.clone()),
+            (None, Some(path)) => Ok(veil_wire::DeviceKey::load_or_create(path)
+                .with_context(|| format!("the device key file {}", path.display()))?
+                .public_hex()),
+            (None, None) => anyhow::bail!("give --public-key or --key-file"),
+        }
+    }
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DevicesCommand {
+    /// Enrolls a device: only this key will sign its valid checkpoints.
+    Enroll {
+        #[arg(long)]
+        tenant: String,
+        /// The only site its records may name (default: any).
+        #[arg(long)]
+        site: Option<String>,
+        #[arg(long)]
+        device: String,
+        #[command(flatten)]
+        key: DeviceKeyArg,
+    },
+    /// The tenant's enrolled devices as JSON lines.
+    List {
+        #[arg(long)]
+        tenant: String,
+    },
+    /// Refuses the device's checkpoints from now on (what it stored stays).
+    Revoke {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        device: String,
+    },
+    /// A new key for a device (lost, compromised or replaced); the old key is retired, the
+    /// generation goes up; re-admits a revoked device.
+    Rekey {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        device: String,
+        #[command(flatten)]
+        key: DeviceKeyArg,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -329,6 +396,11 @@ pub fn run(cli: Cli) -> anyhow::Result<bool> {
             let audit = AuditLog::open(&store)?;
             api_keys(&store, &audit, action)?;
         }
+        Command::Devices(action) => {
+            let store = open()?;
+            let audit = AuditLog::open(&store)?;
+            enrolled_devices(&store, &audit, action)?;
+        }
         Command::Audit { tenant, after } => {
             let store = open()?;
             let mut after = after;
@@ -353,6 +425,76 @@ pub fn run(cli: Cli) -> anyhow::Result<bool> {
 }
 
 /// `api-keys create|list|rotate|revoke`, logged in the audit log as actor `cli`.
+/// `devices enroll|list|revoke|rekey`, each change in the audit log (actor `cli`).
+fn enrolled_devices(
+    store: &Store,
+    audit: &AuditLog,
+    command: DevicesCommand,
+) -> anyhow::Result<()> {
+    use crate::devices;
+    let now = store::now_ns();
+    let log = |e: &devices::Enrollment, action: &str| {
+        audit.record(
+            store,
+            Action {
+                actor: "cli",
+                tenant: Some(&e.tenant),
+                source_ip: None,
+                action,
+                outcome: "success",
+                detail: serde_json::json!({"device": e.device, "site": e.site,
+                    "public_key": e.public_key, "generation": e.generation}),
+            },
+        )?;
+        store.flush()
+    };
+    match command {
+        DevicesCommand::Enroll {
+            tenant,
+            site,
+            device,
+            key,
+        } => {
+            let e = devices::enroll(
+                store,
+                &tenant,
+                &device,
+                site.as_deref(),
+                &key.public_hex()?,
+                now,
+            )?;
+            log(&e, "device.enroll")?;
+            eprintln!("enrolled {tenant}/{device} with key {}", e.public_key);
+        }
+        DevicesCommand::List { tenant } => {
+            let mut out = std::io::stdout().lock();
+            for e in devices::list(store, &tenant)? {
+                if !print_line(&mut out, &e.public().to_string())? {
+                    break;
+                }
+            }
+        }
+        DevicesCommand::Revoke { tenant, device } => {
+            let e = devices::revoke(store, &tenant, &device, now)?;
+            log(&e, "device.revoke")?;
+            eprintln!("revoked {tenant}/{device}: its checkpoints are refused from now on");
+        }
+        DevicesCommand::Rekey {
+            tenant,
+            device,
+            key,
+        } => {
+            let e = devices::rekey(store, &tenant, &device, &key.public_hex()?, now)?;
+            log(&e, "device.rekey")?;
+            eprintln!(
+                "re-keyed {tenant}/{device}: generation {}, key {}",
+                e.generation, e.public_key
+            );
+        }
+    }
+    Ok(())
+}
+
 fn api_keys(store: &Store, audit: &AuditLog, command: ApiKeysCommand) -> anyhow::Result<()> {
     let keys = KeyStore::open(store)?;
     let now = store::now_ns();

@@ -198,11 +198,14 @@ impl Default for ZenohConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum TrustMode {
+    /// Only the key enrolled for a device (`sink-service devices enroll`) signs its valid
+    /// checkpoints; unknown, revoked and re-keyed-away keys are refused.
+    #[default]
+    Enrolled,
     /// Only the keys listed per tenant sign valid checkpoints.
     Pinned,
-    /// A device's first key is pinned to its tenant and device; a key already pinned to another
-    /// tenant is refused.
-    #[default]
+    /// Trust on first use (a lab setting; the service warns at start): a device's first key is
+    /// pinned to its tenant and device; a key already pinned to another tenant is refused.
     Tofu,
 }
 

@@ -286,7 +286,7 @@ impl Ingest {
         let index = store.tree("index", &id.tenant)?;
         let outcome = if record.kind == Kind::Checkpoint {
             let cp: Checkpoint = serde_json::from_value(record.body.clone())?;
-            match self.trusted(&id.tenant, &id.device, &cp.public_key)? {
+            match self.trusted(&id.tenant, &record.site, &id.device, &cp.public_key)? {
                 Ok(()) => {
                     // The staged records up to it become valid by the chain state alone.
                     self.store_record(id, &record, &bytes)?;
@@ -341,6 +341,7 @@ impl Ingest {
     fn trusted(
         &self,
         tenant: &str,
+        site: &str,
         device: &str,
         key: &str,
     ) -> Result<std::result::Result<(), String>> {
@@ -365,6 +366,7 @@ impl Ingest {
                 "signed by a key not pinned for tenant {tenant}"
             ))),
             TrustMode::Tofu => self.store.pin_key(tenant, device, key),
+            TrustMode::Enrolled => crate::devices::judge(&self.store, tenant, site, device, key),
         }
     }
 

@@ -13,6 +13,7 @@ pub mod backup;
 pub mod cli;
 pub mod config;
 pub mod crypto;
+pub mod devices;
 pub mod ingest;
 pub mod notice;
 pub mod query;

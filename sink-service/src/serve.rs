@@ -26,6 +26,13 @@ pub fn serve(
     store: Arc<Store>,
     on_ready: impl FnOnce(&str),
 ) -> anyhow::Result<()> {
+    match config.trust.mode {
+        crate::config::TrustMode::Tofu => tracing::warn!(
+            "trust.mode = \"tofu\": any new key is trusted for a device name nobody has used yet \
+             (a lab setting); enroll devices (`sink-service devices enroll`) and use \"enrolled\""
+        ),
+        mode => tracing::info!(?mode, "checkpoints trusted"),
+    }
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(signal, stop.clone())?;

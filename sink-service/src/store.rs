@@ -158,6 +158,17 @@ pub struct UnitState {
     pub site: String,
     /// After the last record taken: the commit point (acknowledged = `chain.next_seq - 1`).
     pub chain: ChainState,
+    /// Where the device was re-keyed (`devices rekey`): from which checkpoint on its chain is
+    /// signed by which key, so that `verify` follows the change.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub key_changes: Vec<KeyChange>,
+}
+
+/// A re-key of a chain: checkpoints from `from_seq` on may be signed by `key` (hex).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KeyChange {
+    pub from_seq: u64,
+    pub key: String,
 }
 
 pub struct Store {

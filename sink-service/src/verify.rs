@@ -145,7 +145,7 @@ fn check_chain(
         stream: stream.into(),
     };
     let name = format!("{tenant}/{device}/{stream}");
-    let mut verifier = ChainVerifier::resume(unit, store.cut(tenant, device, stream)?);
+    let mut verifier = ChainVerifier::resume(unit.clone(), store.cut(tenant, device, stream)?);
     for item in store
         .tree("index", tenant)?
         .scan_prefix(unit_prefix(device, stream))
@@ -198,6 +198,19 @@ fn check_chain(
                 "the index and the record disagree on its hash".into(),
             );
             return Ok(());
+        }
+        // A re-key (`devices rekey`): its first checkpoint under the new key carries the chain
+        // on.
+        if record.kind == veil_wire::Kind::Checkpoint
+            && let Some(change) = state.key_changes.iter().find(|c| {
+                record.seq >= c.from_seq
+                    && record.body.get("public_key").and_then(|k| k.as_str()) == Some(&c.key)
+            })
+            && verifier.state().key.as_deref() != Some(change.key.as_str())
+        {
+            let mut rekeyed = verifier.state().clone();
+            rekeyed.key = Some(change.key.clone());
+            verifier = ChainVerifier::resume(unit.clone(), rekeyed);
         }
         if let Err(e) = verifier.push(&record) {
             report.errors.push(format!("{name} {e}"));

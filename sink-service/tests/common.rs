@@ -23,8 +23,14 @@ pub fn store(dir: &std::path::Path) -> Arc<Store> {
     Arc::new(Store::open(&dir.join("store"), &kek).unwrap())
 }
 
+/// Ingest that trusts each device's first key (`tofu`, the lab setting): these tests are about
+/// storage, chains and the API; enrollment has tests of its own.
 pub fn ingest(store: &Arc<Store>) -> Ingest {
-    Ingest::new(store.clone(), TrustConfig::default(), Limits::default())
+    let trust = TrustConfig {
+        mode: veil_sink_service::config::TrustMode::Tofu,
+        ..TrustConfig::default()
+    };
+    Ingest::new(store.clone(), trust, Limits::default())
 }
 
 #[allow(unused_imports)]

@@ -334,8 +334,11 @@ fn a_gap_the_device_does_not_fill_becomes_an_integrity_event() {
         gap_report_ms: 0,
         ..Default::default()
     };
-    let mut ingest =
-        veil_sink_service::ingest::Ingest::new(store.clone(), Default::default(), limits);
+    let trust = veil_sink_service::config::TrustConfig {
+        mode: veil_sink_service::config::TrustMode::Tofu,
+        ..Default::default()
+    };
+    let mut ingest = veil_sink_service::ingest::Ingest::new(store.clone(), trust, limits);
     let records = Device::new("acme", "cam-1", 1).records(10, 5);
     // Records 3 and 4 never come.
     let delivered: Vec<_> = records

@@ -18,7 +18,9 @@ pub fn temp(name: &str) -> PathBuf {
 }
 
 /// Config files for a service on `port` and a device pointed at it: (service config, device
-/// Zenoh config).
+/// Zenoh config). The service trusts each device's first key (`trust.mode = "tofu"`, the lab
+/// setting): these tests are about delivery and storage; enrollment, the default, has tests of
+/// its own and the demo enrolls its devices.
 pub fn configs(dir: &Path, port: u16) -> (PathBuf, PathBuf) {
     let service_zenoh = dir.join("service.json5");
     std::fs::write(
@@ -42,7 +44,7 @@ pub fn configs(dir: &Path, port: u16) -> (PathBuf, PathBuf) {
     std::fs::write(
         &config,
         format!(
-            "[store]\npath = \"{}\"\nkek_file = \"{}\"\n[zenoh]\nconfig = \"{}\"\n",
+            "[store]\npath = \"{}\"\nkek_file = \"{}\"\n[zenoh]\nconfig = \"{}\"\n[trust]\nmode = \"tofu\"\n",
             dir.join("store").display(),
             dir.join("kek").display(),
             service_zenoh.display()

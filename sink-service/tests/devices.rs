@@ -1,0 +1,217 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! Enrolled devices, the default trust mode, played by an attacker: a fresh key claiming an
+//! unused device name of another tenant, an enrolled device's key reused under another name, a
+//! revoked device, a re-keyed device whose old key is still in the wrong hands — each beside an
+//! enrolled device whose records are stored (the control). Enrollment changes go through the
+//! real command line and land in the audit log; `verify` checks the result.
+
+use std::path::Path;
+
+mod common;
+
+use common::{Device, configs, sink_service, take_all, temp};
+use veil_sink_service::config::{Config, TrustMode};
+use veil_sink_service::ingest::Ingest;
+use veil_wire::DeviceKey;
+
+fn cli(config: &Path, args: &[&str]) -> String {
+    let out = sink_service(config, args);
+    assert!(out.status.success(), "{args:?}: {out:?}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn only_enrolled_devices_store_and_the_audit_log_names_each_change() {
+    let dir = temp("devices");
+    let (config, _) = configs(&dir, veil_testkit::net::free_port());
+    // The default trust mode: no [trust] table at all.
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, text.replace("[trust]\nmode = \"tofu\"\n", "")).unwrap();
+    assert_eq!(
+        Config::load(&config).unwrap().trust.mode,
+        TrustMode::Enrolled
+    );
+    cli(&config, &["keys", "init"]);
+
+    let mut control = Device::try_at("acme", "hq", "cam-1", 1).unwrap();
+    let mut stranger = Device::try_at("beta", "hq", "cam-2", 2).unwrap();
+    let mut revoked = Device::try_at("acme", "hq", "cam-3", 3).unwrap();
+    let mut rekeyed = Device::try_at("acme", "hq", "cam-4", 4).unwrap();
+    // cam-1's own key, signing for a device of beta's.
+    let mut borrowed = Device::try_at("beta", "hq", "cam-9", 1).unwrap();
+    let mut wrong_site = Device::try_at("acme", "lab", "cam-5", 5).unwrap();
+    let enroll = |d: &Device, site: &str| {
+        cli(
+            &config,
+            &[
+                "devices",
+                "enroll",
+                "--tenant",
+                &d.names.tenant,
+                "--site",
+                site,
+                "--device",
+                &d.names.device,
+                "--public-key",
+                &d.key.public_hex(),
+            ],
+        );
+    };
+    enroll(&control, "hq");
+    enroll(&revoked, "hq");
+    enroll(&rekeyed, "hq");
+    enroll(&wrong_site, "hq");
+    // A key file enrolls too (created, mode 0600, when the device is provisioned here).
+    let key_file = dir.join("cam-6.key");
+    let out = sink_service(
+        &config,
+        &[
+            "devices",
+            "enroll",
+            "--tenant",
+            "acme",
+            "--device",
+            "cam-6",
+            "--key-file",
+            key_file.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{out:?}");
+    let cam6 = DeviceKey::load_or_create(&key_file).unwrap();
+    // One key, one device: cam-1's key cannot be enrolled again.
+    let again = sink_service(
+        &config,
+        &[
+            "devices",
+            "enroll",
+            "--tenant",
+            "beta",
+            "--device",
+            "cam-9",
+            "--public-key",
+            &control.key.public_hex(),
+        ],
+    );
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already enrolled"));
+    cli(
+        &config,
+        &["devices", "revoke", "--tenant", "acme", "--device", "cam-3"],
+    );
+    let listed = cli(&config, &["devices", "list", "--tenant", "acme"]);
+    assert_eq!(listed.lines().count(), 5, "{listed}");
+    assert!(listed.contains(&cam6.public_hex()));
+    assert!(!cli(&config, &["devices", "list", "--tenant", "beta"]).contains("cam"));
+
+    let take = |records: &[veil_wire::Record]| {
+        let store = common::store(&dir);
+        let mut ingest = Ingest::new(
+            store.clone(),
+            Config::load(&config).unwrap().trust,
+            Default::default(),
+        );
+        take_all(&mut ingest, records);
+        ingest.stats.clone()
+    };
+    // Before the re-key: cam-4's first chain under its enrolled key is stored.
+    let stats = take(&rekeyed.records(3, 3));
+    assert_eq!((stats.stored, stats.spoofed), (4, 0));
+    // cam-4 lost its key (the chain survives on the device): a new key, a new generation.
+    let old_key = std::mem::replace(&mut rekeyed.key, DeviceKey::from_seed([44; 32]));
+    cli(
+        &config,
+        &[
+            "devices",
+            "rekey",
+            "--tenant",
+            "acme",
+            "--device",
+            "cam-4",
+            "--public-key",
+            &rekeyed.key.public_hex(),
+        ],
+    );
+    let after_rekey = rekeyed.records(2, 2);
+    // Whoever holds the old key signs the same chain on: refused.
+    let mut thief = Device::try_at("acme", "hq", "cam-4", 4).unwrap();
+    thief.key = old_key;
+    thief.seq = rekeyed.seq;
+    thief.head = rekeyed.head.clone();
+    let stolen = thief.records(1, 1);
+
+    let mut records = control.records(3, 3);
+    records.extend(stranger.records(3, 3));
+    records.extend(revoked.records(3, 3));
+    records.extend(borrowed.records(3, 3));
+    records.extend(wrong_site.records(3, 3));
+    records.extend(after_rekey);
+    let stats = take(&records);
+    assert_eq!(stats.spoofed, 4, "four chains refused: {stats:?}");
+    assert_eq!(
+        stats.chain_errors, 0,
+        "cam-4's chain goes on under its new key: {stats:?}"
+    );
+    let stats = take(&stolen);
+    assert_eq!(
+        stats.stored, 0,
+        "the old key signs nothing valid any more: {stats:?}"
+    );
+    assert_eq!(stats.chain_errors, 1, "{stats:?}");
+
+    let store = common::store(&dir);
+    let report = veil_sink_service::verify::verify(&store).unwrap();
+    assert!(report.ok(), "{:?}", report.errors);
+    // Valid: the control's 3 windows and checkpoint, cam-4's 7 records under both keys. Set
+    // aside: the four refused chains' 4 records each. The thief's window waits, staged, for a
+    // checkpoint that never verifies.
+    assert_eq!(report.records, 4 + 7, "{report:?}");
+    assert_eq!(report.set_aside, 4 * 4, "{report:?}");
+    assert_eq!(report.staged, 1, "{report:?}");
+    let reasons: Vec<String> = ["acme", "beta"]
+        .iter()
+        .flat_map(|t| store.events(t).unwrap())
+        .map(|e| e["reason"].as_str().unwrap_or("").to_owned())
+        .collect();
+    for expected in [
+        "beta/cam-2 is not enrolled",
+        "beta/cam-9 is not enrolled; the key is acme/cam-1's",
+        "acme/cam-3 was revoked",
+        "acme/cam-5 is enrolled for site hq, the record names lab",
+        "checkpoint signed by another key than the chain's",
+    ] {
+        assert!(
+            reasons.iter().any(|r| r.contains(expected)),
+            "no integrity event saying {expected:?}: {reasons:?}"
+        );
+    }
+    drop(store);
+    let out = sink_service(&config, &["verify"]);
+    assert!(out.status.success(), "{out:?}");
+
+    let audit = cli(&config, &["audit"]);
+    let actions: Vec<(String, String)> = audit
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|e| e["action"].as_str().unwrap_or("").starts_with("device."))
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap().to_owned(),
+                e["detail"]["device"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let expect = |a: &str, d: &str| (a.to_owned(), d.to_owned());
+    assert_eq!(
+        actions,
+        [
+            expect("device.enroll", "cam-1"),
+            expect("device.enroll", "cam-3"),
+            expect("device.enroll", "cam-4"),
+            expect("device.enroll", "cam-5"),
+            expect("device.enroll", "cam-6"),
+            expect("device.revoke", "cam-3"),
+            expect("device.rekey", "cam-4"),
+        ]
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
