@@ -190,6 +190,11 @@ pub enum KeysCommand {
     Rotate,
     /// The public key acknowledgements are signed with (hex), for `auditsink store-public-key`.
     Public,
+    /// Replaces the acknowledgement key in two steps, losing nothing: the first run creates
+    /// the next key (`<ack key>.next`) and prints it, to be given to every device beside the
+    /// current one (`store-public-key=CURRENT,NEXT`); the second makes it the current key,
+    /// used from the next `serve` start.
+    RotateAck,
 }
 
 #[derive(Subcommand, Debug)]
@@ -357,6 +362,40 @@ pub fn run(cli: Cli) -> anyhow::Result<bool> {
                 path.display()
             );
             println!("{}", ack_key(&config)?.public_hex())
+        }
+        Command::Keys(KeysCommand::RotateAck) => {
+            let current = config.store.ack_key_path();
+            anyhow::ensure!(
+                current.exists(),
+                "no acknowledgement key at {}: create it with `sink-service keys init` (same --config)",
+                current.display()
+            );
+            let old = ack_key(&config)?.public_hex();
+            let mut next = current.clone().into_os_string();
+            next.push(".next");
+            let next = PathBuf::from(next);
+            if next.exists() {
+                let key = veil_wire::DeviceKey::load_or_create(&next)
+                    .with_context(|| format!("the next acknowledgement key {}", next.display()))?;
+                std::fs::rename(&next, &current).with_context(|| {
+                    format!("moving {} to {}", next.display(), current.display())
+                })?;
+                println!("{}", key.public_hex());
+                eprintln!(
+                    "step 2 of 2: acknowledgements are signed with the key above from the next \
+                     `serve` start (restart it now); then devices may drop the old key {old}"
+                );
+            } else {
+                let key = veil_wire::DeviceKey::load_or_create(&next)
+                    .with_context(|| format!("the next acknowledgement key {}", next.display()))?;
+                println!("{}", key.public_hex());
+                eprintln!(
+                    "step 1 of 2: the next acknowledgement key is above ({}); give every device \
+                     both keys, store-public-key={old},{}, then run `keys rotate-ack` again",
+                    next.display(),
+                    key.public_hex()
+                );
+            }
         }
         Command::Keys(KeysCommand::Rotate) => {
             let store = open()?;

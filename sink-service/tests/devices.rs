@@ -215,3 +215,28 @@ fn only_enrolled_devices_store_and_the_audit_log_names_each_change() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The acknowledgement key rotates in two steps: the next key exists (and is printed) before
+/// it signs anything, so devices can be given both; the second step makes it current.
+#[test]
+fn the_acknowledgement_key_rotates_in_two_steps() {
+    let dir = temp("rotate-ack");
+    let (config, _) = configs(&dir, veil_testkit::net::free_port());
+    let refused = sink_service(&config, &["keys", "rotate-ack"]);
+    assert!(!refused.status.success(), "no key yet: {refused:?}");
+    cli(&config, &["keys", "init"]);
+    let first = cli(&config, &["keys", "public"]);
+    let next = cli(&config, &["keys", "rotate-ack"]);
+    assert_ne!(next, first);
+    assert_eq!(
+        cli(&config, &["keys", "public"]),
+        first,
+        "still signing with the current key"
+    );
+    assert!(dir.join("ack.key.next").exists());
+    let switched = cli(&config, &["keys", "rotate-ack"]);
+    assert_eq!(switched, next);
+    assert_eq!(cli(&config, &["keys", "public"]), next);
+    assert!(!dir.join("ack.key.next").exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -60,33 +60,68 @@ pub struct Shared {
     detections: Mutex<VecDeque<Record>>,
     pub resends: AtomicU64,
     pub detections_dropped: AtomicU64,
-    /// The store's public key: when set, only acknowledgements it signed for a record this
-    /// spool holds (same hash) count.
-    store_key: Option<veil_wire::VerifyingKey>,
+    /// The store's public keys (the current one, and the next during a rotation): when set,
+    /// only acknowledgements one of them signed for a record this spool holds (same hash)
+    /// count.
+    store_keys: Option<Vec<veil_wire::VerifyingKey>>,
     /// Acknowledgements refused (unsigned, another key, another record, never queued, garbage).
     pub forged_acks: AtomicU64,
     forged_reason: Mutex<Option<&'static str>>,
 }
 
+/// The acknowledged record's hash, if one of `keys` signed `ack` for `names`; otherwise the
+/// first key's refusal (all keys refuse for the same reasons: unsigned, another key, garbage).
+pub fn verify_by_any<'a>(
+    ack: &'a Ack,
+    names: &Names,
+    keys: &[veil_wire::VerifyingKey],
+) -> Result<&'a str, &'static str> {
+    let mut refusal = "no store key";
+    for (i, key) in keys.iter().enumerate() {
+        match ack.verify(names, key) {
+            Ok(hash) => return Ok(hash),
+            Err(e) if i == 0 => refusal = e,
+            Err(_) => {}
+        }
+    }
+    Err(refusal)
+}
+
+/// Parses `store-public-key`: one key, or several separated by commas or spaces (a rotation:
+/// the current key and the next), each 64 hex digits.
+///
+/// Errors: a key that is not an Ed25519 public key, or no key at all.
+pub fn parse_store_keys(text: &str) -> Result<Vec<veil_wire::VerifyingKey>, String> {
+    let keys = text
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|k| !k.is_empty())
+        .map(veil_wire::checkpoint::parse_public_key)
+        .collect::<Result<Vec<_>, _>>()?;
+    if keys.is_empty() {
+        return Err("no key given".into());
+    }
+    Ok(keys)
+}
+
 impl Shared {
     /// Starts from what the spool says was acknowledged before.
-    pub fn new(acked: u64, store_key: Option<veil_wire::VerifyingKey>) -> Self {
+    pub fn new(acked: u64, store_keys: Option<Vec<veil_wire::VerifyingKey>>) -> Self {
         let shared = Shared {
-            store_key,
+            store_keys,
             ..Shared::default()
         };
         shared.acked.store(acked, Ordering::Release);
         shared
     }
 
-    /// Whether an acknowledgement may drop records from `spool`: without a store key, any
-    /// (the development default, warned about at start); with one, only one the store key
+    /// Whether an acknowledgement may drop records from `spool`: without store keys, any
+    /// (the development default, warned about at start); with them, only one a store key
     /// signed for this chain unit whose hash is the spooled record's at that sequence number.
     pub fn check_ack(&self, ack: &Ack, names: &Names, spool: &Spool) -> Result<(), &'static str> {
-        let Some(key) = &self.store_key else {
+        let Some(keys) = &self.store_keys else {
             return Ok(());
         };
-        let hash = ack.verify(names, key)?;
+        let hash = verify_by_any(ack, names, keys)?;
         if ack.seq <= spool.acked() {
             return Ok(());
         }
@@ -370,5 +405,35 @@ impl Publisher {
         self.apply_acks(&mut last_progress);
         drop(self.publishers);
         let _ = self.session.close().wait();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use veil_wire::DeviceKey;
+
+    /// During a rotation a device holds both store keys: an acknowledgement of either counts,
+    /// one of a third key does not; once only the new key is configured, the old one's do not.
+    #[test]
+    fn acknowledgements_verify_against_any_configured_store_key() {
+        let names = Names::new("acme", "hq", "cam-1", "door").unwrap();
+        let (old, new, rogue) = (
+            DeviceKey::from_seed([1; 32]),
+            DeviceKey::from_seed([2; 32]),
+            DeviceKey::from_seed([3; 32]),
+        );
+        let hash = "ab".repeat(32);
+        let both =
+            parse_store_keys(&format!("{}, {}", old.public_hex(), new.public_hex())).unwrap();
+        for signer in [&old, &new] {
+            let ack = signer.sign_ack(&names, 5, &hash);
+            assert_eq!(verify_by_any(&ack, &names, &both), Ok(hash.as_str()));
+        }
+        assert!(verify_by_any(&rogue.sign_ack(&names, 5, &hash), &names, &both).is_err());
+        let only_new = parse_store_keys(&new.public_hex()).unwrap();
+        assert!(verify_by_any(&old.sign_ack(&names, 5, &hash), &names, &only_new).is_err());
+        assert!(parse_store_keys(" , ").is_err());
+        assert!(parse_store_keys(&format!("{},nothex", new.public_hex())).is_err());
     }
 }

@@ -433,7 +433,7 @@ impl AuditSink {
         );
 
         let store_key = match settings.store_public_key.as_deref() {
-            Some(hex) => Some(veil_wire::checkpoint::parse_public_key(hex).map_err(|e| {
+            Some(text) => Some(crate::publisher::parse_store_keys(text).map_err(|e| {
                 gst::error_msg!(gst::LibraryError::Settings, ("store-public-key: {}", e))
             })?),
             None => {
@@ -632,7 +632,7 @@ impl ObjectImpl for AuditSink {
                 path("key-file", "Key file", "Ed25519 device key, created with mode 0600 on first use; refused when others can read it (default: <spool-dir>/<tenant>/<device>/device.key)"),
                 glib::ParamSpecString::builder("store-public-key")
                     .nick("Store public key")
-                    .blurb("The sink service's acknowledgement key (64 hex digits, `sink-service keys public`): records leave the spool only on acknowledgements it signed for the record spooled at that sequence number; unset: any acknowledgement counts (development)")
+                    .blurb("The sink service's acknowledgement key (64 hex digits, `sink-service keys public`; during a rotation the current and the next, comma-separated): records leave the spool only on acknowledgements one of them signed for the record spooled at that sequence number; unset: any acknowledgement counts (development)")
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecBoolean::builder("detections")
