@@ -464,3 +464,165 @@ fn forged_acknowledgements_drop_nothing_from_a_device_given_the_store_key() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The shipped transport policy, played by an attacker with the PyPI client: behind the
+/// mutual-TLS listener with Zenoh's access control (`veil-certs --acl-out`, default deny,
+/// subjects by certificate common name), tenant beta's device certificate cannot publish under
+/// acme's key space, hear acme's acknowledgements or query anything, and acme's device cannot
+/// publish under beta's — while the same certificates' allowed traffic passes beside each
+/// refusal: acme's real pipeline is acknowledged and stored, beta's puts under its own prefix
+/// reach the store, and an operator certificate's queries are answered.
+#[test]
+fn zenoh_access_control_confines_each_device_certificate() {
+    use veil_testkit::zenoh_acl::{access_control, with_access_control};
+    // The shipped example is the generator's output.
+    let base =
+        std::fs::read_to_string(veil_e2e::repo_path("configs/zenoh/service-mtls.json5")).unwrap();
+    let shipped =
+        std::fs::read_to_string(veil_e2e::repo_path("configs/zenoh/service-mtls-acl.json5"))
+            .unwrap();
+    assert_eq!(
+        shipped,
+        with_access_control(&base, &access_control(&["acme/hq/cam-1"], &["operator"])).unwrap(),
+        "configs/zenoh/service-mtls-acl.json5 is stale: veil-certs --operator operator --acl-out … acme/hq/cam-1"
+    );
+
+    let dir = temp("acl");
+    let (port, config, _) = initialized(&dir);
+    let certs = dir.join("certs");
+    let (acme, beta) = ("acme/hq/cam-1", "beta/hq/cam-2");
+    veil_testkit::certs::generate(&certs, "Veil test", &[acme, beta, "operator"]).unwrap();
+    let endpoint = format!("tls/127.0.0.1:{port}");
+    let local = |text: &str| {
+        text.replace("tls/127.0.0.1:7448", &endpoint)
+            .replace("configs/certs/", &format!("{}/", certs.display()))
+    };
+    // The service: the shipped mutual-TLS listener with access control for both devices.
+    std::fs::write(
+        dir.join("service.json5"),
+        local(&with_access_control(&base, &access_control(&[acme, beta], &["operator"])).unwrap()),
+    )
+    .unwrap();
+    let client = |name: &str| {
+        let stem = veil_testkit::certs::device_file_stem(name);
+        let text = std::fs::read_to_string(veil_e2e::repo_path("configs/zenoh/device-mtls.json5"))
+            .unwrap()
+            .replace(
+                "configs/certs/device.pem",
+                &format!("configs/certs/{stem}.pem"),
+            )
+            .replace(
+                "configs/certs/device-key.pem",
+                &format!("configs/certs/{stem}-key.pem"),
+            )
+            .replace("period_max_ms: 2000", "period_max_ms: 300");
+        let path = dir.join(format!("{stem}.json5"));
+        std::fs::write(&path, local(&text)).unwrap();
+        path
+    };
+    let (acme_device, beta_device, operator) = (client(acme), client(beta), client("operator"));
+    let api_key = |tenant: &str| {
+        let out = sink_service(
+            &config,
+            &["api-keys", "create", "--tenant", tenant, "--role", "admin"],
+        );
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    };
+    let (acme_admin, beta_admin) = (api_key("acme"), api_key("beta"));
+    let service = serve(&config);
+
+    let probe = |config: &Path, args: &[&str]| -> std::process::Child {
+        Command::new(veil_e2e::python_client())
+            .arg(veil_e2e::repo_path("tests/python/zenoh_probe.py"))
+            .arg(config)
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let answer = |child: std::process::Child| -> serde_json::Value {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let received = || -> u64 {
+        let stats = answer(probe(
+            &operator,
+            &["get", "veil-admin/sink/stats", &acme_admin],
+        ));
+        assert_eq!(
+            stats["ok"], 1,
+            "the operator's admin query (control): {stats}"
+        );
+        let payload: serde_json::Value =
+            serde_json::from_str(stats["payloads"][0].as_str().unwrap()).unwrap();
+        payload["received"].as_u64().unwrap()
+    };
+
+    // Beta's certificate listens for acme's acknowledgements while acme's device runs.
+    let eavesdroppers = [
+        probe(&beta_device, &["sub", "veil-ack/acme/**", "25"]),
+        probe(&beta_device, &["sub", "veil-ack/**", "25"]),
+    ];
+    std::thread::sleep(Duration::from_secs(2));
+    let (last, complete) = run(&pipeline(100, 0, "cam-1", &acme_device, &dir.join("spool")));
+    assert!(
+        complete,
+        "acme's device is acknowledged through the access control (control)"
+    );
+    for heard in eavesdroppers.map(answer) {
+        assert_eq!(
+            heard["count"], 0,
+            "beta heard acme's acknowledgements: {heard}"
+        );
+    }
+
+    // Puts: beta's own prefix arrives (control); beta under acme, acme under beta do not.
+    let before = received();
+    answer(probe(
+        &beta_device,
+        &["put", "veil/beta/hq/cam-2/door/metrics", "3"],
+    ));
+    let start = Instant::now();
+    while received() < before + 3 {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "beta's own puts never arrived"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let after_control = received();
+    assert_eq!(after_control, before + 3);
+    answer(probe(
+        &beta_device,
+        &["put", "veil/acme/hq/cam-1/default/metrics", "3"],
+    ));
+    answer(probe(
+        &acme_device,
+        &["put", "veil/beta/hq/cam-2/door/metrics", "3"],
+    ));
+    answer(probe(
+        &acme_device,
+        &["put", "veil/acme/hq/cam-2/door/metrics", "3"],
+    ));
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        received(),
+        after_control,
+        "a put outside the certificate's own key space arrived"
+    );
+
+    // Queries: a device certificate gets nothing, even with a valid admin API key; the
+    // operator's certificate with the same key gets acme's records (control).
+    for (device, key) in [(&beta_device, &beta_admin), (&acme_device, &acme_admin)] {
+        for selector in ["veil/**", "veil-admin/sink/verify"] {
+            let got = answer(probe(device, &["get", selector, key]));
+            assert_eq!(got["ok"], 0, "{selector}: {got}");
+        }
+    }
+    let history = answer(probe(&operator, &["get", "veil/acme/**", &acme_admin]));
+    assert_eq!(history["ok"], last, "{history}");
+    assert!(service.stop());
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -37,8 +37,16 @@ fn leaf(
     Ok(params)
 }
 
+/// The file stem of a device's certificate: its name, with a `tenant/site/device` name's
+/// slashes as dots (`acme/hq/cam-1` → `acme.hq.cam-1.pem`).
+pub fn device_file_stem(name: &str) -> String {
+    name.replace('/', ".")
+}
+
 /// Writes `ca.pem`, `ca-key.pem`, `service.pem`, `service-key.pem` and, for each device name,
-/// `<name>.pem` and `<name>-key.pem` into `dir`.
+/// `<stem>.pem` and `<stem>-key.pem` into `dir` ([`device_file_stem`]). The device name is the
+/// certificate's common name: `tenant/site/device` is what the shipped Zenoh access-control
+/// configurations match (`configs/zenoh/*-acl.json5`).
 pub fn generate(dir: &Path, organization: &str, devices: &[&str]) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
@@ -66,15 +74,17 @@ pub fn generate(dir: &Path, organization: &str, devices: &[&str]) -> anyhow::Res
 
     for device in devices {
         let key = KeyPair::generate()?;
-        let cert = leaf(
-            device,
-            vec![(*device).to_owned()],
-            ExtendedKeyUsagePurpose::ClientAuth,
-        )?
-        .signed_by(&key, &ca)?;
-        write(&dir.join(format!("{device}.pem")), &cert.pem(), false)?;
+        // A `tenant/site/device` name is no DNS name: such a certificate has none.
+        let sans = if device.contains('/') {
+            Vec::new()
+        } else {
+            vec![(*device).to_owned()]
+        };
+        let cert = leaf(device, sans, ExtendedKeyUsagePurpose::ClientAuth)?.signed_by(&key, &ca)?;
+        let stem = device_file_stem(device);
+        write(&dir.join(format!("{stem}.pem")), &cert.pem(), false)?;
         write(
-            &dir.join(format!("{device}-key.pem")),
+            &dir.join(format!("{stem}-key.pem")),
             &key.serialize_pem(),
             true,
         )?;

@@ -4,10 +4,12 @@
 //!
 //! [`certs`]: a development CA and certificates; [`net`]: free ports and Zenoh client configs;
 //! [`teststore`]: a small acknowledging store over a real Zenoh session; [`paths`]: where the
-//! repository and the set-up's Python client are; [`service`]: `sink-service` processes.
+//! repository and the set-up's Python client are; [`service`]: `sink-service` processes;
+//! [`zenoh_acl`]: the service's Zenoh access control for device and operator certificates.
 
 pub mod certs;
 pub mod net;
 pub mod paths;
 pub mod service;
 pub mod teststore;
+pub mod zenoh_acl;

@@ -1,13 +1,15 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
-//! `veil-certs [--out DIR] [--org NAME] [DEVICE...]`: a development CA and certificates for the
-//! TLS and mutual-TLS Zenoh configurations in configs/zenoh and the HTTPS API.
+//! `veil-certs [--out DIR] [--org NAME] [--operator NAME]... [--acl-out FILE] [DEVICE...]`: a
+//! development CA and certificates for the TLS and mutual-TLS Zenoh configurations in
+//! configs/zenoh and the HTTPS API, and the service's Zenoh access control for them.
 
 use std::path::PathBuf;
 
+use anyhow::Context;
 use clap::Parser;
 
 /// A development CA, a service certificate (localhost, 127.0.0.1) and one client certificate per
-/// device (ECDSA P-256; keys mode 0600). For development and tests, not production.
+/// device and operator (ECDSA P-256; keys mode 0600). For development and tests, not production.
 #[derive(Parser)]
 #[command(name = "veil-certs", version)]
 struct Cli {
@@ -17,19 +19,56 @@ struct Cli {
     /// The organization named in every certificate.
     #[arg(long, value_name = "NAME", default_value = "Veil")]
     org: String,
-    /// Device names: one client certificate each (its common name), `DEVICE.pem` + `DEVICE-key.pem`.
+    /// An operator's client certificate (common name NAME): may query history and the admin
+    /// queryables through the access control (the service still asks for an API key).
+    #[arg(long = "operator", value_name = "NAME")]
+    operators: Vec<String>,
+    /// Also write the service's mutual-TLS Zenoh configuration
+    /// (configs/zenoh/service-mtls.json5) with access control for these devices and operators.
+    #[arg(long, value_name = "FILE")]
+    acl_out: Option<PathBuf>,
+    /// Device names: one client certificate each, the name its common name; `DEVICE.pem` +
+    /// `DEVICE-key.pem`. Name devices `TENANT/SITE/DEVICE` for the access control (files
+    /// `TENANT.SITE.DEVICE.pem`).
     #[arg(value_name = "DEVICE", default_values_t = ["device".to_string()])]
     devices: Vec<String>,
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let names: Vec<&str> = cli.devices.iter().map(String::as_str).collect();
-    veil_tools::certs::generate(&cli.out, &cli.org, &names)?;
+    let devices: Vec<&str> = cli.devices.iter().map(String::as_str).collect();
+    let operators: Vec<&str> = cli.operators.iter().map(String::as_str).collect();
+    let clients: Vec<&str> = devices.iter().chain(&operators).copied().collect();
+    veil_tools::certs::generate(&cli.out, &cli.org, &clients)?;
     println!(
-        "wrote a development CA, a service certificate and {} device certificate(s) to {}",
-        names.len(),
+        "wrote a development CA, a service certificate and {} client certificate(s) to {}",
+        clients.len(),
         cli.out.display()
     );
+    if let Some(path) = &cli.acl_out {
+        let scoped: Vec<&str> = devices
+            .iter()
+            .copied()
+            .filter(|d| d.contains('/'))
+            .collect();
+        anyhow::ensure!(
+            !scoped.is_empty() || !operators.is_empty(),
+            "--acl-out needs devices named TENANT/SITE/DEVICE or --operator"
+        );
+        let base = veil_testkit::paths::repo_path("configs/zenoh/service-mtls.json5");
+        let text = std::fs::read_to_string(&base)
+            .with_context(|| format!("reading {}", base.display()))?;
+        let acl = veil_testkit::zenoh_acl::access_control(&scoped, &operators);
+        let config = veil_testkit::zenoh_acl::with_access_control(&text, &acl)?;
+        let tmp = path.with_extension("json5.tmp");
+        std::fs::write(&tmp, config).with_context(|| format!("writing {}", tmp.display()))?;
+        std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
+        println!(
+            "wrote {} (access control for {} device(s), {} operator(s))",
+            path.display(),
+            scoped.len(),
+            operators.len()
+        );
+    }
     Ok(())
 }
