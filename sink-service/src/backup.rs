@@ -83,13 +83,16 @@ pub fn backup(store: &Store, out: &Path, backup_key: &SecretKey) -> anyhow::Resu
 }
 
 /// Restores a backup into an empty store, re-wrapping the data keys under the store's KEK.
+/// The store takes the backup's names key with it: reopen it before using it.
 pub fn restore(store: &Store, input: &Path, backup_key: &SecretKey) -> anyhow::Result<u64> {
+    // A new store holds only its names key (and its metadata).
+    let names_key = b"dek/.names".as_slice();
     let has_data = store.db().tree_names().iter().any(|n| {
         n.as_ref() != b"meta"
             && store
                 .db()
                 .open_tree(n)
-                .map(|t| !t.is_empty())
+                .map(|t| t.iter().keys().any(|k| k.map_or(true, |k| k != names_key)))
                 .unwrap_or(true)
     });
     if has_data {
@@ -107,6 +110,7 @@ pub fn restore(store: &Store, input: &Path, backup_key: &SecretKey) -> anyhow::R
     }
     let mut entries = 0u64;
     let mut index = 0u64;
+    let mut layout_1 = true;
     loop {
         let mut len = [0u8; 4];
         if file.read_exact(&mut len).is_err() {
@@ -139,6 +143,9 @@ pub fn restore(store: &Store, input: &Path, backup_key: &SecretKey) -> anyhow::R
             let key = take(u32::from_be_bytes(n[..4].try_into()?) as usize)?;
             let n = take(4)?;
             let mut value = take(u32::from_be_bytes(n[..4].try_into()?) as usize)?;
+            if tree == b"keys" && key == names_key {
+                layout_1 = false;
+            }
             if tree == b"keys"
                 && let Some(tenant) = key.strip_prefix(b"dek/")
             {
@@ -154,6 +161,14 @@ pub fn restore(store: &Store, input: &Path, backup_key: &SecretKey) -> anyhow::R
         if last {
             break;
         }
+    }
+    if layout_1 {
+        // A backup of a layout-1 store: restored as such, migrated at the next opening.
+        store.db().open_tree("keys")?.remove(names_key)?;
+        store
+            .db()
+            .open_tree("meta")?
+            .remove(crate::store::LAYOUT)?;
     }
     store.flush()?;
     Ok(entries)

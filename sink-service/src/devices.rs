@@ -9,8 +9,8 @@
 //! refusal can say why). One key belongs to one device: enrolling it for a second device or
 //! tenant is refused.
 //!
-//! Trees: `devices/<t>`: device → [`Enrollment`] (sealed JSON); `device-keys/.service`: public
-//! key (hex) → `tenant/device` (sealed), the reverse index.
+//! Trees: `devices/<t>`: device id ([`Store::device_id`]) → [`Enrollment`] (sealed JSON);
+//! `device-keys/.service`: public key (hex) → `tenant/device` (sealed), the reverse index.
 
 use serde::{Deserialize, Serialize};
 use veil_wire::record::format_time;
@@ -61,7 +61,7 @@ pub fn normalize_key(text: &str) -> anyhow::Result<String> {
 
 /// The enrollment of `tenant`/`device`, if any.
 pub fn get(store: &Store, tenant: &str, device: &str) -> anyhow::Result<Option<Enrollment>> {
-    match store.get(tenant, TREE, device.as_bytes())? {
+    match store.get(tenant, TREE, &store.device_id(tenant, device))? {
         Some(bytes) => Ok(Some(serde_json::from_slice(&bytes)?)),
         None => Ok(None),
     }
@@ -90,7 +90,7 @@ fn save(store: &Store, e: &Enrollment) -> anyhow::Result<()> {
     store.put(
         &e.tenant,
         TREE,
-        e.device.as_bytes(),
+        &store.device_id(&e.tenant, &e.device),
         &serde_json::to_vec(e)?,
     )?;
     store.put(

@@ -135,9 +135,9 @@ impl Ingest {
         }
         if !record.kind.chained() {
             let key = record_key(
-                &record.site,
-                &record.device,
-                &record.stream,
+                &self
+                    .store
+                    .unit_id(&record.tenant, &record.device, &record.stream),
                 record.kind.as_str(),
                 capture_ns(&record),
                 record.seq,
@@ -236,7 +236,7 @@ impl Ingest {
         let entry = self
             .store
             .tree("index", &id.tenant)?
-            .get(seq_key(&id.device, &id.stream, record.seq))?
+            .get(seq_key(&self.store.unit_id(&id.tenant, &id.device, &id.stream), record.seq))?
             .and_then(|v| Entry::decode(&v));
         let same = match &entry {
             Some(e) => hex::encode(e.hash()) == record.hash,
@@ -315,7 +315,7 @@ impl Ingest {
                     store.integrity_event(&id.tenant, event.body())?;
                     self.set_aside(id, before.signed_upto + 1, cp.seq, &reason)?;
                     index.insert(
-                        seq_key(&id.device, &id.stream, record.seq),
+                        seq_key(&self.store.unit_id(&id.tenant, &id.device, &id.stream), record.seq),
                         Entry::Quarantined(hash).encode(),
                     )?;
                     let key_expr = record.key_expr();
@@ -373,16 +373,14 @@ impl Ingest {
     /// Writes a chained record at its final place (valid once a trusted checkpoint covers it).
     fn store_record(&mut self, id: &ChainUnit, record: &Record, bytes: &[u8]) -> Result<()> {
         let rkey = record_key(
-            &record.site,
-            &id.device,
-            &id.stream,
+            &self.store.unit_id(&id.tenant, &id.device, &id.stream),
             record.kind.as_str(),
             capture_ns(record),
             record.seq,
         );
         self.store.put(&id.tenant, "records", &rkey, bytes)?;
         self.store.tree("index", &id.tenant)?.insert(
-            seq_key(&id.device, &id.stream, record.seq),
+            seq_key(&self.store.unit_id(&id.tenant, &id.device, &id.stream), record.seq),
             Entry::Live(digest(&record.hash), rkey).encode(),
         )?;
         Ok(())
@@ -393,7 +391,7 @@ impl Ingest {
         let records = self.store.tree("records", &id.tenant)?;
         let index = self.store.tree("index", &id.tenant)?;
         for seq in from..=to {
-            let key = seq_key(&id.device, &id.stream, seq);
+            let key = seq_key(&self.store.unit_id(&id.tenant, &id.device, &id.stream), seq);
             let Some(Entry::Live(hash, rkey)) = index.get(&key)?.and_then(|v| Entry::decode(&v))
             else {
                 continue;

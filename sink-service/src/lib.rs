@@ -15,6 +15,7 @@ pub mod config;
 pub mod crypto;
 pub mod devices;
 pub mod ingest;
+pub mod migrate;
 pub mod notice;
 pub mod query;
 pub mod retention;

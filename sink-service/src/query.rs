@@ -6,7 +6,7 @@
 
 use zenoh::key_expr::KeyExpr;
 
-use crate::store::{Store, is_valid, key_seq, parse_record_key, series_prefix};
+use crate::store::{Store, is_valid, key_seq, series_prefix};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Range {
@@ -75,24 +75,20 @@ pub fn history(
         // The series of this tenant: distinct site/device/stream/kind prefixes.
         let mut series = Vec::new();
         for (device, stream, state) in store.units(&tenant)? {
+            let unit = store.unit_id(&tenant, &device, &stream);
             for kind in veil_wire::Kind::ALL
                 .into_iter()
                 .filter(|k| readable(*k, &state.site, &device, &stream))
             {
-                series.push((
-                    series_prefix(&state.site, &device, &stream, kind.as_str()),
-                    kind,
-                    state.clone(),
-                ));
+                let name = format!(
+                    "veil/{tenant}/{}/{device}/{stream}/{}",
+                    state.site,
+                    kind.as_str()
+                );
+                series.push((series_prefix(&unit, kind.as_str()), kind, state.clone(), name));
             }
         }
-        for (prefix, kind_of_series, state) in series {
-            let Some((site, device, stream, kind, _, _)) =
-                parse_record_key(&[prefix.as_slice(), &[0u8; 16]].concat())
-            else {
-                continue;
-            };
-            let name = format!("veil/{tenant}/{site}/{device}/{stream}/{kind}");
+        for (prefix, kind_of_series, state, name) in series {
             let Ok(candidate) = KeyExpr::try_from(name.as_str()) else {
                 continue;
             };

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use veil_wire::Kind;
 
-use crate::store::{Entry, Store, seq_key, series_prefix, unit_prefix};
+use crate::store::{Entry, Store, seq_key, series_prefix};
 
 /// Deletes what is older than its kind's limit at `now_ns`; returns how many records.
 pub fn sweep(store: &Store, keep: &BTreeMap<Kind, Duration>, now_ns: u64) -> anyhow::Result<u64> {
@@ -18,16 +18,17 @@ pub fn sweep(store: &Store, keep: &BTreeMap<Kind, Duration>, now_ns: u64) -> any
         let index = store.tree("index", &tenant)?;
         for (device, stream, state) in store.units(&tenant)? {
             let mut cut = store.cut(&tenant, &device, &stream)?;
+            let unit = store.unit_id(&tenant, &device, &stream);
             for (&kind, age) in keep {
                 let cutoff = now_ns.saturating_sub(age.as_nanos() as u64);
-                let prefix = series_prefix(&state.site, &device, &stream, kind.as_str());
+                let prefix = series_prefix(&unit, kind.as_str());
                 let mut end = prefix.clone();
                 end.extend_from_slice(&cutoff.to_be_bytes());
                 for item in records.range(prefix.clone()..end) {
                     let (key, _) = item?;
                     let seq = u64::from_be_bytes(key[key.len() - 8..].try_into()?);
                     if kind.chained() {
-                        let ikey = seq_key(&device, &stream, seq);
+                        let ikey = seq_key(&unit, seq);
                         if let Some(entry) = index.get(&ikey)?.and_then(|v| Entry::decode(&v)) {
                             index.insert(ikey, Entry::Deleted(entry.hash()).encode())?;
                         }
@@ -39,7 +40,7 @@ pub fn sweep(store: &Store, keep: &BTreeMap<Kind, Duration>, now_ns: u64) -> any
             // Fold leading tombstones into the cut: verification resumes after them. The state
             // is saved before the tombstones go, so a crash in between leaves both consistent.
             let mut leading = Vec::new();
-            for item in index.scan_prefix(unit_prefix(&device, &stream)) {
+            for item in index.scan_prefix(unit) {
                 let (key, value) = item?;
                 let Some(Entry::Deleted(hash)) = Entry::decode(&value) else {
                     break;

@@ -1,22 +1,33 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
-//! The store: sled, one set of trees per tenant, every value sealed with the tenant's data key.
+//! The store: sled, one set of trees per tenant, every value sealed with the tenant's data key,
+//! and no tenant, site, device or stream spelled out on disk (layout 2).
 //!
-//! Trees (`<t>` = tenant):
-//! - `records/<t>`: `site␀device␀stream␀kind␀` + capture ns (BE) + seq (BE) → sealed record
+//! Names are opaque: a tenant's trees are named by its *tenant id* and a chain unit (device +
+//! stream) by its *unit id*, each the first 16 bytes of HMAC-SHA256 under the store's names key
+//! (a random key wrapped by the KEK like a data key, `keys` entry `dek/.names`) over a label and
+//! the names. The names themselves are only in sealed values: the tenant registry
+//! (`tenants/.service`: tenant id → name) and each unit's state (`chains/<t>`: unit id → sealed
+//! state with device, stream and site). A store of layout 1 (names in tree names and keys) is
+//! migrated when it is opened ([`crate::migrate`]).
+//!
+//! Trees (`<t>` = tenant id, `<u>` = unit id):
+//! - `records/<t>`: `<u>` + `kind␀` + capture ns (BE) + seq (BE) → sealed record
 //!   bytes, so a time range of one stream and kind is one range scan. A chained record is
 //!   written here once, when its hash chain verifies, and is *valid* — served, counted — only
 //!   once a checkpoint signed by a key trusted for its tenant vouches for it, i.e. while
 //!   `seq <= signed_upto + 1` of its unit (the `+ 1` being that checkpoint); before, it is staged.
 //!   A chain whose checkpoint is untrusted is moved to the quarantine.
-//! - `index/<t>`: `device␀stream␀` + seq → tag + SHA-256 + where: `L` in records (+ its key),
+//! - `index/<t>`: `<u>` + seq → tag + SHA-256 + where: `L` in records (+ its key),
 //!   `T` deleted by retention, `Q` quarantined. The chain in sequence order: deduplication,
 //!   verification and retention use it, and a deleted record's hash keeps the chain verifiable
 //!   across the cut.
-//! - `chains/<t>`: `device␀stream` → the unit's state (JSON): the chain state after the last
-//!   record taken (the commit point), the site, and the state at the retention cut.
+//! - `chains/<t>`: `<u>` → the unit's state (sealed JSON): its names, the chain state after the
+//!   last record taken (the commit point), the site; `cuts/<t>`: `<u>` → the state at the
+//!   retention cut (sealed).
 //! - `events/<t>`: integrity events; `quarantine`: what could not be taken, with the reason.
-//! - `keys`: `dek/<t>` → data key wrapped by the KEK; `pin/<t>/<device>` and `owner/<key>` for
-//!   trust on first use. `meta`: the KEK's fingerprint.
+//! - `keys`: `dek/<t>` → data key wrapped by the KEK (bound to the tenant id), `dek/.names` the
+//!   names key. `pins/.service`: `pin/<device id>` and `owner/<key>` (sealed) for trust on first
+//!   use. `meta`: the KEK's fingerprint and the layout.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -32,6 +43,19 @@ use crate::crypto::{DataKey, SecretKey};
 /// Pseudo-tenant of the quarantine and of service-wide events (not a valid tenant name).
 pub const SERVICE_TENANT: &str = ".service";
 const KEK_FINGERPRINT: &[u8] = b"kek-fingerprint";
+/// `meta` entry: the on-disk layout (absent: layout 1, names spelled out).
+pub const LAYOUT: &[u8] = b"layout";
+pub const LAYOUT_VERSION: &[u8] = b"2";
+/// The `keys` entry of the names key (wrapped like a data key, bound to `.names`).
+const NAMES_KEY: &str = ".names";
+/// Tree of the tenant registry (under the service's pseudo-tenant).
+const TENANTS: &str = "tenants";
+/// Tree of the trust-on-first-use pins (sealed; under the service's pseudo-tenant):
+/// `pin/<device id>` → key, `owner/<key>` → `tenant/device`.
+pub(crate) const PINS: &str = "pins";
+
+/// A chain unit's opaque id: 16 bytes of HMAC-SHA256(names key, `unit␀tenant␀device␀stream`).
+pub type UnitId = [u8; 16];
 
 pub fn now_ns() -> u64 {
     std::time::SystemTime::now()
@@ -40,47 +64,53 @@ pub fn now_ns() -> u64 {
         .unwrap_or(0)
 }
 
-/// `device␀stream␀`.
-pub fn unit_prefix(device: &str, stream: &str) -> Vec<u8> {
-    let mut k = Vec::with_capacity(device.len() + stream.len() + 2);
-    k.extend_from_slice(device.as_bytes());
-    k.push(0);
-    k.extend_from_slice(stream.as_bytes());
-    k.push(0);
-    k
+/// `index` key: unit id ‖ seq (BE).
+pub fn seq_key(unit: &UnitId, seq: u64) -> Vec<u8> {
+    [&unit[..], &seq.to_be_bytes()].concat()
 }
 
-pub fn seq_key(device: &str, stream: &str, seq: u64) -> Vec<u8> {
-    let mut k = unit_prefix(device, stream);
-    k.extend_from_slice(&seq.to_be_bytes());
-    k
+/// `records` key prefix of one series: unit id ‖ `kind␀`.
+pub fn series_prefix(unit: &UnitId, kind: &str) -> Vec<u8> {
+    [&unit[..], kind.as_bytes(), &[0]].concat()
 }
 
-/// `site␀device␀stream␀kind␀`.
-pub fn series_prefix(site: &str, device: &str, stream: &str, kind: &str) -> Vec<u8> {
-    let mut k = Vec::with_capacity(site.len() + device.len() + stream.len() + kind.len() + 4);
-    for part in [site, device, stream, kind] {
-        k.extend_from_slice(part.as_bytes());
-        k.push(0);
+/// `records` key: unit id ‖ `kind␀` ‖ capture ns (BE) ‖ seq (BE).
+pub fn record_key(unit: &UnitId, kind: &str, capture_ns: u64, seq: u64) -> Vec<u8> {
+    [
+        &series_prefix(unit, kind)[..],
+        &capture_ns.to_be_bytes(),
+        &seq.to_be_bytes(),
+    ]
+    .concat()
+}
+
+/// The parts of a `records` key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordKey {
+    pub unit: UnitId,
+    pub kind: String,
+    pub capture_ns: u64,
+    pub seq: u64,
+}
+
+/// Splits a `records` key; `None` when it is not one.
+pub fn parse_record_key(key: &[u8]) -> Option<RecordKey> {
+    let unit: UnitId = key.get(..16)?.try_into().ok()?;
+    let rest = &key[16..];
+    let end = rest.iter().position(|&b| b == 0)?;
+    let kind = String::from_utf8(rest[..end].to_vec()).ok()?;
+    let tail = &rest[end + 1..];
+    if tail.len() != 16 {
+        return None;
     }
-    k
+    Some(RecordKey {
+        unit,
+        kind,
+        capture_ns: u64::from_be_bytes(tail[..8].try_into().ok()?),
+        seq: u64::from_be_bytes(tail[8..].try_into().ok()?),
+    })
 }
 
-pub fn record_key(
-    site: &str,
-    device: &str,
-    stream: &str,
-    kind: &str,
-    capture_ns: u64,
-    seq: u64,
-) -> Vec<u8> {
-    let mut k = series_prefix(site, device, stream, kind);
-    k.extend_from_slice(&capture_ns.to_be_bytes());
-    k.extend_from_slice(&seq.to_be_bytes());
-    k
-}
-
-/// The parts of a records key: site, device, stream, kind, capture ns, seq.
 /// The sequence number at the end of a records or index key.
 pub fn key_seq(key: &[u8]) -> u64 {
     key.len()
@@ -94,23 +124,6 @@ pub fn key_seq(key: &[u8]) -> u64 {
 pub fn is_valid(kind: Kind, seq: u64, state: Option<&UnitState>) -> bool {
     !kind.chained()
         || state.is_some_and(|s| s.chain.signed_upto > 0 && seq <= s.chain.signed_upto + 1)
-}
-
-pub fn parse_record_key(key: &[u8]) -> Option<(String, String, String, String, u64, u64)> {
-    let mut parts = Vec::new();
-    let mut rest = key;
-    for _ in 0..4 {
-        let end = rest.iter().position(|&b| b == 0)?;
-        parts.push(String::from_utf8(rest[..end].to_vec()).ok()?);
-        rest = &rest[end + 1..];
-    }
-    if rest.len() != 16 {
-        return None;
-    }
-    let capture = u64::from_be_bytes(rest[..8].try_into().ok()?);
-    let seq = u64::from_be_bytes(rest[8..].try_into().ok()?);
-    let [site, device, stream, kind] = <[String; 4]>::try_from(parts).ok()?;
-    Some((site, device, stream, kind, capture, seq))
 }
 
 /// An index entry: where a chained record is, and its hash.
@@ -155,6 +168,11 @@ impl Entry {
 /// in `cuts/<t>`, written by the sweeper only).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct UnitState {
+    /// The unit's names (its key is opaque).
+    #[serde(default)]
+    pub device: String,
+    #[serde(default)]
+    pub stream: String,
     pub site: String,
     /// After the last record taken: the commit point (acknowledged = `chain.next_seq - 1`).
     pub chain: ChainState,
@@ -176,6 +194,10 @@ pub struct Store {
     db: sled::Db,
     keys: sled::Tree,
     kek: SecretKey,
+    /// HMAC key of the opaque names.
+    names: DataKey,
+    /// Tenant ids already registered (tenant → id).
+    tenant_ids: Mutex<HashMap<String, String>>,
     deks: Mutex<HashMap<String, DataKey>>,
     /// Open trees by name: opening one costs a lookup under sled's lock each time.
     trees: Mutex<HashMap<String, HashMap<String, sled::Tree>>>,
@@ -205,7 +227,7 @@ fn open_error(path: &Path, e: sled::Error) -> anyhow::Error {
 /// Opens the sled database. sled's I/O threads may hold the file lock for a moment after the
 /// last handle of a previous opening (this process's or a stopped one's) is dropped: a lock
 /// still held is retried for up to two seconds before it counts as another process's.
-fn open_db(path: &Path) -> anyhow::Result<sled::Db> {
+pub(crate) fn open_db(path: &Path) -> anyhow::Result<sled::Db> {
     let since = std::time::Instant::now();
     loop {
         let opened = sled::Config::new()
@@ -240,6 +262,7 @@ impl Store {
                 kek_file.display()
             );
         }
+        crate::migrate::recover(path)?;
         let db = open_db(path)?;
         let meta = db.open_tree("meta")?;
         let keys = db.open_tree("keys")?;
@@ -265,17 +288,86 @@ impl Store {
                 }
             }
         }
+        match meta.get(LAYOUT)? {
+            Some(v) if v.as_ref() == LAYOUT_VERSION => {}
+            Some(v) => bail!(
+                "the store {} has layout {}, which this version does not know",
+                path.display(),
+                String::from_utf8_lossy(&v)
+            ),
+            None if crate::migrate::holds_data(&db)? => {
+                // Layout 1: names spelled out. Rewritten into a fresh database, then reopened.
+                drop((meta, keys, db));
+                crate::migrate::v1_to_v2(path, &kek)?;
+                return Store::open(path, kek_file);
+            }
+            None => {
+                meta.insert(LAYOUT, LAYOUT_VERSION)?;
+            }
+        }
+        let names = match keys.get(format!("dek/{NAMES_KEY}"))? {
+            Some(wrapped) => kek.unwrap(NAMES_KEY, &wrapped)?,
+            None => {
+                let names = DataKey::generate()?;
+                keys.insert(format!("dek/{NAMES_KEY}"), kek.wrap(NAMES_KEY, &names)?)?;
+                db.flush()?;
+                names
+            }
+        };
         Ok(Store {
             path: path.to_owned(),
             db,
             keys,
             kek,
+            names,
+            tenant_ids: Mutex::new(HashMap::new()),
             deks: Mutex::new(HashMap::new()),
             trees: Mutex::new(HashMap::new()),
             counter: AtomicU64::new(0),
             notify: AtomicBool::new(false),
             notices: Mutex::new(Vec::new()),
         })
+    }
+
+    /// 16 bytes of HMAC-SHA256(names key, `label␀part␀part…`): an opaque name.
+    fn opaque(&self, label: &str, parts: &[&str]) -> [u8; 16] {
+        use hmac::{Hmac, Mac};
+        let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(&self.names.0)
+            .expect("HMAC takes any key length");
+        mac.update(label.as_bytes());
+        for part in parts {
+            mac.update(&[0]);
+            mac.update(part.as_bytes());
+        }
+        let full = mac.finalize().into_bytes();
+        let mut out = [0u8; 16];
+        out.copy_from_slice(&full[..16]);
+        out
+    }
+
+    /// The tenant's id in tree names (32 hex digits; the service's pseudo-tenant is itself).
+    pub fn tenant_id(&self, tenant: &str) -> String {
+        if tenant == SERVICE_TENANT {
+            return tenant.to_owned();
+        }
+        if let Some(id) = self.tenant_ids.lock().ok().and_then(|m| m.get(tenant).cloned()) {
+            return id;
+        }
+        let id = hex::encode(self.opaque("tenant", &[tenant]));
+        if let Ok(mut m) = self.tenant_ids.lock() {
+            m.insert(tenant.to_owned(), id.clone());
+        }
+        id
+    }
+
+    /// A chain unit's id (device and stream of a tenant).
+    pub fn unit_id(&self, tenant: &str, device: &str, stream: &str) -> UnitId {
+        self.opaque("unit", &[tenant, device, stream])
+    }
+
+    /// A device's id (enrollment and trust-on-first-use keys).
+    pub fn device_id(&self, tenant: &str, device: &str) -> [u8; 16] {
+        self.opaque("device", &[tenant, device])
     }
 
     pub fn tree(&self, kind: &str, tenant: &str) -> anyhow::Result<sled::Tree> {
@@ -286,7 +378,9 @@ impl Store {
         if let Some(t) = trees.get(kind).and_then(|by_tenant| by_tenant.get(tenant)) {
             return Ok(t.clone());
         }
-        let tree = self.db.open_tree(format!("{kind}/{tenant}"))?;
+        let tree = self
+            .db
+            .open_tree(format!("{kind}/{}", self.tenant_id(tenant)))?;
         trees
             .entry(kind.to_owned())
             .or_default()
@@ -294,37 +388,87 @@ impl Store {
         Ok(tree)
     }
 
-    /// Tenants that have data keys.
+    /// Tenants that have data keys (from the sealed tenant registry), by name.
     pub fn tenants(&self) -> Vec<String> {
-        self.keys
-            .scan_prefix(b"dek/")
+        let Ok(registry) = self.tree(TENANTS, SERVICE_TENANT) else {
+            return Vec::new();
+        };
+        let mut out: Vec<String> = registry
+            .iter()
             .keys()
             .filter_map(|k| k.ok())
-            .filter_map(|k| String::from_utf8(k[4..].to_vec()).ok())
-            .filter(|t| t != SERVICE_TENANT)
-            .collect()
+            .filter_map(|k| self.get(SERVICE_TENANT, TENANTS, &k).ok().flatten())
+            .filter_map(|name| String::from_utf8(name).ok())
+            .collect();
+        out.sort();
+        out
     }
 
-    /// The tenant's data key, created on first use.
+    /// A tenant's name by its id, if it is registered.
+    pub fn tenant_by_id(&self, id: &str) -> anyhow::Result<Option<String>> {
+        Ok(self
+            .get(SERVICE_TENANT, TENANTS, id.as_bytes())?
+            .and_then(|name| String::from_utf8(name).ok()))
+    }
+
+    /// The tenant's data key, created on first use (and the tenant registered).
     pub fn dek(&self, tenant: &str) -> anyhow::Result<DataKey> {
-        let mut cache = self
+        let cached = self
             .deks
             .lock()
-            .map_err(|_| anyhow::anyhow!("key cache poisoned"))?;
-        if let Some(k) = cache.get(tenant) {
-            return Ok(k.clone());
+            .map_err(|_| anyhow::anyhow!("key cache poisoned"))?
+            .get(tenant)
+            .cloned();
+        if let Some(k) = cached {
+            return Ok(k);
         }
-        let name = format!("dek/{tenant}");
+        let id = self.tenant_id(tenant);
+        let name = format!("dek/{id}");
         let dek = match self.keys.get(&name)? {
-            Some(wrapped) => self.kek.unwrap(tenant, &wrapped)?,
+            Some(wrapped) => self.kek.unwrap(&id, &wrapped)?,
             None => {
                 let dek = DataKey::generate()?;
-                self.keys.insert(&name, self.kek.wrap(tenant, &dek)?)?;
-                dek
+                match self.keys.compare_and_swap(
+                    &name,
+                    None as Option<&[u8]>,
+                    Some(self.kek.wrap(&id, &dek)?),
+                )? {
+                    Ok(()) => dek,
+                    // Another thread made it first: that one.
+                    Err(e) => self.kek.unwrap(
+                        &id,
+                        &e.current.context("a data key vanished while made")?,
+                    )?,
+                }
             }
         };
-        cache.insert(tenant.to_owned(), dek.clone());
+        self.deks
+            .lock()
+            .map_err(|_| anyhow::anyhow!("key cache poisoned"))?
+            .insert(tenant.to_owned(), dek.clone());
+        if tenant != SERVICE_TENANT
+            && !self
+                .tree(TENANTS, SERVICE_TENANT)?
+                .contains_key(id.as_bytes())?
+        {
+            self.put(SERVICE_TENANT, TENANTS, id.as_bytes(), tenant.as_bytes())?;
+        }
         Ok(dek)
+    }
+
+    /// Makes `dek` the tenant's data key (a migration keeps each tenant's key).
+    pub(crate) fn adopt_dek(&self, tenant: &str, dek: &DataKey) -> anyhow::Result<()> {
+        let id = self.tenant_id(tenant);
+        self.keys
+            .insert(format!("dek/{id}"), self.kek.wrap(&id, dek)?)?;
+        self.deks
+            .lock()
+            .map_err(|_| anyhow::anyhow!("key cache poisoned"))?
+            .insert(tenant.to_owned(), dek.clone());
+        if tenant != SERVICE_TENANT {
+            self.put(SERVICE_TENANT, TENANTS, id.as_bytes(), tenant.as_bytes())?;
+        }
+        Ok(())
     }
 
     pub fn seal(
@@ -380,8 +524,16 @@ impl Store {
         device: &str,
         stream: &str,
     ) -> anyhow::Result<Option<UnitState>> {
-        let key = unit_prefix(device, stream);
-        match self.tree("chains", tenant)?.get(&key[..key.len() - 1])? {
+        self.unit_state_by_id(tenant, &self.unit_id(tenant, device, stream))
+    }
+
+    /// A unit's state by its id (names included), if it has one.
+    pub fn unit_state_by_id(
+        &self,
+        tenant: &str,
+        unit: &UnitId,
+    ) -> anyhow::Result<Option<UnitState>> {
+        match self.get(tenant, "chains", unit)? {
             Some(v) => Ok(Some(serde_json::from_slice(&v).context("chain state")?)),
             None => Ok(None),
         }
@@ -394,16 +546,20 @@ impl Store {
         stream: &str,
         state: &UnitState,
     ) -> anyhow::Result<()> {
-        let key = unit_prefix(device, stream);
-        self.tree("chains", tenant)?
-            .insert(&key[..key.len() - 1], serde_json::to_vec(state)?)?;
-        Ok(())
+        let mut state = state.clone();
+        state.device = device.to_owned();
+        state.stream = stream.to_owned();
+        self.put(
+            tenant,
+            "chains",
+            &self.unit_id(tenant, device, stream),
+            &serde_json::to_vec(&state)?,
+        )
     }
 
     /// The chain state just before the oldest record still indexed (the retention cut).
     pub fn cut(&self, tenant: &str, device: &str, stream: &str) -> anyhow::Result<ChainState> {
-        let key = unit_prefix(device, stream);
-        match self.tree("cuts", tenant)?.get(&key[..key.len() - 1])? {
+        match self.get(tenant, "cuts", &self.unit_id(tenant, device, stream))? {
             Some(v) => Ok(serde_json::from_slice(&v).context("cut state")?),
             None => Ok(ChainState::default()),
         }
@@ -416,25 +572,26 @@ impl Store {
         stream: &str,
         cut: &ChainState,
     ) -> anyhow::Result<()> {
-        let key = unit_prefix(device, stream);
-        self.tree("cuts", tenant)?
-            .insert(&key[..key.len() - 1], serde_json::to_vec(cut)?)?;
-        Ok(())
+        self.put(
+            tenant,
+            "cuts",
+            &self.unit_id(tenant, device, stream),
+            &serde_json::to_vec(cut)?,
+        )
     }
 
     /// Every chain unit of a tenant: (device, stream, state).
     pub fn units(&self, tenant: &str) -> anyhow::Result<Vec<(String, String, UnitState)>> {
         let mut out = Vec::new();
         for item in self.tree("chains", tenant)?.iter() {
-            let (k, v) = item?;
-            let text = String::from_utf8(k.to_vec()).context("unit key")?;
-            let (device, stream) = text.split_once('\0').context("unit key")?;
-            out.push((
-                device.to_owned(),
-                stream.to_owned(),
-                serde_json::from_slice(&v)?,
-            ));
+            let (k, _) = item?;
+            let Some(v) = self.get(tenant, "chains", &k)? else {
+                continue;
+            };
+            let state: UnitState = serde_json::from_slice(&v).context("chain state")?;
+            out.push((state.device.clone(), state.stream.clone(), state));
         }
+        out.sort_by(|a, b| (&a.2.site, &a.0, &a.1).cmp(&(&b.2.site, &b.0, &b.1)));
         Ok(out)
     }
 
@@ -534,10 +691,10 @@ impl Store {
         key: &str,
     ) -> anyhow::Result<Result<(), String>> {
         let owner = format!("owner/{key}");
-        let pin = format!("pin/{tenant}/{device}");
         let me = format!("{tenant}/{device}");
-        if let Some(o) = self.keys.get(&owner)? {
-            return Ok(if o.as_ref() == me.as_bytes() {
+        let pin = format!("pin/{}", hex::encode(self.device_id(tenant, device)));
+        if let Some(o) = self.get(SERVICE_TENANT, PINS, owner.as_bytes())? {
+            return Ok(if o == me.as_bytes() {
                 Ok(())
             } else {
                 Err(format!(
@@ -546,21 +703,15 @@ impl Store {
                 ))
             });
         }
-        if let Some(k) = self.keys.get(&pin)? {
+        if let Some(k) = self.get(SERVICE_TENANT, PINS, pin.as_bytes())? {
             return Ok(Err(format!(
                 "signed by another key than the one pinned for {me} ({})",
                 String::from_utf8_lossy(&k)
             )));
         }
-        self.keys.insert(owner, me.as_bytes())?;
-        self.keys.insert(pin, key.as_bytes())?;
+        self.put(SERVICE_TENANT, PINS, owner.as_bytes(), me.as_bytes())?;
+        self.put(SERVICE_TENANT, PINS, pin.as_bytes(), key.as_bytes())?;
         Ok(Ok(()))
-    }
-
-    /// Who a key belongs to (trust on first use), if anyone.
-    pub fn key_owner(&self, key: &str) -> Option<String> {
-        let v = self.keys.get(format!("owner/{key}")).ok()??;
-        String::from_utf8(v.to_vec()).ok()
     }
 
     /// Makes everything so far durable.

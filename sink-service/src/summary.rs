@@ -21,7 +21,7 @@ fn stored(
     kind: Kind,
 ) -> anyhow::Result<Vec<Record>> {
     let mut out = Vec::new();
-    let prefix = series_prefix(&state.site, device, stream, kind.as_str());
+    let prefix = series_prefix(&store.unit_id(tenant, device, stream), kind.as_str());
     for item in store.tree("records", tenant)?.scan_prefix(prefix) {
         let (key, _) = item?;
         if !is_valid(kind, key_seq(&key), Some(state)) {

@@ -6,7 +6,7 @@
 use serde::Serialize;
 use veil_wire::{ChainUnit, ChainVerifier, Record};
 
-use crate::store::{Entry, Store, parse_record_key, unit_prefix};
+use crate::store::{Entry, Store, parse_record_key};
 
 #[derive(Debug, Default, Serialize)]
 pub struct Report {
@@ -81,20 +81,25 @@ fn check_tenant(store: &Store, tenant: &str, report: &mut Report) -> anyhow::Res
 
 /// Every value of `records/<tenant>` opens and is the record its key says.
 fn check_records(store: &Store, tenant: &str, report: &mut Report) -> anyhow::Result<()> {
-    let states: std::collections::HashMap<(String, String), crate::store::UnitState> = store
+    let states: std::collections::HashMap<crate::store::UnitId, crate::store::UnitState> = store
         .units(tenant)?
         .into_iter()
-        .map(|(d, s, st)| ((d, s), st))
+        .map(|(d, s, st)| (store.unit_id(tenant, &d, &s), st))
         .collect();
     for item in store.tree("records", tenant)?.iter() {
         let (key, sealed) = item?;
-        let Some((site, device, stream, kind, capture, seq)) = parse_record_key(&key) else {
+        let Some(at) = parse_record_key(&key) else {
             report
                 .errors
                 .push(format!("{tenant}: a records key that is not one"));
             continue;
         };
-        let name = format!("{tenant}/{site}/{device}/{stream}/{kind} seq {seq}");
+        // The key names no stream: the unit's names, else its id.
+        let unit_name = states.get(&at.unit).map_or_else(
+            || hex::encode(at.unit),
+            |s| format!("{}/{}/{}", s.site, s.device, s.stream),
+        );
+        let name = format!("{tenant}/{unit_name}/{} seq {}", at.kind, at.seq);
         let Some(plain) = store.open_value(tenant, "records", &key, &sealed)? else {
             report.errors.push(format!(
                 "{name}: does not decrypt (altered, or moved from another tenant or key)"
@@ -104,14 +109,13 @@ fn check_records(store: &Store, tenant: &str, report: &mut Report) -> anyhow::Re
         match Record::from_slice(&plain) {
             Ok(r)
                 if r.tenant == tenant
-                    && r.site == site
-                    && r.device == device
-                    && r.stream == stream
-                    && r.kind.as_str() == kind
-                    && r.seq == seq
-                    && crate::ingest::capture_ns(&r) == capture =>
+                    && store.unit_id(tenant, &r.device, &r.stream) == at.unit
+                    && r.kind.as_str() == at.kind
+                    && r.seq == at.seq
+                    && crate::ingest::capture_ns(&r) == at.capture_ns =>
             {
-                let state = states.get(&(device.clone(), stream.clone()));
+                let seq = at.seq;
+                let state = states.get(&at.unit);
                 if r.compute_hash().ok().as_deref() != Some(r.hash.as_str()) {
                     report
                         .errors
@@ -148,7 +152,7 @@ fn check_chain(
     let mut verifier = ChainVerifier::resume(unit.clone(), store.cut(tenant, device, stream)?);
     for item in store
         .tree("index", tenant)?
-        .scan_prefix(unit_prefix(device, stream))
+        .scan_prefix(store.unit_id(tenant, device, stream))
     {
         let (key, value) = item?;
         let seq = crate::store::key_seq(&key);

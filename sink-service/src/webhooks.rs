@@ -14,7 +14,7 @@
 //! duplicates (delivery is at least once).
 //!
 //! Trees: `webhooks/<t>` subscriptions (sealed, the secret included), `webhook-log/<t>` the
-//! attempts, `webhook-queue/.service` the deliveries due (key: due time ‖ id; value: tenant ␀
+//! attempts, `webhook-queue/.service` the deliveries due (key: due time ‖ id; value: tenant id ␀
 //! sealed delivery).
 
 use std::collections::BTreeSet;
@@ -260,7 +260,8 @@ fn queue_key(due_ns: u64, id: &str) -> Vec<u8> {
 
 fn put_queued(store: &Store, due_ns: u64, d: &Delivery) -> anyhow::Result<()> {
     let sealed = store.seal(&d.tenant, QUEUE, d.id.as_bytes(), &serde_json::to_vec(d)?)?;
-    let value = [d.tenant.as_bytes(), &[0], &sealed].concat();
+    // The tenant by its id: the service's tree names no tenant.
+    let value = [store.tenant_id(&d.tenant).as_bytes(), &[0], &sealed].concat();
     store
         .tree(QUEUE, SERVICE_TENANT)?
         .insert(queue_key(due_ns, &d.id), value)?;
@@ -361,9 +362,10 @@ pub fn dispatch(store: &Store, notices: Vec<Notice>) -> anyhow::Result<usize> {
                     continue;
                 }
                 let index = store.tree("index", &tenant)?;
+                let unit = store.unit_id(&tenant, &device, &stream);
                 for seq in from..=to {
                     let Some(Entry::Live(_, rkey)) = index
-                        .get(seq_key(&device, &stream, seq))?
+                        .get(seq_key(&unit, seq))?
                         .and_then(|v| Entry::decode(&v))
                     else {
                         continue;
@@ -485,7 +487,10 @@ pub fn step(store: &Store, policy: &Policy, agent: &ureq::Agent) -> anyhow::Resu
         queue.remove(&key)?;
         bail!("a queued delivery without a tenant was dropped");
     };
-    let tenant = String::from_utf8_lossy(&value[..split]).into_owned();
+    let Some(tenant) = store.tenant_by_id(&String::from_utf8_lossy(&value[..split]))? else {
+        queue.remove(&key)?;
+        bail!("a queued delivery of an unknown tenant was dropped");
+    };
     let id = &key[8..];
     let Some(plain) = store.open_value(&tenant, QUEUE, id, &value[split + 1..])? else {
         queue.remove(&key)?;

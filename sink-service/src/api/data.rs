@@ -113,12 +113,9 @@ pub fn scan_raw(
         if !filter.admits(&state.site, &device, &stream) {
             continue;
         }
+        let unit = store.unit_id(tenant, &device, &stream);
         for &kind in kinds {
-            series.push((
-                series_prefix(&state.site, &device, &stream, kind.as_str()),
-                kind,
-                state.clone(),
-            ));
+            series.push((series_prefix(&unit, kind.as_str()), kind, state.clone()));
         }
     }
     series.sort_by(|a, b| a.0.cmp(&b.0));
@@ -184,10 +181,11 @@ pub fn streams(store: &Store, tenant: &str, stations: &Stations) -> anyhow::Resu
             continue;
         }
         let records = store.tree("records", tenant)?;
+        let unit = store.unit_id(tenant, &device, &stream);
         let mut kinds = serde_json::Map::new();
         for kind in Kind::ALL {
             let n = records
-                .scan_prefix(series_prefix(&state.site, &device, &stream, kind.as_str()))
+                .scan_prefix(series_prefix(&unit, kind.as_str()))
                 .keys()
                 .filter_map(|k| k.ok())
                 .filter(|k| is_valid(kind, key_seq(k), Some(&state)))
@@ -307,13 +305,27 @@ pub fn integrity_exists(
             }
             None => false,
         },
-        "d" => {
-            parse_record_key(&key).is_some_and(|(site, device, stream, kind, _, _)| {
-                kind == "integrity" && stations.admits(&site, &device, &stream)
-            }) && store.tree("records", tenant)?.contains_key(&key)?
-        }
+        "d" => match parse_record_key(&key) {
+            Some(at) if at.kind == Kind::Integrity.as_str() => {
+                unit_admitted(store, tenant, stations, &at.unit)?
+                    && store.tree("records", tenant)?.contains_key(&key)?
+            }
+            _ => false,
+        },
         _ => false,
     })
+}
+
+/// Whether a unit (by id) is one of the tenant's and inside `stations`.
+fn unit_admitted(
+    store: &Store,
+    tenant: &str,
+    stations: &Stations,
+    unit: &crate::store::UnitId,
+) -> anyhow::Result<bool> {
+    Ok(store
+        .unit_state_by_id(tenant, unit)?
+        .is_some_and(|s| stations.admits(&s.site, &s.device, &s.stream)))
 }
 
 /// A stored image of this tenant inside `stations` by id (the hex of its records key): its
@@ -327,14 +339,14 @@ pub fn image(
     let Ok(key) = hex::decode(id) else {
         return Ok(None);
     };
-    let Some((site, device, stream, kind, _, seq)) = parse_record_key(&key) else {
+    let Some(at) = parse_record_key(&key) else {
         return Ok(None);
     };
-    if kind != Kind::Image.as_str() || !stations.admits(&site, &device, &stream) {
+    if at.kind != Kind::Image.as_str() || !unit_admitted(store, tenant, stations, &at.unit)? {
         return Ok(None);
     }
-    let state = store.unit_state(tenant, &device, &stream)?;
-    if !is_valid(Kind::Image, seq, state.as_ref()) {
+    let state = store.unit_state_by_id(tenant, &at.unit)?;
+    if !is_valid(Kind::Image, at.seq, state.as_ref()) {
         return Ok(None);
     }
     match store.get(tenant, "records", &key)? {
