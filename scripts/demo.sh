@@ -37,10 +37,10 @@ TOML
 api_key=$("$sink" --config "$demo/sink-service.toml" api-keys create --tenant demo --role operator --name demo 2>/dev/null)
 # The devices take acknowledgements signed by this key only.
 store_key=$("$sink" --config "$demo/sink-service.toml" keys public)
-# The camera is enrolled: its key (created here, as provisioning would) is the only one the
-# store trusts for demo/cam-1 at site lab.
+# The camera is enrolled: its key (created here where auditsink keeps it, as provisioning
+# would) is the only one the store trusts for demo/cam-1 at site lab.
 "$sink" --config "$demo/sink-service.toml" devices enroll --tenant demo --site lab --device cam-1 \
-  --key-file "$demo/spool/demo/cam-1/device.key"
+  --spool-dir "$demo/spool"
 
 "$sink" --config "$demo/sink-service.toml" serve > "$demo/serve.log" 2>&1 &
 serve_pid=$!

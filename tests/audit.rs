@@ -80,20 +80,24 @@ fn a_real_pipeline_delivers_every_record_in_order_verified_and_signed() {
     assert_eq!(unit.verified_upto(), last);
     assert_eq!(unit.records.len() as u64, last);
     assert_eq!(unit.verifier.state().signed_upto, last - 1);
-    let key =
-        veil_wire::DeviceKey::load_or_create(&dir.join("spool/acme/cam-1/device.key")).unwrap();
+    let key = veil_wire::DeviceKey::load_or_create(
+        &veil_wire::spool_dirs::device_dir(&dir.join("spool"), "acme", "cam-1").join("device.key"),
+    )
+    .unwrap();
     assert_eq!(
         unit.verifier.state().key.as_deref(),
         Some(key.public_hex().as_str())
     );
 
-    // The spool's files hold the records sealed: no name and no body field in their bytes,
-    // while the records the store received carry both (the control).
+    // The spool's files hold the records sealed: no name and no body field in their bytes nor
+    // in any file or directory name, while the records the store received carry both (the
+    // control).
     let mut raw = Vec::new();
     let mut folders = vec![dir.join("spool")];
     while let Some(folder) = folders.pop() {
         for entry in std::fs::read_dir(&folder).unwrap() {
             let path = entry.unwrap().path();
+            raw.extend(path.file_name().unwrap().as_encoded_bytes());
             if path.is_dir() {
                 folders.push(path);
             } else {
@@ -528,8 +532,10 @@ fn a_python_eclipse_zenoh_client_verifies_hashes_chain_and_signatures() {
     assert_eq!(chain["verified"], last, "{summary}");
     assert_eq!(chain["upto"], last);
     assert_eq!(chain["signed_upto"], last - 1);
-    let key =
-        veil_wire::DeviceKey::load_or_create(&dir.join("spool/acme/cam-py/device.key")).unwrap();
+    let key = veil_wire::DeviceKey::load_or_create(
+        &veil_wire::spool_dirs::device_dir(&dir.join("spool"), "acme", "cam-py").join("device.key"),
+    )
+    .unwrap();
     assert_eq!(chain["public_key"], key.public_hex().as_str());
     // Best-effort, but nothing should be lost on loopback at this rate.
     assert!(summary["detections"].as_u64().unwrap() >= 95, "{summary}");

@@ -165,10 +165,7 @@ pub fn restore(store: &Store, input: &Path, backup_key: &SecretKey) -> anyhow::R
     if layout_1 {
         // A backup of a layout-1 store: restored as such, migrated at the next opening.
         store.db().open_tree("keys")?.remove(names_key)?;
-        store
-            .db()
-            .open_tree("meta")?
-            .remove(crate::store::LAYOUT)?;
+        store.db().open_tree("meta")?.remove(crate::store::LAYOUT)?;
     }
     store.flush()?;
     Ok(entries)

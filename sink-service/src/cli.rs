@@ -129,17 +129,25 @@ pub struct DeviceKeyArg {
     /// provisioned on this machine).
     #[arg(long, value_name = "FILE")]
     pub key_file: Option<PathBuf>,
+    /// The device's `auditsink spool-dir` on this machine: its key file where auditsink keeps
+    /// it by default (created when missing).
+    #[arg(long, value_name = "DIR")]
+    pub spool_dir: Option<PathBuf>,
 }
 
 impl DeviceKeyArg {
-    fn public_hex(&self) -> anyhow::Result<String> {
-        match (&self.public_key, &self.key_file) {
-            (Some(k), _) => Ok(k.clone()),
-            (None, Some(path)) => Ok(veil_wire::DeviceKey::load_or_create(path)
-                .with_context(|| format!("the device key file {}", path.display()))?
-                .public_hex()),
-            (None, None) => anyhow::bail!("give --public-key or --key-file"),
-        }
+    fn public_hex(&self, tenant: &str, device: &str) -> anyhow::Result<String> {
+        let file = match (&self.public_key, &self.key_file, &self.spool_dir) {
+            (Some(k), _, _) => return Ok(k.clone()),
+            (None, Some(path), _) => path.clone(),
+            (None, None, Some(dir)) => {
+                veil_wire::spool_dirs::device_dir(dir, tenant, device).join("device.key")
+            }
+            (None, None, None) => anyhow::bail!("give --public-key, --key-file or --spool-dir"),
+        };
+        Ok(veil_wire::DeviceKey::load_or_create(&file)
+            .with_context(|| format!("the device key file {}", file.display()))?
+            .public_hex())
     }
 }
 
@@ -499,7 +507,7 @@ fn enrolled_devices(
                 &tenant,
                 &device,
                 site.as_deref(),
-                &key.public_hex()?,
+                &key.public_hex(&tenant, &device)?,
                 now,
             )?;
             log(&e, "device.enroll")?;
@@ -523,7 +531,8 @@ fn enrolled_devices(
             device,
             key,
         } => {
-            let e = devices::rekey(store, &tenant, &device, &key.public_hex()?, now)?;
+            let public = key.public_hex(&tenant, &device)?;
+            let e = devices::rekey(store, &tenant, &device, &public, now)?;
             log(&e, "device.rekey")?;
             eprintln!(
                 "re-keyed {tenant}/{device}: generation {}, key {}",

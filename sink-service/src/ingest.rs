@@ -236,7 +236,10 @@ impl Ingest {
         let entry = self
             .store
             .tree("index", &id.tenant)?
-            .get(seq_key(&self.store.unit_id(&id.tenant, &id.device, &id.stream), record.seq))?
+            .get(seq_key(
+                &self.store.unit_id(&id.tenant, &id.device, &id.stream),
+                record.seq,
+            ))?
             .and_then(|v| Entry::decode(&v));
         let same = match &entry {
             Some(e) => hex::encode(e.hash()) == record.hash,
@@ -315,7 +318,10 @@ impl Ingest {
                     store.integrity_event(&id.tenant, event.body())?;
                     self.set_aside(id, before.signed_upto + 1, cp.seq, &reason)?;
                     index.insert(
-                        seq_key(&self.store.unit_id(&id.tenant, &id.device, &id.stream), record.seq),
+                        seq_key(
+                            &self.store.unit_id(&id.tenant, &id.device, &id.stream),
+                            record.seq,
+                        ),
                         Entry::Quarantined(hash).encode(),
                     )?;
                     let key_expr = record.key_expr();
@@ -380,7 +386,10 @@ impl Ingest {
         );
         self.store.put(&id.tenant, "records", &rkey, bytes)?;
         self.store.tree("index", &id.tenant)?.insert(
-            seq_key(&self.store.unit_id(&id.tenant, &id.device, &id.stream), record.seq),
+            seq_key(
+                &self.store.unit_id(&id.tenant, &id.device, &id.stream),
+                record.seq,
+            ),
             Entry::Live(digest(&record.hash), rkey).encode(),
         )?;
         Ok(())

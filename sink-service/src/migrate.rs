@@ -50,8 +50,9 @@ pub fn recover(path: &Path) -> anyhow::Result<()> {
         std::fs::remove_dir_all(&old)
             .with_context(|| format!("removing the migrated layout-1 store {}", old.display()))?;
     } else {
-        std::fs::rename(&old, path)
-            .with_context(|| format!("restoring {} after an interrupted migration", old.display()))?;
+        std::fs::rename(&old, path).with_context(|| {
+            format!("restoring {} after an interrupted migration", old.display())
+        })?;
     }
     Ok(())
 }
@@ -231,7 +232,10 @@ fn copy(old: &sled::Db, new: &Store, kek: &SecretKey) -> anyhow::Result<u64> {
                 }
                 "webhook-queue" if tenant == SERVICE_TENANT => {
                     // tenant ␀ sealed delivery → tenant id ␀ sealed delivery.
-                    let split = v.iter().position(|&b| b == 0).context("a queued delivery")?;
+                    let split = v
+                        .iter()
+                        .position(|&b| b == 0)
+                        .context("a queued delivery")?;
                     let owner = String::from_utf8(v[..split].to_vec())?;
                     let value = [new.tenant_id(&owner).as_bytes(), &v[split..]].concat();
                     target.insert(k, value)?;
@@ -274,12 +278,22 @@ mod tests {
         k.extend_from_slice(&7u64.to_be_bytes());
         assert_eq!(
             v1_record_key(&k),
-            Some(("hq".into(), "cam-1".into(), "door".into(), "metrics".into(), 5, 7))
+            Some((
+                "hq".into(),
+                "cam-1".into(),
+                "door".into(),
+                "metrics".into(),
+                5,
+                7
+            ))
         );
         let mut i = b"cam-1\0door\0".to_vec();
         i.extend_from_slice(&9u64.to_be_bytes());
         assert_eq!(v1_unit(&i), Some(("cam-1".into(), "door".into(), Some(9))));
-        assert_eq!(v1_unit(b"cam-1\0door"), Some(("cam-1".into(), "door".into(), None)));
+        assert_eq!(
+            v1_unit(b"cam-1\0door"),
+            Some(("cam-1".into(), "door".into(), None))
+        );
         assert_eq!(v1_record_key(b"short"), None);
     }
 }

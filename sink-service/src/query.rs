@@ -85,7 +85,12 @@ pub fn history(
                     state.site,
                     kind.as_str()
                 );
-                series.push((series_prefix(&unit, kind.as_str()), kind, state.clone(), name));
+                series.push((
+                    series_prefix(&unit, kind.as_str()),
+                    kind,
+                    state.clone(),
+                    name,
+                ));
             }
         }
         for (prefix, kind_of_series, state, name) in series {

@@ -350,7 +350,12 @@ impl Store {
         if tenant == SERVICE_TENANT {
             return tenant.to_owned();
         }
-        if let Some(id) = self.tenant_ids.lock().ok().and_then(|m| m.get(tenant).cloned()) {
+        if let Some(id) = self
+            .tenant_ids
+            .lock()
+            .ok()
+            .and_then(|m| m.get(tenant).cloned())
+        {
             return id;
         }
         let id = hex::encode(self.opaque("tenant", &[tenant]));
@@ -435,10 +440,9 @@ impl Store {
                 )? {
                     Ok(()) => dek,
                     // Another thread made it first: that one.
-                    Err(e) => self.kek.unwrap(
-                        &id,
-                        &e.current.context("a data key vanished while made")?,
-                    )?,
+                    Err(e) => self
+                        .kek
+                        .unwrap(&id, &e.current.context("a data key vanished while made")?)?,
                 }
             }
         };

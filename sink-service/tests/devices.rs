@@ -78,6 +78,23 @@ fn only_enrolled_devices_store_and_the_audit_log_names_each_change() {
     );
     assert!(out.status.success(), "{out:?}");
     let cam6 = DeviceKey::load_or_create(&key_file).unwrap();
+    // So does a spool directory: the key where auditsink keeps it by default.
+    let spool = dir.join("spool");
+    cli(
+        &config,
+        &[
+            "devices",
+            "enroll",
+            "--tenant",
+            "acme",
+            "--device",
+            "cam-8",
+            "--spool-dir",
+            spool.to_str().unwrap(),
+        ],
+    );
+    let cam8 = veil_wire::spool_dirs::device_dir(&spool, "acme", "cam-8").join("device.key");
+    let cam8 = DeviceKey::load_or_create(&cam8).unwrap();
     // One key, one device: cam-1's key cannot be enrolled again.
     let again = sink_service(
         &config,
@@ -99,8 +116,8 @@ fn only_enrolled_devices_store_and_the_audit_log_names_each_change() {
         &["devices", "revoke", "--tenant", "acme", "--device", "cam-3"],
     );
     let listed = cli(&config, &["devices", "list", "--tenant", "acme"]);
-    assert_eq!(listed.lines().count(), 5, "{listed}");
-    assert!(listed.contains(&cam6.public_hex()));
+    assert_eq!(listed.lines().count(), 6, "{listed}");
+    assert!(listed.contains(&cam6.public_hex()) && listed.contains(&cam8.public_hex()));
     assert!(!cli(&config, &["devices", "list", "--tenant", "beta"]).contains("cam"));
 
     let take = |records: &[veil_wire::Record]| {
@@ -209,6 +226,7 @@ fn only_enrolled_devices_store_and_the_audit_log_names_each_change() {
             expect("device.enroll", "cam-4"),
             expect("device.enroll", "cam-5"),
             expect("device.enroll", "cam-6"),
+            expect("device.enroll", "cam-8"),
             expect("device.revoke", "cam-3"),
             expect("device.rekey", "cam-4"),
         ]

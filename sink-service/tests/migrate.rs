@@ -32,7 +32,9 @@ fn bytes_under(dir: &Path) -> Vec<u8> {
 }
 
 fn holds(haystack: &[u8], needle: &str) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle.as_bytes())
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -101,32 +103,66 @@ fn a_layout_1_store_is_migrated_keeps_everything_and_holds_no_names() {
     let all = Filter::within(&Default::default());
     let streams = data::streams(&store, "acme-corp", &Default::default()).unwrap();
     assert_eq!(streams.len(), 2, "{streams:?}");
-    let page = data::page(&store, "acme-corp", &[veil_wire::Kind::Image], &all, None, 10).unwrap();
+    let page = data::page(
+        &store,
+        "acme-corp",
+        &[veil_wire::Kind::Image],
+        &all,
+        None,
+        10,
+    )
+    .unwrap();
     assert_eq!(page.items.len(), 1);
-    let image = data::image(&store, "acme-corp", &Default::default(), &hex::encode(&page.keys[0]))
-        .unwrap()
-        .expect("the image by its id");
+    let image = data::image(
+        &store,
+        "acme-corp",
+        &Default::default(),
+        &hex::encode(&page.keys[0]),
+    )
+    .unwrap()
+    .expect("the image by its id");
     assert_eq!(image.device, "line-01");
     let alerts = data::integrity(&store, "acme-corp", &all).unwrap();
     let service_alert = alerts.iter().find(|a| a["source"] == "service").unwrap();
     assert_eq!(service_alert["site"], "headquarters", "{service_alert}");
-    assert_eq!(service_alert["acknowledged"]["note"], "seen", "{service_alert}");
+    assert_eq!(
+        service_alert["acknowledged"]["note"], "seen",
+        "{service_alert}"
+    );
     // History over Zenoh answers the same records.
     let ke = zenoh::key_expr::KeyExpr::try_from("veil/acme-corp/**").unwrap();
     let range = veil_sink_service::query::parse_range("").unwrap();
     let history =
-        veil_sink_service::query::history(&store, &ke, range, Some("acme-corp"), &|_, _, _, _| true)
-            .unwrap();
+        veil_sink_service::query::history(&store, &ke, range, Some("acme-corp"), &|_, _, _, _| {
+            true
+        })
+        .unwrap();
     assert_eq!(history.len(), 10);
     // Keys, subscriptions, enrollments and pins.
     let keys = KeyStore::open(&store).unwrap();
-    assert!(keys.authenticate(Some(&token), veil_sink_service::store::now_ns()).is_ok());
-    assert_eq!(veil_sink_service::webhooks::list(&store, "acme-corp").unwrap().len(), 1);
+    assert!(
+        keys.authenticate(Some(&token), veil_sink_service::store::now_ns())
+            .is_ok()
+    );
+    assert_eq!(
+        veil_sink_service::webhooks::list(&store, "acme-corp")
+            .unwrap()
+            .len(),
+        1
+    );
     let enrolled = veil_sink_service::devices::get(&store, "acme-corp", "camera-02").unwrap();
     assert_eq!(enrolled.unwrap().site.as_deref(), Some("headquarters"));
     let camera_01 = veil_wire::DeviceKey::from_seed([1; 32]).public_hex();
-    assert_eq!(store.pin_key("acme-corp", "camera-01", &camera_01).unwrap(), Ok(()));
-    assert!(store.pin_key("beta-labs", "camera-77", &camera_01).unwrap().is_err());
+    assert_eq!(
+        store.pin_key("acme-corp", "camera-01", &camera_01).unwrap(),
+        Ok(())
+    );
+    assert!(
+        store
+            .pin_key("beta-labs", "camera-77", &camera_01)
+            .unwrap()
+            .is_err()
+    );
 
     // The chains go on: more records of camera-01 and of a new device, after the migration.
     let mut ingest = common::ingest(&store);
@@ -148,12 +184,19 @@ fn a_layout_1_store_is_migrated_keeps_everything_and_holds_no_names() {
 
     // Reopened: no second migration, the same store.
     let store = Store::open(&path, &kek).unwrap();
-    assert_eq!(veil_sink_service::verify::verify(&store).unwrap().records, 22);
+    assert_eq!(
+        veil_sink_service::verify::verify(&store).unwrap().records,
+        22
+    );
     drop(store);
 
     // Not one name, not one piece of content, in any file of the store.
     let after = bytes_under(&path);
-    assert!(after.len() > 10_000, "the store is there: {} bytes", after.len());
+    assert!(
+        after.len() > 10_000,
+        "the store is there: {} bytes",
+        after.len()
+    );
     for secret in SECRETS.iter().chain(&["warehouse-nine", "camera-77"]) {
         assert!(!holds(&after, secret), "the store's files spell {secret:?}");
     }

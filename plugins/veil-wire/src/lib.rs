@@ -12,6 +12,7 @@ pub mod checkpoint;
 pub mod event;
 pub mod names;
 pub mod record;
+pub mod spool_dirs;
 pub mod time;
 
 pub use chain::{ChainState, ChainVerifier, VerifyError};

@@ -24,6 +24,7 @@ use crate::pipeline_config;
 use crate::publisher::{self, Publisher, PublisherEvents, PublisherSettings, Shared};
 use crate::spool::Spool;
 use crate::writer::{Input, Overflow, Sink, Writer, WriterEvent, WriterSettings};
+use veil_wire::spool_dirs;
 
 static CAT: LazyLock<gst::DebugCategory> =
     LazyLock::new(|| veil_meta::element::debug_category("auditsink", "Veil audit sink"));
@@ -408,14 +409,27 @@ impl AuditSink {
         )
         .map_err(|e| gst::error_msg!(gst::LibraryError::Settings, ("{}", e)))?;
         let spool_root = settings.spool_dir.clone().unwrap_or_else(default_spool_dir);
-        let device_dir = spool_root.join(&names.tenant).join(&names.device);
-        let spool_path = device_dir.join("streams").join(&names.stream);
+        // No directory spells a name (spool_dirs); spools of earlier versions move into place.
+        let moved = |e: std::io::Error| {
+            gst::error_msg!(
+                gst::ResourceError::OpenReadWrite,
+                (
+                    "Moving the spool of an earlier version under {}: {}",
+                    spool_root.display(),
+                    e
+                )
+            )
+        };
+        spool_dirs::adopt_device_dir(&spool_root, &names.tenant, &names.device).map_err(moved)?;
+        let device_dir = spool_dirs::device_dir(&spool_root, &names.tenant, &names.device);
         let key_path = settings
             .key_file
             .clone()
             .unwrap_or_else(|| device_dir.join("device.key"));
         let key = DeviceKey::load_or_create(&key_path)
             .map_err(|e| gst::error_msg!(gst::ResourceError::OpenRead, ("Device key: {}", e)))?;
+        spool_dirs::adopt_stream_dir(&device_dir, &key, &names.stream).map_err(moved)?;
+        let spool_path = spool_dirs::stream_dir(&device_dir, &key, &names.stream);
         let spool = Arc::new(
             Spool::open(&spool_path, &key.derive_secret("spool"))
                 .map_err(|e| gst::error_msg!(gst::ResourceError::OpenReadWrite, ("{}", e)))?,
@@ -629,7 +643,7 @@ impl ObjectImpl for AuditSink {
                 name("stream", "Stream", "Stream (camera) on the device; tenant + device + stream is one hash chain", DEFAULT_STREAM),
                 path("zenoh-config", "Zenoh configuration", "Zenoh configuration file (JSON5); default: client of tcp/127.0.0.1:7447, no multicast scouting"),
                 path("spool-dir", "Spool directory", "Where the spools and the device key live (default: $XDG_STATE_HOME/veil/spool or ~/.local/state/veil/spool)"),
-                path("key-file", "Key file", "Ed25519 device key, created with mode 0600 on first use; refused when others can read it (default: <spool-dir>/<tenant>/<device>/device.key)"),
+                path("key-file", "Key file", "Ed25519 device key, created with mode 0600 on first use; refused when others can read it (default: device.key in the device's directory under spool-dir, named by a hash of tenant and device)"),
                 glib::ParamSpecString::builder("store-public-key")
                     .nick("Store public key")
                     .blurb("The sink service's acknowledgement key (64 hex digits, `sink-service keys public`; during a rotation the current and the next, comma-separated): records leave the spool only on acknowledgements one of them signed for the record spooled at that sequence number; unset: any acknowledgement counts (development)")
