@@ -186,6 +186,11 @@ pub enum DevicesCommand {
         device: String,
         #[command(flatten)]
         key: DeviceKeyArg,
+        /// The device lost its spool and starts its chains over at sequence number 1: they
+        /// continue in a new chain epoch, beside the stored ones (without: the stored chains go
+        /// on under the new key).
+        #[arg(long)]
+        new_chain: bool,
     },
 }
 
@@ -490,7 +495,8 @@ fn enrolled_devices(
                 action,
                 outcome: "success",
                 detail: serde_json::json!({"device": e.device, "site": e.site,
-                    "public_key": e.public_key, "generation": e.generation}),
+                    "public_key": e.public_key, "generation": e.generation,
+                    "chain_epoch": e.chain_epoch}),
             },
         )?;
         store.flush()
@@ -530,13 +536,14 @@ fn enrolled_devices(
             tenant,
             device,
             key,
+            new_chain,
         } => {
             let public = key.public_hex(&tenant, &device)?;
-            let e = devices::rekey(store, &tenant, &device, &public, now)?;
+            let e = devices::rekey(store, &tenant, &device, &public, new_chain, now)?;
             log(&e, "device.rekey")?;
             eprintln!(
-                "re-keyed {tenant}/{device}: generation {}, key {}",
-                e.generation, e.public_key
+                "re-keyed {tenant}/{device}: generation {}, chain epoch {}, key {}",
+                e.generation, e.chain_epoch, e.public_key
             );
         }
     }

@@ -47,6 +47,10 @@ pub struct Enrollment {
     pub revoked: Option<String>,
     #[serde(default)]
     pub retired: Vec<RetiredKey>,
+    /// The device's current chain epoch: 0 for its first chain, one more at each re-key with a
+    /// new chain (a device that lost its spool starts over at sequence number 1).
+    #[serde(default)]
+    pub chain_epoch: u32,
 }
 
 /// A public key as 64 lowercase hex digits of a valid Ed25519 point.
@@ -146,6 +150,7 @@ pub fn enroll(
         rekeyed: None,
         revoked: None,
         retired: Vec::new(),
+        chain_epoch: 0,
     };
     save(store, &e)?;
     Ok(e)
@@ -172,7 +177,9 @@ pub fn revoke(
 
 /// A new key for a device (lost or compromised key, or a device replaced): the new key signs
 /// from now on, the old one is retired, the generation goes up by one. A revoked device is
-/// re-admitted by re-keying it.
+/// re-admitted by re-keying it. With `new_chain` (the device lost its spool and starts over at
+/// sequence number 1) its chains continue in a new chain epoch, beside the old ones; without,
+/// its current chains go on under the new key from their next checkpoint.
 ///
 /// Errors: a device that is not enrolled, an invalid key, a key already enrolled anywhere.
 pub fn rekey(
@@ -180,6 +187,7 @@ pub fn rekey(
     tenant: &str,
     device: &str,
     public_key: &str,
+    new_chain: bool,
     now_ns: u64,
 ) -> anyhow::Result<Enrollment> {
     let Some(mut e) = get(store, tenant, device)? else {
@@ -196,10 +204,15 @@ pub fn rekey(
     e.generation += 1;
     e.rekeyed = Some(now);
     e.revoked = None;
+    if new_chain {
+        e.chain_epoch += 1;
+        save(store, &e)?;
+        return Ok(e);
+    }
     // The device's chains go on under the new key from their next checkpoint (a device that
     // kept its chain but lost its key); `verify` follows the change.
     for (device_name, stream, mut state) in store.units(tenant)? {
-        if device_name != device {
+        if device_name != device || state.epoch != e.chain_epoch {
             continue;
         }
         state.chain.key = Some(e.public_key.clone());
@@ -257,6 +270,7 @@ impl Enrollment {
             "tenant": self.tenant, "device": self.device, "site": self.site,
             "public_key": self.public_key, "generation": self.generation, "enrolled": self.enrolled,
             "rekeyed": self.rekeyed, "revoked": self.revoked,
+            "chain_epoch": self.chain_epoch,
             "retired": self.retired.iter().map(|r| serde_json::json!({"public_key": r.public_key, "generation": r.generation, "until": r.until})).collect::<Vec<_>>(),
         })
     }
@@ -303,7 +317,7 @@ mod tests {
         assert!(enroll(&store, "beta", "cam-1", None, &a, 2).is_err());
         assert!(enroll(&store, "acme", "cam-1", None, &b, 2).is_err());
         // Re-keyed: the new key only; the old one is named as retired.
-        let e = rekey(&store, "acme", "cam-1", &b, 3).unwrap();
+        let e = rekey(&store, "acme", "cam-1", &b, false, 3).unwrap();
         assert_eq!((e.generation, e.retired.len()), (2, 1));
         assert_eq!(judge(&store, "acme", "hq", "cam-1", &b).unwrap(), Ok(()));
         let old = judge(&store, "acme", "hq", "cam-1", &a)
@@ -314,7 +328,7 @@ mod tests {
             "{old}"
         );
         assert!(
-            rekey(&store, "acme", "cam-1", &a, 4).is_err(),
+            rekey(&store, "acme", "cam-1", &a, false, 4).is_err(),
             "a retired key stays taken"
         );
         // Revoked: nothing is trusted, until a re-key re-admits it.
@@ -324,7 +338,7 @@ mod tests {
             .unwrap_err();
         assert!(revoked.contains("revoked"), "{revoked}");
         let c = DeviceKey::from_seed([3; 32]).public_hex();
-        rekey(&store, "acme", "cam-1", &c, 6).unwrap();
+        rekey(&store, "acme", "cam-1", &c, false, 6).unwrap();
         assert_eq!(judge(&store, "acme", "hq", "cam-1", &c).unwrap(), Ok(()));
         assert_eq!(list(&store, "acme").unwrap().len(), 1);
         assert!(list(&store, "beta").unwrap().is_empty());
@@ -343,7 +357,7 @@ mod tests {
         let upper = enroll(&store, "acme", "cam-1", None, &a.to_uppercase(), 1).unwrap();
         assert_eq!(upper.public_key, a);
         assert!(revoke(&store, "acme", "cam-2", 1).is_err());
-        assert!(rekey(&store, "acme", "cam-2", &a, 1).is_err());
+        assert!(rekey(&store, "acme", "cam-2", &a, false, 1).is_err());
         drop(store);
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -40,6 +40,8 @@ pub enum Outcome {
 
 struct Unit {
     names: Names,
+    /// Where the unit is stored (its chain epoch included).
+    uid: crate::store::UnitId,
     state: UnitState,
     verifier: ChainVerifier,
     /// Records ahead of a missing one, held until it arrives (not durable, not acknowledged).
@@ -60,6 +62,9 @@ pub struct Ingest {
     limits: Limits,
     units: HashMap<ChainUnit, Unit>,
     touched: Vec<ChainUnit>,
+    /// Each device's current chain epoch (from its enrollment; re-keying needs the store
+    /// unserved, so it holds for this process).
+    epochs: HashMap<(String, String), u32>,
     pub stats: Stats,
 }
 
@@ -73,6 +78,7 @@ impl Ingest {
             limits,
             units: HashMap::new(),
             touched: Vec::new(),
+            epochs: HashMap::new(),
             stats: Stats::default(),
         }
     }
@@ -134,10 +140,11 @@ impl Ingest {
             return self.reject(&reason, key_expr, payload);
         }
         if !record.kind.chained() {
+            let epoch = self.epoch(&record.tenant, &record.device)?;
             let key = record_key(
                 &self
                     .store
-                    .unit_id(&record.tenant, &record.device, &record.stream),
+                    .unit_id(&record.tenant, &record.device, &record.stream, epoch),
                 record.kind.as_str(),
                 capture_ns(&record),
                 record.seq,
@@ -197,22 +204,44 @@ impl Ingest {
         self.units.get_mut(id).expect("unit loaded")
     }
 
+    /// Where a loaded unit is stored.
+    fn uid(&self, id: &ChainUnit) -> crate::store::UnitId {
+        self.unit(id).uid
+    }
+
+    /// The device's current chain epoch (0 unless re-keyed with a new chain).
+    fn epoch(&mut self, tenant: &str, device: &str) -> Result<u32> {
+        let key = (tenant.to_owned(), device.to_owned());
+        if let Some(&e) = self.epochs.get(&key) {
+            return Ok(e);
+        }
+        let epoch = crate::devices::get(&self.store, tenant, device)?.map_or(0, |e| e.chain_epoch);
+        self.epochs.insert(key, epoch);
+        Ok(epoch)
+    }
+
     fn load(&mut self, id: &ChainUnit, names: &Names) -> Result<()> {
         if self.units.contains_key(id) {
             return Ok(());
         }
+        let epoch = self.epoch(&id.tenant, &id.device)?;
         let state = self
             .store
-            .unit_state(&id.tenant, &id.device, &id.stream)?
+            .unit_state(&id.tenant, &id.device, &id.stream, epoch)?
             .unwrap_or_else(|| UnitState {
+                device: id.device.clone(),
+                stream: id.stream.clone(),
+                epoch,
                 site: names.site.clone(),
                 ..Default::default()
             });
+        let uid = self.store.unit_of(&id.tenant, &state);
         let verifier = ChainVerifier::resume(id.clone(), state.chain.clone());
         self.units.insert(
             id.clone(),
             Unit {
                 names: names.clone(),
+                uid,
                 state,
                 verifier,
                 pending: BTreeMap::new(),
@@ -236,15 +265,12 @@ impl Ingest {
         let entry = self
             .store
             .tree("index", &id.tenant)?
-            .get(seq_key(
-                &self.store.unit_id(&id.tenant, &id.device, &id.stream),
-                record.seq,
-            ))?
+            .get(seq_key(&self.uid(id), record.seq))?
             .and_then(|v| Entry::decode(&v));
         let same = match &entry {
             Some(e) => hex::encode(e.hash()) == record.hash,
             // Before the retention cut: nothing left to compare with.
-            None => record.seq < self.store.cut(&id.tenant, &id.device, &id.stream)?.next_seq,
+            None => record.seq < self.store.cut(&id.tenant, &self.uid(id))?.next_seq,
         };
         if same {
             self.stats.duplicates += 1;
@@ -298,6 +324,7 @@ impl Ingest {
                             tenant: id.tenant.clone(),
                             device: id.device.clone(),
                             stream: id.stream.clone(),
+                            epoch: self.unit(id).state.epoch,
                             from: before.signed_upto + 1,
                             to: cp.seq,
                         });
@@ -318,10 +345,7 @@ impl Ingest {
                     store.integrity_event(&id.tenant, event.body())?;
                     self.set_aside(id, before.signed_upto + 1, cp.seq, &reason)?;
                     index.insert(
-                        seq_key(
-                            &self.store.unit_id(&id.tenant, &id.device, &id.stream),
-                            record.seq,
-                        ),
+                        seq_key(&self.uid(id), record.seq),
                         Entry::Quarantined(hash).encode(),
                     )?;
                     let key_expr = record.key_expr();
@@ -379,17 +403,14 @@ impl Ingest {
     /// Writes a chained record at its final place (valid once a trusted checkpoint covers it).
     fn store_record(&mut self, id: &ChainUnit, record: &Record, bytes: &[u8]) -> Result<()> {
         let rkey = record_key(
-            &self.store.unit_id(&id.tenant, &id.device, &id.stream),
+            &self.uid(id),
             record.kind.as_str(),
             capture_ns(record),
             record.seq,
         );
         self.store.put(&id.tenant, "records", &rkey, bytes)?;
         self.store.tree("index", &id.tenant)?.insert(
-            seq_key(
-                &self.store.unit_id(&id.tenant, &id.device, &id.stream),
-                record.seq,
-            ),
+            seq_key(&self.uid(id), record.seq),
             Entry::Live(digest(&record.hash), rkey).encode(),
         )?;
         Ok(())
@@ -400,7 +421,7 @@ impl Ingest {
         let records = self.store.tree("records", &id.tenant)?;
         let index = self.store.tree("index", &id.tenant)?;
         for seq in from..=to {
-            let key = seq_key(&self.store.unit_id(&id.tenant, &id.device, &id.stream), seq);
+            let key = seq_key(&self.uid(id), seq);
             let Some(Entry::Live(hash, rkey)) = index.get(&key)?.and_then(|v| Entry::decode(&v))
             else {
                 continue;

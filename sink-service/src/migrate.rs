@@ -180,7 +180,7 @@ fn copy(old: &sled::Db, new: &Store, kek: &SecretKey) -> anyhow::Result<u64> {
                 "records" => {
                     let (_, device, stream, record_kind, capture, seq) =
                         v1_record_key(&k).context("a layout-1 records key")?;
-                    let unit = new.unit_id(&tenant, &device, &stream);
+                    let unit = new.unit_id(&tenant, &device, &stream, 0);
                     let key = crate::store::record_key(&unit, &record_kind, capture, seq);
                     let plain = open(&tenant, "records", &k, &v)?;
                     target.insert(&key, new.seal(&tenant, "records", &key, &plain)?)?;
@@ -199,7 +199,7 @@ fn copy(old: &sled::Db, new: &Store, kek: &SecretKey) -> anyhow::Result<u64> {
                         ),
                         other => other,
                     };
-                    let unit = new.unit_id(&tenant, &device, &stream);
+                    let unit = new.unit_id(&tenant, &device, &stream, 0);
                     target.insert(crate::store::seq_key(&unit, seq), entry.encode())?;
                 }
                 "chains" => {
@@ -210,7 +210,7 @@ fn copy(old: &sled::Db, new: &Store, kek: &SecretKey) -> anyhow::Result<u64> {
                 "cuts" => {
                     let (device, stream, _) = v1_unit(&k).context("a layout-1 unit key")?;
                     let cut = serde_json::from_slice(&v).context("a retention cut")?;
-                    new.set_cut(&tenant, &device, &stream, &cut)?;
+                    new.set_cut(&tenant, &new.unit_id(&tenant, &device, &stream, 0), &cut)?;
                 }
                 "acks" => {
                     // `d-<hex of a records key>`: the record's new key.

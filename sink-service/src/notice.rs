@@ -16,6 +16,8 @@ pub enum Notice {
         tenant: String,
         device: String,
         stream: String,
+        /// The chain epoch ([`crate::store::Store::unit_id`]).
+        epoch: u32,
         from: u64,
         to: u64,
     },

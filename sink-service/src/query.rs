@@ -75,7 +75,7 @@ pub fn history(
         // The series of this tenant: distinct site/device/stream/kind prefixes.
         let mut series = Vec::new();
         for (device, stream, state) in store.units(&tenant)? {
-            let unit = store.unit_id(&tenant, &device, &stream);
+            let unit = store.unit_of(&tenant, &state);
             for kind in veil_wire::Kind::ALL
                 .into_iter()
                 .filter(|k| readable(*k, &state.site, &device, &stream))

@@ -16,9 +16,9 @@ pub fn sweep(store: &Store, keep: &BTreeMap<Kind, Duration>, now_ns: u64) -> any
     for tenant in store.tenants() {
         let records = store.tree("records", &tenant)?;
         let index = store.tree("index", &tenant)?;
-        for (device, stream, state) in store.units(&tenant)? {
-            let mut cut = store.cut(&tenant, &device, &stream)?;
-            let unit = store.unit_id(&tenant, &device, &stream);
+        for (_, _, state) in store.units(&tenant)? {
+            let unit = store.unit_of(&tenant, &state);
+            let mut cut = store.cut(&tenant, &unit)?;
             for (&kind, age) in keep {
                 let cutoff = now_ns.saturating_sub(age.as_nanos() as u64);
                 let prefix = series_prefix(&unit, kind.as_str());
@@ -52,7 +52,7 @@ pub fn sweep(store: &Store, keep: &BTreeMap<Kind, Duration>, now_ns: u64) -> any
                 leading.push(key);
             }
             if !leading.is_empty() {
-                store.set_cut(&tenant, &device, &stream, &cut)?;
+                store.set_cut(&tenant, &unit, &cut)?;
                 for key in leading {
                     index.remove(key)?;
                 }

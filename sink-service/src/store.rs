@@ -164,6 +164,10 @@ impl Entry {
     }
 }
 
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
 /// What the store keeps per chain unit (written by ingest only; the retention cut lives apart
 /// in `cuts/<t>`, written by the sweeper only).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -173,6 +177,9 @@ pub struct UnitState {
     pub device: String,
     #[serde(default)]
     pub stream: String,
+    /// The chain epoch (0: the device's first chain; see [`Store::unit_id`]).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub epoch: u32,
     pub site: String,
     /// After the last record taken: the commit point (acknowledged = `chain.next_seq - 1`).
     pub chain: ChainState,
@@ -365,9 +372,19 @@ impl Store {
         id
     }
 
-    /// A chain unit's id (device and stream of a tenant).
-    pub fn unit_id(&self, tenant: &str, device: &str, stream: &str) -> UnitId {
-        self.opaque("unit", &[tenant, device, stream])
+    /// A chain unit's id: device and stream of a tenant, in a chain epoch (0: the device's
+    /// first chain; one more at each `devices rekey --new-chain`).
+    pub fn unit_id(&self, tenant: &str, device: &str, stream: &str, epoch: u32) -> UnitId {
+        if epoch == 0 {
+            self.opaque("unit", &[tenant, device, stream])
+        } else {
+            self.opaque("unit", &[tenant, device, stream, &epoch.to_string()])
+        }
+    }
+
+    /// The id of the unit a state belongs to.
+    pub fn unit_of(&self, tenant: &str, state: &UnitState) -> UnitId {
+        self.unit_id(tenant, &state.device, &state.stream, state.epoch)
     }
 
     /// A device's id (enrollment and trust-on-first-use keys).
@@ -527,8 +544,9 @@ impl Store {
         tenant: &str,
         device: &str,
         stream: &str,
+        epoch: u32,
     ) -> anyhow::Result<Option<UnitState>> {
-        self.unit_state_by_id(tenant, &self.unit_id(tenant, device, stream))
+        self.unit_state_by_id(tenant, &self.unit_id(tenant, device, stream, epoch))
     }
 
     /// A unit's state by its id (names included), if it has one.
@@ -543,6 +561,7 @@ impl Store {
         }
     }
 
+    /// Saves a unit's state (its epoch is the state's).
     pub fn set_unit_state(
         &self,
         tenant: &str,
@@ -556,32 +575,21 @@ impl Store {
         self.put(
             tenant,
             "chains",
-            &self.unit_id(tenant, device, stream),
+            &self.unit_of(tenant, &state),
             &serde_json::to_vec(&state)?,
         )
     }
 
     /// The chain state just before the oldest record still indexed (the retention cut).
-    pub fn cut(&self, tenant: &str, device: &str, stream: &str) -> anyhow::Result<ChainState> {
-        match self.get(tenant, "cuts", &self.unit_id(tenant, device, stream))? {
+    pub fn cut(&self, tenant: &str, unit: &UnitId) -> anyhow::Result<ChainState> {
+        match self.get(tenant, "cuts", unit)? {
             Some(v) => Ok(serde_json::from_slice(&v).context("cut state")?),
             None => Ok(ChainState::default()),
         }
     }
 
-    pub fn set_cut(
-        &self,
-        tenant: &str,
-        device: &str,
-        stream: &str,
-        cut: &ChainState,
-    ) -> anyhow::Result<()> {
-        self.put(
-            tenant,
-            "cuts",
-            &self.unit_id(tenant, device, stream),
-            &serde_json::to_vec(cut)?,
-        )
+    pub fn set_cut(&self, tenant: &str, unit: &UnitId, cut: &ChainState) -> anyhow::Result<()> {
+        self.put(tenant, "cuts", unit, &serde_json::to_vec(cut)?)
     }
 
     /// Every chain unit of a tenant: (device, stream, state).
@@ -595,7 +603,9 @@ impl Store {
             let state: UnitState = serde_json::from_slice(&v).context("chain state")?;
             out.push((state.device.clone(), state.stream.clone(), state));
         }
-        out.sort_by(|a, b| (&a.2.site, &a.0, &a.1).cmp(&(&b.2.site, &b.0, &b.1)));
+        out.sort_by(|a, b| {
+            (&a.2.site, &a.0, &a.1, a.2.epoch).cmp(&(&b.2.site, &b.0, &b.1, b.2.epoch))
+        });
         Ok(out)
     }
 

@@ -16,12 +16,10 @@ fn stored(
     store: &Store,
     tenant: &str,
     state: &UnitState,
-    device: &str,
-    stream: &str,
     kind: Kind,
 ) -> anyhow::Result<Vec<Record>> {
     let mut out = Vec::new();
-    let prefix = series_prefix(&store.unit_id(tenant, device, stream), kind.as_str());
+    let prefix = series_prefix(&store.unit_of(tenant, state), kind.as_str());
     for item in store.tree("records", tenant)?.scan_prefix(prefix) {
         let (key, _) = item?;
         if !is_valid(kind, key_seq(&key), Some(state)) {
@@ -45,7 +43,7 @@ pub fn summary(store: &Store) -> anyhow::Result<String> {
             )?;
             let mut counts = BTreeMap::new();
             for kind in Kind::ALL {
-                let n = stored(store, &tenant, &state, &device, &stream, kind)?.len();
+                let n = stored(store, &tenant, &state, kind)?.len();
                 if n > 0 {
                     counts.insert(kind.as_str(), n);
                 }
@@ -57,7 +55,7 @@ pub fn summary(store: &Store) -> anyhow::Result<String> {
                 state.chain.next_seq - 1,
                 state.chain.signed_upto
             )?;
-            let windows = stored(store, &tenant, &state, &device, &stream, Kind::Metrics)?;
+            let windows = stored(store, &tenant, &state, Kind::Metrics)?;
             if let (Some(first), Some(last)) = (windows.first(), windows.last()) {
                 let (mut ots, mut watchers, mut attention, mut events) =
                     (0u64, 0u64, 0.0f64, 0usize);
@@ -129,9 +127,7 @@ pub fn summary(store: &Store) -> anyhow::Result<String> {
                     )?;
                 }
             }
-            if let Some(config) =
-                stored(store, &tenant, &state, &device, &stream, Kind::Config)?.last()
-            {
+            if let Some(config) = stored(store, &tenant, &state, Kind::Config)?.last() {
                 for f in config.body["files"].as_array().into_iter().flatten() {
                     let sha = f["sha256"].as_str().unwrap_or("");
                     writeln!(

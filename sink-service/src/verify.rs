@@ -79,12 +79,33 @@ fn check_tenant(store: &Store, tenant: &str, report: &mut Report) -> anyhow::Res
     Ok(())
 }
 
+/// Whether a record is of the unit its key names: the unit's stored names, or, for a unit
+/// without a chain state (per-frame boxes only), one of its device's chain epochs.
+fn belongs(
+    store: &Store,
+    tenant: &str,
+    r: &Record,
+    unit: &crate::store::UnitId,
+    state: Option<&crate::store::UnitState>,
+) -> bool {
+    match state {
+        Some(s) => s.device == r.device && s.stream == r.stream,
+        None => {
+            let epochs = crate::devices::get(store, tenant, &r.device)
+                .ok()
+                .flatten()
+                .map_or(0, |e| e.chain_epoch);
+            (0..=epochs).any(|e| store.unit_id(tenant, &r.device, &r.stream, e) == *unit)
+        }
+    }
+}
+
 /// Every value of `records/<tenant>` opens and is the record its key says.
 fn check_records(store: &Store, tenant: &str, report: &mut Report) -> anyhow::Result<()> {
     let states: std::collections::HashMap<crate::store::UnitId, crate::store::UnitState> = store
         .units(tenant)?
         .into_iter()
-        .map(|(d, s, st)| (store.unit_id(tenant, &d, &s), st))
+        .map(|(_, _, st)| (store.unit_of(tenant, &st), st))
         .collect();
     for item in store.tree("records", tenant)?.iter() {
         let (key, sealed) = item?;
@@ -109,7 +130,7 @@ fn check_records(store: &Store, tenant: &str, report: &mut Report) -> anyhow::Re
         match Record::from_slice(&plain) {
             Ok(r)
                 if r.tenant == tenant
-                    && store.unit_id(tenant, &r.device, &r.stream) == at.unit
+                    && belongs(store, tenant, &r, &at.unit, states.get(&at.unit))
                     && r.kind.as_str() == at.kind
                     && r.seq == at.seq
                     && crate::ingest::capture_ns(&r) == at.capture_ns =>
@@ -148,12 +169,14 @@ fn check_chain(
         device: device.into(),
         stream: stream.into(),
     };
-    let name = format!("{tenant}/{device}/{stream}");
-    let mut verifier = ChainVerifier::resume(unit.clone(), store.cut(tenant, device, stream)?);
-    for item in store
-        .tree("index", tenant)?
-        .scan_prefix(store.unit_id(tenant, device, stream))
-    {
+    // A later chain epoch of the same stream is named with its number.
+    let name = match state.epoch {
+        0 => format!("{tenant}/{device}/{stream}"),
+        n => format!("{tenant}/{device}/{stream}#{n}"),
+    };
+    let uid = store.unit_of(tenant, state);
+    let mut verifier = ChainVerifier::resume(unit.clone(), store.cut(tenant, &uid)?);
+    for item in store.tree("index", tenant)?.scan_prefix(uid) {
         let (key, value) = item?;
         let seq = crate::store::key_seq(&key);
         if seq >= state.chain.next_seq {

@@ -339,7 +339,7 @@ pub fn dispatch(store: &Store, notices: Vec<Notice>) -> anyhow::Result<usize> {
                     let device = event.get("device").and_then(Value::as_str);
                     let stream = event.get("stream").and_then(Value::as_str);
                     let site = match (device, stream) {
-                        (Some(d), Some(s)) => store.unit_state(&tenant, d, s)?.map(|u| u.site),
+                        (Some(d), Some(s)) => store.unit_state(&tenant, d, s, 0)?.map(|u| u.site),
                         _ => None,
                     };
                     n += enqueue(
@@ -355,6 +355,7 @@ pub fn dispatch(store: &Store, notices: Vec<Notice>) -> anyhow::Result<usize> {
                 tenant,
                 device,
                 stream,
+                epoch,
                 from,
                 to,
             } => {
@@ -362,7 +363,7 @@ pub fn dispatch(store: &Store, notices: Vec<Notice>) -> anyhow::Result<usize> {
                     continue;
                 }
                 let index = store.tree("index", &tenant)?;
-                let unit = store.unit_id(&tenant, &device, &stream);
+                let unit = store.unit_id(&tenant, &device, &stream, epoch);
                 for seq in from..=to {
                     let Some(Entry::Live(_, rkey)) = index
                         .get(seq_key(&unit, seq))?

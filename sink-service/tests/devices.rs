@@ -258,3 +258,96 @@ fn the_acknowledgement_key_rotates_in_two_steps() {
     assert!(!dir.join("ack.key.next").exists());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A device that lost its spool (and key) starts its chain over at sequence number 1: refused
+/// as a conflict until it is re-keyed with a new chain, then stored in a new chain epoch beside
+/// the old chain, both verified and both served.
+#[test]
+fn a_device_that_lost_its_spool_starts_a_new_chain_epoch_after_a_rekey() {
+    let dir = temp("epoch");
+    let (config, _) = configs(&dir, veil_testkit::net::free_port());
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, text.replace("[trust]\nmode = \"tofu\"\n", "")).unwrap();
+    cli(&config, &["keys", "init"]);
+    let first = Device::try_at("acme", "hq", "cam-1", 1).unwrap();
+    cli(
+        &config,
+        &[
+            "devices",
+            "enroll",
+            "--tenant",
+            "acme",
+            "--device",
+            "cam-1",
+            "--public-key",
+            &first.key.public_hex(),
+        ],
+    );
+    let take = |records: &[veil_wire::Record]| {
+        let store = common::store(&dir);
+        let mut ingest = Ingest::new(
+            store.clone(),
+            Config::load(&config).unwrap().trust,
+            Default::default(),
+        );
+        take_all(&mut ingest, records);
+        ingest.stats.clone()
+    };
+    let mut first = first;
+    let stats = take(&first.records(3, 3));
+    assert_eq!(stats.stored, 4);
+    // The replacement starts over: the same sequence numbers, other records.
+    let restarted = || {
+        Device::try_at("acme", "hq", "cam-1", 2)
+            .unwrap()
+            .records(2, 2)
+    };
+    let refused = take(&restarted());
+    assert_eq!(refused.stored, 0, "{refused:?}");
+    assert!(refused.quarantined > 0, "{refused:?}");
+    cli(
+        &config,
+        &[
+            "devices",
+            "rekey",
+            "--tenant",
+            "acme",
+            "--device",
+            "cam-1",
+            "--new-chain",
+            "--public-key",
+            &Device::try_at("acme", "hq", "cam-1", 2)
+                .unwrap()
+                .key
+                .public_hex(),
+        ],
+    );
+    let stats = take(&restarted());
+    assert_eq!((stats.stored, stats.quarantined), (3, 0), "{stats:?}");
+
+    let store = common::store(&dir);
+    let report = veil_sink_service::verify::verify(&store).unwrap();
+    assert!(report.ok(), "{:?}", report.errors);
+    assert_eq!(report.records, 4 + 3, "{report:?}");
+    assert_eq!(report.chains["acme/cam-1/door"], 4);
+    assert_eq!(report.chains["acme/cam-1/door#1"], 3);
+    let streams =
+        veil_sink_service::api::data::streams(&store, "acme", &Default::default()).unwrap();
+    let epochs: Vec<&serde_json::Value> = streams.iter().map(|s| &s["chain_epoch"]).collect();
+    assert_eq!(epochs, [0, 1], "{streams:?}");
+    let ke = zenoh::key_expr::KeyExpr::try_from("veil/acme/**").unwrap();
+    let range = veil_sink_service::query::parse_range("").unwrap();
+    let served =
+        veil_sink_service::query::history(&store, &ke, range, Some("acme"), &|_, _, _, _| true)
+            .unwrap();
+    assert_eq!(served.len(), 7);
+    drop(store);
+    let audit = cli(&config, &["audit"]);
+    assert!(
+        audit
+            .lines()
+            .any(|l| l.contains("\"device.rekey\"") && l.contains("\"chain_epoch\":1")),
+        "{audit}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -365,7 +365,7 @@ fn a_gap_the_device_does_not_fill_becomes_an_integrity_event() {
     // Only what precedes the gap is acknowledged, and nothing is valid without its checkpoint.
     assert_eq!(
         store
-            .unit_state("acme", "cam-1", "door")
+            .unit_state("acme", "cam-1", "door", 0)
             .unwrap()
             .unwrap()
             .chain

@@ -113,7 +113,7 @@ pub fn scan_raw(
         if !filter.admits(&state.site, &device, &stream) {
             continue;
         }
-        let unit = store.unit_id(tenant, &device, &stream);
+        let unit = store.unit_of(tenant, &state);
         for &kind in kinds {
             series.push((series_prefix(&unit, kind.as_str()), kind, state.clone()));
         }
@@ -181,7 +181,7 @@ pub fn streams(store: &Store, tenant: &str, stations: &Stations) -> anyhow::Resu
             continue;
         }
         let records = store.tree("records", tenant)?;
-        let unit = store.unit_id(tenant, &device, &stream);
+        let unit = store.unit_of(tenant, &state);
         let mut kinds = serde_json::Map::new();
         for kind in Kind::ALL {
             let n = records
@@ -196,7 +196,7 @@ pub fn streams(store: &Store, tenant: &str, stations: &Stations) -> anyhow::Resu
         }
         out.push(json!({
             "site": state.site, "device": device, "stream": stream, "records": kinds,
-            "chain_seq": state.chain.next_seq.saturating_sub(1),
+            "chain_epoch": state.epoch, "chain_seq": state.chain.next_seq.saturating_sub(1),
             "signed_upto": state.chain.signed_upto,
         }));
     }
@@ -278,7 +278,7 @@ fn event_names<'e>(
     let device = event.get("device").and_then(Value::as_str);
     let stream = event.get("stream").and_then(Value::as_str);
     let site = match (device, stream) {
-        (Some(d), Some(s)) => store.unit_state(tenant, d, s)?.map(|state| state.site),
+        (Some(d), Some(s)) => store.unit_state(tenant, d, s, 0)?.map(|state| state.site),
         _ => None,
     };
     Ok((site, device, stream))
