@@ -731,6 +731,12 @@ fn create_key(api: &Api, req: &Req, tenant: &str, key: &ApiKey) -> Result<Reply,
         return bad(format!("tier {tier:?} is not configured"));
     }
     let expires = string_field(&body, "expires", 40)?;
+    // A key born expired is a mistake (a date in the past), as on the command line.
+    if let Some(e) = &expires
+        && veil_wire::record::parse_time(e).is_some_and(|t| t <= now_ns())
+    {
+        return bad(format!("expires {e} is in the past"));
+    }
     if role.is_none() && scopes.as_ref().is_none_or(BTreeSet::is_empty) {
         return bad("a key needs a role or at least one scope");
     }
