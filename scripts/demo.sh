@@ -40,7 +40,7 @@ store_key=$("$sink" --config "$demo/sink-service.toml" keys public)
 # The camera is enrolled: its key (created here where auditsink keeps it, as provisioning
 # would) is the only one the store trusts for demo/cam-1 at site lab.
 "$sink" --config "$demo/sink-service.toml" devices enroll --tenant demo --site lab --device cam-1 \
-  --spool-dir "$demo/spool"
+  --spool-dir "$demo/spool" --create
 
 "$sink" --config "$demo/sink-service.toml" serve > "$demo/serve.log" 2>&1 &
 serve_pid=$!

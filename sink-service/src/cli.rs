@@ -125,18 +125,26 @@ pub struct DeviceKeyArg {
     /// The device's Ed25519 public key, 64 hex digits (its checkpoints show it too).
     #[arg(long, value_name = "HEX")]
     pub public_key: Option<String>,
-    /// The device's key file (`auditsink key-file`; created, mode 0600, when missing: a device
-    /// provisioned on this machine).
+    /// The device's key file (`auditsink key-file`).
     #[arg(long, value_name = "FILE")]
     pub key_file: Option<PathBuf>,
     /// The device's `auditsink spool-dir` on this machine: its key file where auditsink keeps
-    /// it by default (created when missing).
+    /// it by default.
     #[arg(long, value_name = "DIR")]
     pub spool_dir: Option<PathBuf>,
 }
 
+/// Whether a missing key file may be created.
+#[derive(Args, Debug)]
+pub struct CreateKeyArg {
+    /// Create the key file (mode 0600) when it is missing: a device provisioned on this
+    /// machine. Without it a missing file is an error (a typo enrolls nothing).
+    #[arg(long)]
+    pub create: bool,
+}
+
 impl DeviceKeyArg {
-    fn public_hex(&self, tenant: &str, device: &str) -> anyhow::Result<String> {
+    fn public_hex(&self, tenant: &str, device: &str, create: bool) -> anyhow::Result<String> {
         let file = match (&self.public_key, &self.key_file, &self.spool_dir) {
             (Some(k), _, _) => return Ok(k.clone()),
             (None, Some(path), _) => path.clone(),
@@ -145,6 +153,11 @@ impl DeviceKeyArg {
             }
             (None, None, None) => anyhow::bail!("give --public-key, --key-file or --spool-dir"),
         };
+        anyhow::ensure!(
+            create || file.is_file(),
+            "no device key file at {}: give the device's key file, or --create to provision one here",
+            file.display()
+        );
         Ok(veil_wire::DeviceKey::load_or_create(&file)
             .with_context(|| format!("the device key file {}", file.display()))?
             .public_hex())
@@ -164,6 +177,8 @@ pub enum DevicesCommand {
         device: String,
         #[command(flatten)]
         key: DeviceKeyArg,
+        #[command(flatten)]
+        create: CreateKeyArg,
     },
     /// The tenant's enrolled devices as JSON lines.
     List {
@@ -186,6 +201,8 @@ pub enum DevicesCommand {
         device: String,
         #[command(flatten)]
         key: DeviceKeyArg,
+        #[command(flatten)]
+        create: CreateKeyArg,
         /// The device lost its spool and starts its chains over at sequence number 1: they
         /// continue in a new chain epoch, beside the stored ones (without: the stored chains go
         /// on under the new key).
@@ -446,7 +463,7 @@ pub fn run(cli: Cli) -> anyhow::Result<bool> {
         Command::ApiKeys(action) => {
             let store = open()?;
             let audit = AuditLog::open(&store)?;
-            api_keys(&store, &audit, action)?;
+            api_keys(&store, &audit, &config, action)?;
         }
         Command::Devices(action) => {
             let store = open()?;
@@ -507,13 +524,19 @@ fn enrolled_devices(
             site,
             device,
             key,
+            create,
         } => {
+            // Refused before any key file is made.
+            anyhow::ensure!(
+                devices::get(store, &tenant, &device)?.is_none(),
+                "{tenant}/{device} is already enrolled: use `devices rekey` for a new key"
+            );
             let e = devices::enroll(
                 store,
                 &tenant,
                 &device,
                 site.as_deref(),
-                &key.public_hex(&tenant, &device)?,
+                &key.public_hex(&tenant, &device, create.create)?,
                 now,
             )?;
             log(&e, "device.enroll")?;
@@ -536,9 +559,14 @@ fn enrolled_devices(
             tenant,
             device,
             key,
+            create,
             new_chain,
         } => {
-            let public = key.public_hex(&tenant, &device)?;
+            anyhow::ensure!(
+                devices::get(store, &tenant, &device)?.is_some(),
+                "{tenant}/{device} is not enrolled: use `devices enroll`"
+            );
+            let public = key.public_hex(&tenant, &device, create.create)?;
             let e = devices::rekey(store, &tenant, &device, &public, new_chain, now)?;
             log(&e, "device.rekey")?;
             eprintln!(
@@ -550,7 +578,12 @@ fn enrolled_devices(
     Ok(())
 }
 
-fn api_keys(store: &Store, audit: &AuditLog, command: ApiKeysCommand) -> anyhow::Result<()> {
+fn api_keys(
+    store: &Store,
+    audit: &AuditLog,
+    config: &Config,
+    command: ApiKeysCommand,
+) -> anyhow::Result<()> {
     let keys = KeyStore::open(store)?;
     let now = store::now_ns();
     let log = |tenant: &str, action: &str, detail: serde_json::Value| {
@@ -593,6 +626,12 @@ fn api_keys(store: &Store, audit: &AuditLog, command: ApiKeysCommand) -> anyhow:
                         .collect::<anyhow::Result<_>>()
                 })
                 .transpose()?;
+            let tiers = config.api.clone().unwrap_or_default().tiers;
+            anyhow::ensure!(
+                tiers.contains_key(&tier),
+                "tier {tier:?} is not configured ([api.tiers.NAME]; configured: {})",
+                tiers.keys().cloned().collect::<Vec<_>>().join(", ")
+            );
             // A key born expired is a mistake (a date in the past), not a key anyone wants.
             if let Some(e) = &expires
                 && veil_wire::time::parse_time(e).is_some_and(|t| t <= now)
@@ -616,8 +655,13 @@ fn api_keys(store: &Store, audit: &AuditLog, command: ApiKeysCommand) -> anyhow:
                                    "stations": key.stations.public()}),
             );
             println!("{token}");
+            let limited = if key.stations.is_whole_tenant() {
+                "all its stations".to_owned()
+            } else {
+                format!("only {}", key.stations.public())
+            };
             eprintln!(
-                "created key {} for tenant {tenant} with scopes {:?}: the line above is shown only once",
+                "created key {} for tenant {tenant} with scopes {:?}, seeing {limited}: the line above is shown only once",
                 key.id,
                 key.scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>()
             );

@@ -10,7 +10,8 @@
 //! tenant is refused.
 //!
 //! Trees: `devices/<t>`: device id ([`Store::device_id`]) → [`Enrollment`] (sealed JSON);
-//! `device-keys/.service`: public key (hex) → `tenant/device` (sealed), the reverse index.
+//! `device-keys/.service`: public key id ([`Store::key_id`]) → `tenant/device` (sealed), the
+//! reverse index.
 
 use serde::{Deserialize, Serialize};
 use veil_wire::record::format_time;
@@ -65,6 +66,10 @@ pub fn normalize_key(text: &str) -> anyhow::Result<String> {
 
 /// The enrollment of `tenant`/`device`, if any.
 pub fn get(store: &Store, tenant: &str, device: &str) -> anyhow::Result<Option<Enrollment>> {
+    // Asking about a tenant the store does not know creates nothing.
+    if !store.knows_tenant(tenant)? {
+        return Ok(None);
+    }
     match store.get(tenant, TREE, &store.device_id(tenant, device))? {
         Some(bytes) => Ok(Some(serde_json::from_slice(&bytes)?)),
         None => Ok(None),
@@ -86,7 +91,7 @@ pub fn list(store: &Store, tenant: &str) -> anyhow::Result<Vec<Enrollment>> {
 /// Who a public key is enrolled for (`tenant/device`), if anyone.
 fn owner(store: &Store, key: &str) -> anyhow::Result<Option<String>> {
     Ok(store
-        .get(SERVICE_TENANT, KEYS, key.as_bytes())?
+        .get(SERVICE_TENANT, KEYS, store.key_id(key).as_bytes())?
         .map(|b| String::from_utf8_lossy(&b).into_owned()))
 }
 
@@ -100,7 +105,7 @@ fn save(store: &Store, e: &Enrollment) -> anyhow::Result<()> {
     store.put(
         SERVICE_TENANT,
         KEYS,
-        e.public_key.as_bytes(),
+        store.key_id(&e.public_key).as_bytes(),
         format!("{}/{}", e.tenant, e.device).as_bytes(),
     )?;
     store.flush()
@@ -168,10 +173,11 @@ pub fn revoke(
     let Some(mut e) = get(store, tenant, device)? else {
         anyhow::bail!("{tenant}/{device} is not enrolled");
     };
-    if e.revoked.is_none() {
-        e.revoked = Some(format_time(now_ns));
-        save(store, &e)?;
+    if let Some(when) = &e.revoked {
+        anyhow::bail!("{tenant}/{device} was already revoked at {when}");
     }
+    e.revoked = Some(format_time(now_ns));
+    save(store, &e)?;
     Ok(e)
 }
 
@@ -254,10 +260,7 @@ pub fn judge(
             "signed by another key than the one enrolled for {me}"
         ))
     } else if e.site.as_deref().is_some_and(|s| s != site) {
-        Err(format!(
-            "{me} is enrolled for site {}, the record names {site}",
-            e.site.as_deref().unwrap_or_default()
-        ))
+        Err(format!("{me} is enrolled for another site, not {site}"))
     } else {
         Ok(())
     })

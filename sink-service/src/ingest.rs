@@ -62,9 +62,11 @@ pub struct Ingest {
     limits: Limits,
     units: HashMap<ChainUnit, Unit>,
     touched: Vec<ChainUnit>,
-    /// Each device's current chain epoch (from its enrollment; re-keying needs the store
-    /// unserved, so it holds for this process).
-    epochs: HashMap<(String, String), u32>,
+    /// Each device's enrollment (enrollment changes need the store unserved, so it holds for
+    /// this process).
+    enrollments: HashMap<(String, String), Option<crate::devices::Enrollment>>,
+    /// Devices already reported as refused (one integrity event each, not one per record).
+    refused: std::collections::HashSet<(String, String, String)>,
     pub stats: Stats,
 }
 
@@ -78,7 +80,8 @@ impl Ingest {
             limits,
             units: HashMap::new(),
             touched: Vec::new(),
-            epochs: HashMap::new(),
+            enrollments: HashMap::new(),
+            refused: Default::default(),
             stats: Stats::default(),
         }
     }
@@ -139,6 +142,22 @@ impl Ingest {
             )?;
             return self.reject(&reason, key_expr, payload);
         }
+        if self.trust.mode == TrustMode::Enrolled
+            && let Err(reason) = self.admitted(&names)?
+        {
+            self.stats.spoofed += 1;
+            let once = (names.tenant.clone(), names.device.clone(), reason.clone());
+            if self.refused.insert(once) {
+                let event = IntegrityEvent::UntrustedKey {
+                    device: names.device.clone(),
+                    stream: names.stream.clone(),
+                    seq: record.seq,
+                    reason: reason.clone(),
+                };
+                self.store.integrity_event(&names.tenant, event.body())?;
+            }
+            return self.reject(&reason, key_expr, payload);
+        }
         if !record.kind.chained() {
             let epoch = self.epoch(&record.tenant, &record.device)?;
             let key = record_key(
@@ -155,6 +174,23 @@ impl Ingest {
         }
         let unit_id = names.unit();
         self.load(&unit_id, &names)?;
+        // A chain is of one site: what it stores is filtered and scoped by that site.
+        let chain_site = self.unit(&unit_id).state.site.clone();
+        if record.site != chain_site {
+            self.stats.spoofed += 1;
+            let reason = format!(
+                "record {} names site {}, its chain is of site {chain_site}",
+                record.seq, record.site
+            );
+            let event = IntegrityEvent::Chain {
+                device: names.device.clone(),
+                stream: names.stream.clone(),
+                seq: record.seq,
+                reason: reason.clone(),
+            };
+            self.store.integrity_event(&names.tenant, event.body())?;
+            return self.reject(&reason, key_expr, payload);
+        }
         if !self.touched.contains(&unit_id) {
             self.touched.push(unit_id.clone());
         }
@@ -209,15 +245,47 @@ impl Ingest {
         self.unit(id).uid
     }
 
+    /// The device's enrollment, if any (cached).
+    fn enrollment(
+        &mut self,
+        tenant: &str,
+        device: &str,
+    ) -> Result<Option<&crate::devices::Enrollment>> {
+        let key = (tenant.to_owned(), device.to_owned());
+        if !self.enrollments.contains_key(&key) {
+            let e = crate::devices::get(&self.store, tenant, device)?;
+            self.enrollments.insert(key.clone(), e);
+        }
+        Ok(self.enrollments[&key].as_ref())
+    }
+
     /// The device's current chain epoch (0 unless re-keyed with a new chain).
     fn epoch(&mut self, tenant: &str, device: &str) -> Result<u32> {
-        let key = (tenant.to_owned(), device.to_owned());
-        if let Some(&e) = self.epochs.get(&key) {
-            return Ok(e);
-        }
-        let epoch = crate::devices::get(&self.store, tenant, device)?.map_or(0, |e| e.chain_epoch);
-        self.epochs.insert(key, epoch);
-        Ok(epoch)
+        Ok(self
+            .enrollment(tenant, device)?
+            .map_or(0, |e| e.chain_epoch))
+    }
+
+    /// Under enrollment, whether a record of these names may be taken at all: its device
+    /// enrolled, not revoked, and of its enrolled site. Refused records are quarantined before
+    /// anything is stored for them — no tenant, unit or acknowledgement, so a device waiting for
+    /// its enrollment keeps its spool.
+    fn admitted(&mut self, names: &Names) -> Result<std::result::Result<(), String>> {
+        let me = format!("{}/{}", names.tenant, names.device);
+        Ok(match self.enrollment(&names.tenant, &names.device)? {
+            None => Err(format!(
+                "{me} is not enrolled (sink-service devices enroll)"
+            )),
+            Some(e) if e.revoked.is_some() => Err(format!(
+                "{me} was revoked at {}",
+                e.revoked.as_deref().unwrap_or_default()
+            )),
+            Some(e) if e.site.as_deref().is_some_and(|s| s != names.site) => Err(format!(
+                "{me} is enrolled for another site, not {}",
+                names.site
+            )),
+            Some(_) => Ok(()),
+        })
     }
 
     fn load(&mut self, id: &ChainUnit, names: &Names) -> Result<()> {

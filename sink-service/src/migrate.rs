@@ -230,6 +230,13 @@ fn copy(old: &sled::Db, new: &Store, kek: &SecretKey) -> anyhow::Result<u64> {
                     let plain = open(&tenant, "devices", &k, &v)?;
                     new.put(&tenant, "devices", &new.device_id(&tenant, &device), &plain)?;
                 }
+                "device-keys" if tenant == SERVICE_TENANT => {
+                    // Public key → owner, keyed by the key's id now.
+                    let public_key = String::from_utf8(k.to_vec()).context("a public key")?;
+                    let plain = open(&tenant, "device-keys", &k, &v)?;
+                    let id = new.key_id(&public_key);
+                    new.put(SERVICE_TENANT, "device-keys", id.as_bytes(), &plain)?;
+                }
                 "webhook-queue" if tenant == SERVICE_TENANT => {
                     // tenant ␀ sealed delivery → tenant id ␀ sealed delivery.
                     let split = v
@@ -257,8 +264,9 @@ fn copy(old: &sled::Db, new: &Store, kek: &SecretKey) -> anyhow::Result<u64> {
             let (tenant, device) = rest.split_once('/').context("a layout-1 pin")?;
             let id = hex::encode(new.device_id(tenant, device));
             new.put(SERVICE_TENANT, pins, format!("pin/{id}").as_bytes(), &v)?;
-        } else if key.starts_with("owner/") {
-            new.put(SERVICE_TENANT, pins, &k, &v)?;
+        } else if let Some(public_key) = key.strip_prefix("owner/") {
+            let id = new.key_id(public_key);
+            new.put(SERVICE_TENANT, pins, format!("owner/{id}").as_bytes(), &v)?;
         } else if !key.starts_with("dek/") {
             bail!("an unknown layout-1 key entry {key:?}");
         }

@@ -426,6 +426,20 @@ impl Store {
         out
     }
 
+    /// Whether the tenant has a data key (is registered); asking creates nothing.
+    pub fn knows_tenant(&self, tenant: &str) -> anyhow::Result<bool> {
+        Ok(tenant == SERVICE_TENANT
+            || self
+                .tree(TENANTS, SERVICE_TENANT)?
+                .contains_key(self.tenant_id(tenant).as_bytes())?)
+    }
+
+    /// An opaque id of a device's public key (the reverse indexes of enrollment and trust on
+    /// first use are keyed by it).
+    pub fn key_id(&self, public_key: &str) -> String {
+        hex::encode(self.opaque("public-key", &[public_key]))
+    }
+
     /// A tenant's name by its id, if it is registered.
     pub fn tenant_by_id(&self, id: &str) -> anyhow::Result<Option<String>> {
         Ok(self
@@ -615,10 +629,19 @@ impl Store {
         k
     }
 
-    /// Stores an integrity event under the tenant (or the service) and logs it.
+    /// Stores an integrity event under the tenant (or the service) and logs it. An event about
+    /// a tenant the store does not know (a stranger's names) goes to the service's events with
+    /// the tenant's name in it: nobody creates tenants by publishing.
     pub fn integrity_event(&self, tenant: &str, event: serde_json::Value) -> anyhow::Result<()> {
         tracing::warn!(tenant, %event, "integrity event");
         let key = self.unique_key();
+        if !self.knows_tenant(tenant)? {
+            let mut event = event;
+            if let Some(fields) = event.as_object_mut() {
+                fields.insert("tenant".into(), tenant.into());
+            }
+            return self.put(SERVICE_TENANT, "events", &key, &serde_json::to_vec(&event)?);
+        }
         self.put(tenant, "events", &key, &serde_json::to_vec(&event)?)?;
         self.notice(crate::notice::Notice::Integrity {
             tenant: tenant.to_owned(),
@@ -704,7 +727,7 @@ impl Store {
         device: &str,
         key: &str,
     ) -> anyhow::Result<Result<(), String>> {
-        let owner = format!("owner/{key}");
+        let owner = format!("owner/{}", self.key_id(key));
         let me = format!("{tenant}/{device}");
         let pin = format!("pin/{}", hex::encode(self.device_id(tenant, device)));
         if let Some(o) = self.get(SERVICE_TENANT, PINS, owner.as_bytes())? {

@@ -532,6 +532,11 @@ fn station_scoped_keys_see_and_grant_only_their_stations() {
         json!({"role": "operator", "expires": "2020-01-01T00:00:00Z"}),
     );
     assert_eq!(born_expired.status, 400, "{}", born_expired.text);
+    let twice = create(
+        &admin,
+        json!({"role": "operator", "stations": {"sites": ["lab", "lab"]}}),
+    );
+    assert_eq!(twice.status, 400, "{}", twice.text);
 
     let sites = |path: &str, token: &str| -> Vec<String> {
         let a = api.get(path, token);

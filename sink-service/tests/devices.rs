@@ -74,6 +74,7 @@ fn only_enrolled_devices_store_and_the_audit_log_names_each_change() {
             "cam-6",
             "--key-file",
             key_file.to_str().unwrap(),
+            "--create",
         ],
     );
     assert!(out.status.success(), "{out:?}");
@@ -91,6 +92,7 @@ fn only_enrolled_devices_store_and_the_audit_log_names_each_change() {
             "cam-8",
             "--spool-dir",
             spool.to_str().unwrap(),
+            "--create",
         ],
     );
     let cam8 = veil_wire::spool_dirs::device_dir(&spool, "acme", "cam-8").join("device.key");
@@ -115,21 +117,57 @@ fn only_enrolled_devices_store_and_the_audit_log_names_each_change() {
         &config,
         &["devices", "revoke", "--tenant", "acme", "--device", "cam-3"],
     );
+    let twice = sink_service(
+        &config,
+        &["devices", "revoke", "--tenant", "acme", "--device", "cam-3"],
+    );
+    assert!(
+        !twice.status.success(),
+        "a second revoke is refused (and not logged)"
+    );
+    // A mistyped key file enrolls nothing and creates nothing.
+    let typo = dir.join("no-such-dir/cam-7.key");
+    let out = sink_service(
+        &config,
+        &[
+            "devices",
+            "enroll",
+            "--tenant",
+            "acme",
+            "--device",
+            "cam-7",
+            "--key-file",
+            typo.to_str().unwrap(),
+        ],
+    );
+    assert!(!out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--create"));
+    assert!(!dir.join("no-such-dir").exists());
     let listed = cli(&config, &["devices", "list", "--tenant", "acme"]);
     assert_eq!(listed.lines().count(), 6, "{listed}");
     assert!(listed.contains(&cam6.public_hex()) && listed.contains(&cam8.public_hex()));
     assert!(!cli(&config, &["devices", "list", "--tenant", "beta"]).contains("cam"));
 
-    let take = |records: &[veil_wire::Record]| {
+    // Takes records as `serve` does; returns the counts and the devices acknowledged.
+    let take_acked = |records: &[veil_wire::Record]| {
         let store = common::store(&dir);
         let mut ingest = Ingest::new(
             store.clone(),
             Config::load(&config).unwrap().trust,
             Default::default(),
         );
-        take_all(&mut ingest, records);
-        ingest.stats.clone()
+        for r in records {
+            ingest.take(&r.key_expr(), &r.to_vec()).unwrap();
+        }
+        let acked: std::collections::BTreeSet<String> = ingest
+            .commit()
+            .unwrap()
+            .into_iter()
+            .map(|(names, _, _)| format!("{}/{}", names.tenant, names.device))
+            .collect();
+        (ingest.stats.clone(), acked)
     };
+    let take = |records: &[veil_wire::Record]| take_acked(records).0;
     // Before the re-key: cam-4's first chain under its enrolled key is stored.
     let stats = take(&rekeyed.records(3, 3));
     assert_eq!((stats.stored, stats.spoofed), (4, 0));
@@ -162,8 +200,15 @@ fn only_enrolled_devices_store_and_the_audit_log_names_each_change() {
     records.extend(borrowed.records(3, 3));
     records.extend(wrong_site.records(3, 3));
     records.extend(after_rekey);
-    let stats = take(&records);
-    assert_eq!(stats.spoofed, 4, "four chains refused: {stats:?}");
+    let (stats, acked) = take_acked(&records);
+    // Refused before anything is stored: four chains of 4 records each, and none of them is
+    // acknowledged (their devices keep their spools).
+    assert_eq!(stats.spoofed, 16, "{stats:?}");
+    assert_eq!(
+        acked,
+        ["acme/cam-1".to_owned(), "acme/cam-4".to_owned()].into(),
+        "only admitted devices are acknowledged"
+    );
     assert_eq!(
         stats.chain_errors, 0,
         "cam-4's chain goes on under its new key: {stats:?}"
@@ -178,22 +223,33 @@ fn only_enrolled_devices_store_and_the_audit_log_names_each_change() {
     let store = common::store(&dir);
     let report = veil_sink_service::verify::verify(&store).unwrap();
     assert!(report.ok(), "{:?}", report.errors);
-    // Valid: the control's 3 windows and checkpoint, cam-4's 7 records under both keys. Set
-    // aside: the four refused chains' 4 records each. The thief's window waits, staged, for a
-    // checkpoint that never verifies.
+    // Valid: the control's 3 windows and checkpoint, cam-4's 7 records under both keys. In
+    // quarantine: the four refused chains' 4 records each and the thief's checkpoint. The
+    // thief's window waits, staged, for a checkpoint that never verifies.
     assert_eq!(report.records, 4 + 7, "{report:?}");
-    assert_eq!(report.set_aside, 4 * 4, "{report:?}");
+    assert_eq!(
+        (report.set_aside, report.quarantined),
+        (0, 4 * 4 + 1),
+        "{report:?}"
+    );
     assert_eq!(report.staged, 1, "{report:?}");
-    let reasons: Vec<String> = ["acme", "beta"]
+    // Strangers create no tenant: beta's alerts are the service's, naming beta.
+    assert_eq!(store.tenants(), ["acme"]);
+    let service_events = store.events(".service").unwrap();
+    assert!(
+        service_events.iter().any(|e| e["tenant"] == "beta"),
+        "{service_events:?}"
+    );
+    let reasons: Vec<String> = ["acme", ".service"]
         .iter()
         .flat_map(|t| store.events(t).unwrap())
         .map(|e| e["reason"].as_str().unwrap_or("").to_owned())
         .collect();
     for expected in [
         "beta/cam-2 is not enrolled",
-        "beta/cam-9 is not enrolled; the key is acme/cam-1's",
+        "beta/cam-9 is not enrolled",
         "acme/cam-3 was revoked",
-        "acme/cam-5 is enrolled for site hq, the record names lab",
+        "acme/cam-5 is enrolled for another site, not lab",
         "checkpoint signed by another key than the chain's",
     ] {
         assert!(

@@ -152,6 +152,11 @@ fn a_layout_1_store_is_migrated_keeps_everything_and_holds_no_names() {
     );
     let enrolled = veil_sink_service::devices::get(&store, "acme-corp", "camera-02").unwrap();
     assert_eq!(enrolled.unwrap().site.as_deref(), Some("headquarters"));
+    // Its key is still taken: one key, one device.
+    let camera_02 = veil_wire::DeviceKey::from_seed([2; 32]).public_hex();
+    let again =
+        veil_sink_service::devices::enroll(&store, "beta-labs", "camera-88", None, &camera_02, 1);
+    assert!(again.unwrap_err().to_string().contains("already enrolled"));
     let camera_01 = veil_wire::DeviceKey::from_seed([1; 32]).public_hex();
     assert_eq!(
         store.pin_key("acme-corp", "camera-01", &camera_01).unwrap(),

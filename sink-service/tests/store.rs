@@ -508,3 +508,47 @@ fn webhook_deliveries_honour_the_subscriptions_stations() {
     assert_eq!(lab.len(), 3, "2 windows and 1 alert: {lab:?}");
     assert!(lab.iter().all(|(_, lab)| *lab), "{lab:?}");
 }
+
+/// A chain is of one site: a device that names another site mid-chain has those records
+/// refused, so a site filter (and a site-scoped key) sees every stored record of the chain
+/// under the chain's site, none under the other.
+#[test]
+fn a_chain_that_changes_site_is_refused_from_the_change_on() {
+    use veil_sink_service::api::data::{self, Filter};
+    let dir = temp("site-change");
+    let store = store(&dir);
+    let mut ingest = ingest(&store);
+    let mut device = Device::try_at("acme", "hq", "cam-5", 5).unwrap();
+    let mut records = device.records(2, 2);
+    device.names.site = "lab".into();
+    records.extend(device.records(2, 2));
+    take_all(&mut ingest, &records);
+    assert_eq!(ingest.stats.spoofed, 3, "{:?}", ingest.stats);
+    let report = verify::verify(&store).unwrap();
+    assert!(report.ok(), "{:?}", report.errors);
+    assert_eq!(
+        report.records, 3,
+        "hq's two windows and checkpoint: {report:?}"
+    );
+    let kinds = [Kind::Metrics, Kind::Checkpoint];
+    let at = |site: &str| {
+        let filter = Filter {
+            site: Some(site.into()),
+            ..Filter::within(&Default::default())
+        };
+        data::page(&store, "acme", &kinds, &filter, None, 100)
+            .unwrap()
+            .items
+            .len()
+    };
+    assert_eq!((at("hq"), at("lab")), (3, 0));
+    let events = store.events("acme").unwrap();
+    assert!(
+        events.iter().any(|e| e["reason"]
+            .as_str()
+            .unwrap_or("")
+            .contains("names site lab, its chain is of site hq")),
+        "{events:?}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -683,6 +683,18 @@ fn stations_field(body: &Value) -> Result<Option<Stations>, Fail> {
     const MAX_NAMES: usize = 100;
     let raw: Stations = match body.get("stations") {
         None | Some(Value::Null) => return Ok(None),
+        // A name twice is a mistake the sets below would hide.
+        Some(Value::Object(axes))
+            if axes.values().any(|names| {
+                names.as_array().is_some_and(|list| {
+                    let names: Vec<&str> = list.iter().filter_map(Value::as_str).collect();
+                    let distinct: std::collections::HashSet<&&str> = names.iter().collect();
+                    names.len() == list.len() && distinct.len() != names.len()
+                })
+            }) =>
+        {
+            return bad("stations: a name is listed twice");
+        }
         Some(v) => match serde_json::from_value(v.clone()) {
             Ok(s) => s,
             Err(e) => return bad(format!("stations: {e}")),

@@ -23,8 +23,9 @@ struct Cli {
     /// queryables through the access control (the service still asks for an API key).
     #[arg(long = "operator", value_name = "NAME")]
     operators: Vec<String>,
-    /// Also write the service's mutual-TLS Zenoh configuration
-    /// (configs/zenoh/service-mtls.json5) with access control for these devices and operators.
+    /// Also write FILE: the service's mutual-TLS Zenoh configuration
+    /// (configs/zenoh/service-mtls.json5 with the certificates of --out) with access control for
+    /// these devices and operators.
     #[arg(long, value_name = "FILE")]
     acl_out: Option<PathBuf>,
     /// Device names: one client certificate each, the name its common name; `DEVICE.pem` +
@@ -34,10 +35,45 @@ struct Cli {
     devices: Vec<String>,
 }
 
+/// Checks the names before anything is written: a device `TENANT/SITE/DEVICE` of valid names
+/// (or, without --acl-out, one plain name), operators plain names, no name twice and no two
+/// names sharing a file.
+fn check_names(devices: &[&str], operators: &[&str], acl: bool) -> anyhow::Result<()> {
+    use veil_wire::names::check_name;
+    for device in devices {
+        let parts: Vec<&str> = device.split('/').collect();
+        match parts.as_slice() {
+            [tenant, site, name] => {
+                check_name("tenant", tenant)?;
+                check_name("site", site)?;
+                check_name("device", name)?;
+            }
+            [name] if !acl => check_name("device", name)?,
+            _ => anyhow::bail!(
+                "device {device:?}: name devices TENANT/SITE/DEVICE (each of letters, digits, ., _, -){}",
+                if acl { " for --acl-out" } else { "" }
+            ),
+        }
+    }
+    for operator in operators {
+        check_name("operator", operator)?;
+    }
+    let mut stems = std::collections::HashSet::new();
+    for name in devices.iter().chain(operators) {
+        let stem = veil_testkit::certs::device_file_stem(name);
+        anyhow::ensure!(
+            stems.insert(stem.clone()),
+            "{name:?} is given twice, or shares the file {stem}.pem with another name"
+        );
+    }
+    Ok(())
+}
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let devices: Vec<&str> = cli.devices.iter().map(String::as_str).collect();
     let operators: Vec<&str> = cli.operators.iter().map(String::as_str).collect();
+    check_names(&devices, &operators, cli.acl_out.is_some())?;
     let clients: Vec<&str> = devices.iter().chain(&operators).copied().collect();
     veil_tools::certs::generate(&cli.out, &cli.org, &clients)?;
     println!(
@@ -51,13 +87,12 @@ fn main() -> anyhow::Result<()> {
             .copied()
             .filter(|d| d.contains('/'))
             .collect();
-        anyhow::ensure!(
-            !scoped.is_empty() || !operators.is_empty(),
-            "--acl-out needs devices named TENANT/SITE/DEVICE or --operator"
-        );
         let base = veil_testkit::paths::repo_path("configs/zenoh/service-mtls.json5");
+        // The certificates are the ones just written.
+        let certs = format!("{}/", cli.out.display().to_string().trim_end_matches('/'));
         let text = std::fs::read_to_string(&base)
-            .with_context(|| format!("reading {}", base.display()))?;
+            .with_context(|| format!("reading {}", base.display()))?
+            .replace("configs/certs/", &certs);
         let acl = veil_testkit::zenoh_acl::access_control(&scoped, &operators);
         let config = veil_testkit::zenoh_acl::with_access_control(&text, &acl)?;
         let tmp = path.with_extension("json5.tmp");
@@ -71,4 +106,32 @@ fn main() -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_names;
+
+    /// A name that is not exactly TENANT/SITE/DEVICE would widen (or break) the access
+    /// control written for it; nothing is written for it.
+    #[test]
+    fn names_are_checked_before_anything_is_written() {
+        assert!(check_names(&["acme/hq/cam-1"], &["ops"], true).is_ok());
+        assert!(check_names(&["device"], &[], false).is_ok());
+        for bad in [
+            "acme/hq",
+            "acme/hq/**",
+            "acme/*/cam-1",
+            "acme/hq/cam-1/extra",
+            "device",
+        ] {
+            assert!(check_names(&[bad], &[], true).is_err(), "{bad}");
+        }
+        assert!(
+            check_names(&["a.b/c/d", "a/b.c/d"], &[], true).is_err(),
+            "one file"
+        );
+        assert!(check_names(&["acme/hq/cam-1", "acme/hq/cam-1"], &[], true).is_err());
+        assert!(check_names(&["acme/hq/cam-1"], &[""], true).is_err());
+    }
 }
