@@ -28,6 +28,8 @@ struct Keys {
     revoked: String,
     expired: String,
     tiny: String,
+    /// An admin key of acme limited to site `lab` (the seeded data is all at `hq`).
+    lab_admin: String,
 }
 
 struct Api {
@@ -263,6 +265,22 @@ timeout = "2s"
     )
     .1;
     let tiny = make("acme", Some(Role::Operator), None, "tiny", None).1;
+    let lab_admin = ks
+        .create(
+            &store,
+            NewKey {
+                tenant: "acme".into(),
+                name: "lab admin".into(),
+                role: Some(Role::Admin),
+                scopes: None,
+                tier: "standard".into(),
+                expires: None,
+                stations: veil_sink_service::stations::Stations::new(&["lab"], &[], &[]).unwrap(),
+            },
+            now,
+        )
+        .unwrap()
+        .1;
     store.flush().unwrap();
     drop(ks);
     drop(ingest);
@@ -282,6 +300,7 @@ timeout = "2s"
             revoked,
             expired,
             tiny,
+            lab_admin,
         },
     };
     api.restart();
@@ -412,6 +431,42 @@ fn every_endpoint_enforces_keys_scopes_and_tenants() {
                 assert_eq!(a.status, 403, "{what} as {role:?}: {}", a.text);
                 assert_eq!(a.json()["error"], "forbidden");
             }
+        }
+        // A station-scoped admin key (site lab; everything seeded is at hq): every route
+        // answers, with nothing of hq in it; resources of hq or of the whole tenant, named by
+        // id, are absent to it; the tenant-wide audit log is refused.
+        let scoped = call(Some(&api.keys.lab_admin), "acme");
+        let names_a_resource = ["{key_id}", "{webhook_id}", "{image_id}", "{alert_id}"]
+            .iter()
+            .any(|p| path.contains(p));
+        let expected = if path.ends_with("/audit") {
+            403
+        } else if names_a_resource {
+            404
+        } else {
+            0
+        };
+        match expected {
+            0 => {
+                assert!(
+                    (200..300).contains(&scoped.status),
+                    "{what} with a lab key: {} {}",
+                    scoped.status,
+                    scoped.text
+                );
+                if method == "GET" && !path.ends_with("/keys") && !path.ends_with("/webhooks") {
+                    assert!(
+                        !scoped.text.contains("\"hq\"") && !scoped.text.contains("cam-1"),
+                        "{what} with a lab key shows hq: {}",
+                        scoped.text
+                    );
+                }
+            }
+            status => assert_eq!(
+                scoped.status, status,
+                "{what} with a lab key: {}",
+                scoped.text
+            ),
         }
         for (held, token) in &api.keys.single {
             let a = call(Some(token), "acme");
