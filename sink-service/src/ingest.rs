@@ -72,6 +72,17 @@ pub struct Ingest {
 
 type Result<T> = anyhow::Result<T>;
 
+/// An integrity event's body with the site and chain epoch it is about, so that station scopes
+/// and webhooks place it without guessing.
+fn located(event: IntegrityEvent, site: &str, epoch: u32) -> serde_json::Value {
+    let mut body = event.body();
+    if let Some(fields) = body.as_object_mut() {
+        fields.insert("site".into(), site.into());
+        fields.insert("chain_epoch".into(), epoch.into());
+    }
+    body
+}
+
 impl Ingest {
     pub fn new(store: Arc<Store>, trust: TrustConfig, limits: Limits) -> Ingest {
         Ingest {
@@ -154,28 +165,19 @@ impl Ingest {
                     seq: record.seq,
                     reason: reason.clone(),
                 };
-                self.store.integrity_event(&names.tenant, event.body())?;
+                self.store
+                    .integrity_event(&names.tenant, located(event, &names.site, 0))?;
             }
             return self.reject(&reason, key_expr, payload);
         }
-        if !record.kind.chained() {
-            let epoch = self.epoch(&record.tenant, &record.device)?;
-            let key = record_key(
-                &self
-                    .store
-                    .unit_id(&record.tenant, &record.device, &record.stream, epoch),
-                record.kind.as_str(),
-                capture_ns(&record),
-                record.seq,
-            );
-            self.store.put(&record.tenant, "records", &key, payload)?;
-            self.stats.detections += 1;
-            return Ok(Outcome::Stored);
-        }
         let unit_id = names.unit();
         self.load(&unit_id, &names)?;
-        // A chain is of one site: what it stores is filtered and scoped by that site.
-        let chain_site = self.unit(&unit_id).state.site.clone();
+        // A chain is of one site: what it stores (per-frame boxes included) is filtered and
+        // scoped by that site.
+        let (chain_site, epoch) = {
+            let state = &self.unit(&unit_id).state;
+            (state.site.clone(), state.epoch)
+        };
         if record.site != chain_site {
             self.stats.spoofed += 1;
             let reason = format!(
@@ -188,8 +190,20 @@ impl Ingest {
                 seq: record.seq,
                 reason: reason.clone(),
             };
-            self.store.integrity_event(&names.tenant, event.body())?;
+            self.store
+                .integrity_event(&names.tenant, located(event, &chain_site, epoch))?;
             return self.reject(&reason, key_expr, payload);
+        }
+        if !record.kind.chained() {
+            let key = record_key(
+                &self.uid(&unit_id),
+                record.kind.as_str(),
+                capture_ns(&record),
+                record.seq,
+            );
+            self.store.put(&record.tenant, "records", &key, payload)?;
+            self.stats.detections += 1;
+            return Ok(Outcome::Stored);
         }
         if !self.touched.contains(&unit_id) {
             self.touched.push(unit_id.clone());
@@ -305,10 +319,14 @@ impl Ingest {
             });
         let uid = self.store.unit_of(&id.tenant, &state);
         let verifier = ChainVerifier::resume(id.clone(), state.chain.clone());
+        // Acknowledgements go to the chain's site, whatever site the record that loaded the
+        // unit named (a refused one may have named another).
+        let mut names = names.clone();
+        names.site.clone_from(&state.site);
         self.units.insert(
             id.clone(),
             Unit {
-                names: names.clone(),
+                names,
                 uid,
                 state,
                 verifier,
@@ -356,7 +374,9 @@ impl Ingest {
             seq: record.seq,
             reason: reason.clone(),
         };
-        self.store.integrity_event(&id.tenant, event.body())?;
+        let state = &self.unit(id).state;
+        let body = located(event, &state.site, state.epoch);
+        self.store.integrity_event(&id.tenant, body)?;
         self.reject(&reason, key_expr, payload)
     }
 
@@ -374,7 +394,8 @@ impl Ingest {
                     seq: e.seq,
                     reason: e.reason.clone(),
                 };
-                store.integrity_event(&id.tenant, event.body())?;
+                let state = &self.unit(id).state;
+                store.integrity_event(&id.tenant, located(event, &state.site, state.epoch))?;
             }
             let key_expr = record.key_expr();
             return self.reject(&e.to_string(), &key_expr, &bytes);
@@ -410,7 +431,8 @@ impl Ingest {
                         seq: record.seq,
                         reason: reason.clone(),
                     };
-                    store.integrity_event(&id.tenant, event.body())?;
+                    let state = &self.unit(id).state;
+                    store.integrity_event(&id.tenant, located(event, &state.site, state.epoch))?;
                     self.set_aside(id, before.signed_upto + 1, cp.seq, &reason)?;
                     index.insert(
                         seq_key(&self.uid(id), record.seq),
@@ -558,18 +580,21 @@ impl Ingest {
                 let missing = (unit.state.chain.next_seq, first_held - 1);
                 self.store.integrity_event(
                     &n.tenant,
-                    IntegrityEvent::Gap {
-                        device: n.device.clone(),
-                        stream: n.stream.clone(),
-                        seq: missing.0,
-                        reason: format!(
-                            "records {}..{} missing, {} held behind them",
-                            missing.0,
-                            missing.1,
-                            unit.pending.len()
-                        ),
-                    }
-                    .body(),
+                    located(
+                        IntegrityEvent::Gap {
+                            device: n.device.clone(),
+                            stream: n.stream.clone(),
+                            seq: missing.0,
+                            reason: format!(
+                                "records {}..{} missing, {} held behind them",
+                                missing.0,
+                                missing.1,
+                                unit.pending.len()
+                            ),
+                        },
+                        &unit.state.site,
+                        unit.state.epoch,
+                    ),
                 )?;
             }
         }

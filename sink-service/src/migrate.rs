@@ -17,12 +17,34 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 
 use crate::crypto::SecretKey;
-use crate::store::{Entry, SERVICE_TENANT, Store, UnitState};
+use crate::store::{Entry, LAYOUT, SERVICE_TENANT, Store, UnitState};
 
+/// `<store>` + suffix beside the store (a trailing slash of the configured path is ignored).
 fn sibling(path: &Path, suffix: &str) -> PathBuf {
-    let mut p = path.as_os_str().to_owned();
-    p.push(suffix);
-    PathBuf::from(p)
+    let mut name = path.file_name().map(|n| n.to_owned()).unwrap_or_default();
+    name.push(suffix);
+    path.parent()
+        .map(|p| p.join(&name))
+        .unwrap_or_else(|| PathBuf::from(name))
+}
+
+/// Makes the renames in `path`'s directory durable.
+fn sync_parent(path: &Path) -> std::io::Result<()> {
+    match path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        Some(dir) => std::fs::File::open(dir)?.sync_all(),
+        None => std::fs::File::open(".")?.sync_all(),
+    }
+}
+
+/// Whether `path` holds a complete layout-2 database (what the swap's last step put there).
+fn is_layout_2(path: &Path) -> anyhow::Result<bool> {
+    let db = crate::store::open_db(path)?;
+    let done = db
+        .open_tree("meta")?
+        .get(LAYOUT)?
+        .is_some_and(|v| v.as_ref() == crate::store::LAYOUT_VERSION);
+    drop(db);
+    Ok(done)
 }
 
 /// Whether a database without a layout mark holds anything (then it is of layout 1).
@@ -38,22 +60,28 @@ pub fn holds_data(db: &sled::Db) -> anyhow::Result<bool> {
     Ok(false)
 }
 
-/// Finishes or undoes a directory swap a crash interrupted: with the old database set aside
-/// and no complete new one in place, the old one goes back (and is migrated again).
+/// Finishes or undoes a directory swap a crash interrupted: the old database set aside is
+/// removed only when a complete layout-2 database is in place; otherwise whatever is at the
+/// store's path is set aside and the old one goes back (to be migrated again).
 pub fn recover(path: &Path) -> anyhow::Result<()> {
     let old = sibling(path, ".layout1");
     if !old.exists() {
         return Ok(());
     }
-    if path.exists() {
-        // The new database is in place (the swap's last step): the old one is done with.
+    if path.exists() && is_layout_2(path)? {
         std::fs::remove_dir_all(&old)
             .with_context(|| format!("removing the migrated layout-1 store {}", old.display()))?;
     } else {
+        if path.exists() {
+            let stray = sibling(path, ".incomplete");
+            let _ = std::fs::remove_dir_all(&stray);
+            std::fs::rename(path, &stray)?;
+        }
         std::fs::rename(&old, path).with_context(|| {
             format!("restoring {} after an interrupted migration", old.display())
         })?;
     }
+    sync_parent(path)?;
     Ok(())
 }
 
@@ -101,15 +129,13 @@ pub fn v1_to_v2(path: &Path, kek: &SecretKey) -> anyhow::Result<()> {
     if fresh.exists() {
         std::fs::remove_dir_all(&fresh)?;
     }
-    let kek_copy = tempfile_kek(path, kek)?;
     let result = (|| -> anyhow::Result<u64> {
         let old = crate::store::open_db(path)?;
-        let new = Store::open(&fresh, &kek_copy)?;
+        let new = Store::create_with_kek(&fresh, kek)?;
         let n = copy(&old, &new, kek)?;
         new.flush()?;
         Ok(n)
     })();
-    let _ = std::fs::remove_file(&kek_copy);
     let n = result.with_context(|| {
         format!(
             "migrating the store {} to layout 2 (it is unchanged)",
@@ -117,23 +143,18 @@ pub fn v1_to_v2(path: &Path, kek: &SecretKey) -> anyhow::Result<()> {
         )
     })?;
     let old = sibling(path, ".layout1");
-    std::fs::rename(path, &old)?;
+    std::fs::rename(path, &old)
+        .with_context(|| format!("setting {} aside (is it a mount point?)", path.display()))?;
     std::fs::rename(&fresh, path)?;
+    sync_parent(path)?;
     std::fs::remove_dir_all(&old)?;
+    sync_parent(path)?;
     tracing::info!(
         store = %path.display(),
         entries = n,
         "migrated to layout 2: no names on disk"
     );
     Ok(())
-}
-
-/// The new database opens with the same KEK, from a file of its own (mode 0600, removed after).
-fn tempfile_kek(path: &Path, kek: &SecretKey) -> anyhow::Result<PathBuf> {
-    let file = sibling(path, ".migrating.kek");
-    let _ = std::fs::remove_file(&file);
-    kek.save(&file)?;
-    Ok(file)
 }
 
 fn copy(old: &sled::Db, new: &Store, kek: &SecretKey) -> anyhow::Result<u64> {
@@ -161,7 +182,8 @@ fn copy(old: &sled::Db, new: &Store, kek: &SecretKey) -> anyhow::Result<u64> {
     };
     let mut n = 0u64;
     // Record keys, old → new, for the index and the alerts' ids.
-    let mut moved: HashMap<Vec<u8>, Vec<u8>> = HashMap::new();
+    // Layout-1 record keys do not name the tenant: the map is per tenant.
+    let mut moved: HashMap<(String, Vec<u8>), Vec<u8>> = HashMap::new();
     let mut names: Vec<(String, String)> = old
         .tree_names()
         .into_iter()
@@ -184,7 +206,7 @@ fn copy(old: &sled::Db, new: &Store, kek: &SecretKey) -> anyhow::Result<u64> {
                     let key = crate::store::record_key(&unit, &record_kind, capture, seq);
                     let plain = open(&tenant, "records", &k, &v)?;
                     target.insert(&key, new.seal(&tenant, "records", &key, &plain)?)?;
-                    moved.insert(k.to_vec(), key);
+                    moved.insert((tenant.clone(), k.to_vec()), key);
                 }
                 "index" => {
                     let (device, stream, seq) = v1_unit(&k).context("a layout-1 index key")?;
@@ -193,7 +215,7 @@ fn copy(old: &sled::Db, new: &Store, kek: &SecretKey) -> anyhow::Result<u64> {
                         Entry::Live(h, rkey) => Entry::Live(
                             h,
                             moved
-                                .get(&rkey)
+                                .get(&(tenant.clone(), rkey))
                                 .cloned()
                                 .context("an index entry of a record that is not stored")?,
                         ),
@@ -217,7 +239,7 @@ fn copy(old: &sled::Db, new: &Store, kek: &SecretKey) -> anyhow::Result<u64> {
                     let id = String::from_utf8(k.to_vec()).context("an alert id")?;
                     let plain = open(&tenant, "acks", &k, &v)?;
                     let id = match id.strip_prefix("d-").and_then(|h| hex::decode(h).ok()) {
-                        Some(old_key) => match moved.get(&old_key) {
+                        Some(old_key) => match moved.get(&(tenant.clone(), old_key)) {
                             Some(key) => format!("d-{}", hex::encode(key)),
                             None => id,
                         },
@@ -255,6 +277,15 @@ fn copy(old: &sled::Db, new: &Store, kek: &SecretKey) -> anyhow::Result<u64> {
             }
         }
     }
+    // The service's own metadata (SIEM forwarding cursors…), but not what belongs to the
+    // database (its KEK fingerprint and layout, already set).
+    let new_meta = new.db().open_tree("meta")?;
+    for item in old.open_tree("meta")?.iter() {
+        let (k, v) = item?;
+        if k.as_ref() != b"kek-fingerprint" && k.as_ref() != LAYOUT {
+            new_meta.insert(k, v)?;
+        }
+    }
     // Trust on first use: `pin/<tenant>/<device>` → `pin/<device id>`, sealed in `pins`.
     for item in old_keys.iter() {
         let (k, v) = item?;
@@ -278,6 +309,40 @@ fn copy(old: &sled::Db, new: &Store, kek: &SecretKey) -> anyhow::Result<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_swap_happens_beside_the_store_whatever_its_spelling() {
+        for spelled in ["/var/lib/veil/sink", "/var/lib/veil/sink/"] {
+            assert_eq!(
+                sibling(Path::new(spelled), ".layout1"),
+                PathBuf::from("/var/lib/veil/sink.layout1")
+            );
+        }
+        assert_eq!(
+            sibling(Path::new("sink"), ".migrating"),
+            PathBuf::from("sink.migrating")
+        );
+    }
+
+    /// A crash between the two renames, then an empty directory where the store was: the
+    /// old database comes back rather than being removed.
+    #[test]
+    fn an_interrupted_swap_restores_the_old_store() {
+        let dir = std::env::temp_dir().join(format!("veil-recover-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let store = dir.join("sink");
+        let old = dir.join("sink.layout1");
+        std::fs::create_dir_all(&old).unwrap();
+        std::fs::write(old.join("marker"), b"the only copy").unwrap();
+        std::fs::create_dir_all(&store).unwrap();
+        recover(&store).unwrap();
+        assert_eq!(
+            std::fs::read(store.join("marker")).unwrap(),
+            b"the only copy"
+        );
+        assert!(!old.exists());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn layout_1_keys_split() {

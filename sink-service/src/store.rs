@@ -312,6 +312,32 @@ impl Store {
                 meta.insert(LAYOUT, LAYOUT_VERSION)?;
             }
         }
+        Store::finish(path, db, keys, kek)
+    }
+
+    /// A new, empty store of layout 2 under `kek` given in memory (the migration's target: the
+    /// KEK is never copied to a file beside the store).
+    pub(crate) fn create_with_kek(path: &Path, kek: &SecretKey) -> anyhow::Result<Store> {
+        let db = open_db(path)?;
+        let meta = db.open_tree("meta")?;
+        anyhow::ensure!(
+            !crate::migrate::holds_data(&db)?,
+            "{} is not empty",
+            path.display()
+        );
+        meta.insert(KEK_FINGERPRINT, kek.fingerprint().as_bytes())?;
+        meta.insert(LAYOUT, LAYOUT_VERSION)?;
+        let keys = db.open_tree("keys")?;
+        Store::finish(path, db, keys, SecretKey(kek.0))
+    }
+
+    /// The names key (made on first use) and the handle, on a database of layout 2.
+    fn finish(
+        path: &Path,
+        db: sled::Db,
+        keys: sled::Tree,
+        kek: SecretKey,
+    ) -> anyhow::Result<Store> {
         let names = match keys.get(format!("dek/{NAMES_KEY}"))? {
             Some(wrapped) => kek.unwrap(NAMES_KEY, &wrapped)?,
             None => {
@@ -410,20 +436,31 @@ impl Store {
         Ok(tree)
     }
 
-    /// Tenants that have data keys (from the sealed tenant registry), by name.
+    /// Tenants that have data keys (from the sealed tenant registry), by name. An entry that
+    /// does not open is logged as an error (and `verify` reports it): the tenant would
+    /// otherwise vanish silently.
     pub fn tenants(&self) -> Vec<String> {
-        let Ok(registry) = self.tree(TENANTS, SERVICE_TENANT) else {
-            return Vec::new();
-        };
-        let mut out: Vec<String> = registry
-            .iter()
-            .keys()
-            .filter_map(|k| k.ok())
-            .filter_map(|k| self.get(SERVICE_TENANT, TENANTS, &k).ok().flatten())
-            .filter_map(|name| String::from_utf8(name).ok())
-            .collect();
+        match self.registered_tenants() {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::error!("the tenant registry: {e:#}");
+                Vec::new()
+            }
+        }
+    }
+
+    /// [`Store::tenants`], failing on an entry that does not open.
+    pub fn registered_tenants(&self) -> anyhow::Result<Vec<String>> {
+        let mut out = Vec::new();
+        for key in self.tree(TENANTS, SERVICE_TENANT)?.iter().keys() {
+            let key = key?;
+            let name = self
+                .get(SERVICE_TENANT, TENANTS, &key)?
+                .context("a tenant registry entry vanished")?;
+            out.push(String::from_utf8(name).context("a tenant name")?);
+        }
         out.sort();
-        out
+        Ok(out)
     }
 
     /// Whether the tenant has a data key (is registered); asking creates nothing.
@@ -477,10 +514,7 @@ impl Store {
                 }
             }
         };
-        self.deks
-            .lock()
-            .map_err(|_| anyhow::anyhow!("key cache poisoned"))?
-            .insert(tenant.to_owned(), dek.clone());
+        // Registered before it is cached: a failed registration is retried at the next use.
         if tenant != SERVICE_TENANT
             && !self
                 .tree(TENANTS, SERVICE_TENANT)?
@@ -488,6 +522,10 @@ impl Store {
         {
             self.put(SERVICE_TENANT, TENANTS, id.as_bytes(), tenant.as_bytes())?;
         }
+        self.deks
+            .lock()
+            .map_err(|_| anyhow::anyhow!("key cache poisoned"))?
+            .insert(tenant.to_owned(), dek.clone());
         Ok(dek)
     }
 

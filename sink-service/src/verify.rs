@@ -40,7 +40,11 @@ impl Report {
 
 pub fn verify(store: &Store) -> anyhow::Result<Report> {
     let mut report = Report::default();
-    for tenant in store.tenants() {
+    let tenants = store.registered_tenants().unwrap_or_else(|e| {
+        report.errors.push(format!("the tenant registry: {e:#}"));
+        store.tenants()
+    });
+    for tenant in tenants {
         check_tenant(store, &tenant, &mut report)?;
     }
     match store.quarantined() {

@@ -338,8 +338,11 @@ pub fn dispatch(store: &Store, notices: Vec<Notice>) -> anyhow::Result<usize> {
                 if !store.tree(SUBS, &tenant)?.is_empty() {
                     let device = event.get("device").and_then(Value::as_str);
                     let stream = event.get("stream").and_then(Value::as_str);
-                    let site = match (device, stream) {
-                        (Some(d), Some(s)) => store.unit_state(&tenant, d, s, 0)?.map(|u| u.site),
+                    let site = match (event.get("site").and_then(Value::as_str), device, stream) {
+                        (Some(site), _, _) => Some(site.to_owned()),
+                        (None, Some(d), Some(s)) => {
+                            store.unit_state(&tenant, d, s, 0)?.map(|u| u.site)
+                        }
                         _ => None,
                     };
                     n += enqueue(
@@ -488,7 +491,9 @@ pub fn step(store: &Store, policy: &Policy, agent: &ureq::Agent) -> anyhow::Resu
         queue.remove(&key)?;
         bail!("a queued delivery without a tenant was dropped");
     };
-    let Some(tenant) = store.tenant_by_id(&String::from_utf8_lossy(&value[..split]))? else {
+    // A delivery whose tenant cannot be found is dropped, not retried: it would block the
+    // queue for every tenant.
+    let Ok(Some(tenant)) = store.tenant_by_id(&String::from_utf8_lossy(&value[..split])) else {
         queue.remove(&key)?;
         bail!("a queued delivery of an unknown tenant was dropped");
     };

@@ -515,6 +515,7 @@ fn webhook_deliveries_honour_the_subscriptions_stations() {
 #[test]
 fn a_chain_that_changes_site_is_refused_from_the_change_on() {
     use veil_sink_service::api::data::{self, Filter};
+    let ingest_of = |store| common::ingest(store);
     let dir = temp("site-change");
     let store = store(&dir);
     let mut ingest = ingest(&store);
@@ -547,8 +548,24 @@ fn a_chain_that_changes_site_is_refused_from_the_change_on() {
         events.iter().any(|e| e["reason"]
             .as_str()
             .unwrap_or("")
-            .contains("names site lab, its chain is of site hq")),
+            .contains("names site lab, its chain is of site hq")
+            && e["site"] == "hq"),
         "{events:?}"
     );
+    // After a restart the first record to arrive names the other site: refused, and the
+    // genuine records that follow are still acknowledged on the chain's site.
+    drop(ingest);
+    let mut ingest = ingest_of(&store);
+    let mut genuine = Device::try_at("acme", "hq", "cam-5", 5).unwrap();
+    genuine.seq = records[2].seq;
+    genuine.head = records[2].hash.clone();
+    let mut again = vec![records[3].clone()];
+    again.extend(genuine.records(1, 1));
+    for r in &again {
+        ingest.take(&r.key_expr(), &r.to_vec()).unwrap();
+    }
+    let acks = ingest.commit().unwrap();
+    assert_eq!(acks.len(), 1, "{acks:?}");
+    assert_eq!((acks[0].0.site.as_str(), acks[0].1), ("hq", 5));
     std::fs::remove_dir_all(&dir).unwrap();
 }

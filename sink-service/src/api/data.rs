@@ -277,8 +277,10 @@ fn event_names<'e>(
 ) -> anyhow::Result<(Option<String>, Option<&'e str>, Option<&'e str>)> {
     let device = event.get("device").and_then(Value::as_str);
     let stream = event.get("stream").and_then(Value::as_str);
-    let site = match (device, stream) {
-        (Some(d), Some(s)) => store.unit_state(tenant, d, s, 0)?.map(|state| state.site),
+    // Events the service raises now name their site; older ones: the stream's first chain's.
+    let site = match (event.get("site").and_then(Value::as_str), device, stream) {
+        (Some(site), _, _) => Some(site.to_owned()),
+        (None, Some(d), Some(s)) => store.unit_state(tenant, d, s, 0)?.map(|state| state.site),
         _ => None,
     };
     Ok((site, device, stream))

@@ -405,6 +405,8 @@ fn string_field(body: &Value, name: &str, max: usize) -> Result<Option<String>, 
 }
 
 fn acknowledge(api: &Api, req: &Req, tenant: &str, key: &ApiKey, id: &str) -> Result<Reply, Fail> {
+    // One spelling per alert (hex decodes either case).
+    let id = &id.to_ascii_lowercase();
     let body = json_body(req)?;
     let note_text = string_field(&body, "note", 500)?;
     if !data::integrity_exists(&api.store, tenant, &key.stations, id)? {
