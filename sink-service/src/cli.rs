@@ -307,6 +307,18 @@ fn ack_key(config: &Config) -> anyhow::Result<veil_wire::DeviceKey> {
         .with_context(|| format!("the acknowledgement key {}", path.display()))
 }
 
+/// The acknowledgement key that exists: printing or rotating never creates one (a new key
+/// would silently disown every device set up with the old one).
+fn existing_ack_key(config: &Config) -> anyhow::Result<veil_wire::DeviceKey> {
+    let path = config.store.ack_key_path();
+    anyhow::ensure!(
+        path.exists(),
+        "no acknowledgement key at {}: create it with `sink-service keys init` (same --config)",
+        path.display()
+    );
+    ack_key(config)
+}
+
 /// Writes one line of a listing; `false` when the reader has gone (`| head`), which ends the
 /// listing quietly instead of failing it.
 fn print_line(out: &mut impl std::io::Write, line: &str) -> anyhow::Result<bool> {
@@ -383,42 +395,27 @@ pub fn run(cli: Cli) -> anyhow::Result<bool> {
             );
         }
         Command::Keys(KeysCommand::Public) => {
-            // Printing never creates: a new key would silently disown every device set up
-            // with the old one.
-            let path = config.store.ack_key_path();
-            anyhow::ensure!(
-                path.exists(),
-                "no acknowledgement key at {}: create it with `sink-service keys init` (same --config)",
-                path.display()
-            );
-            println!("{}", ack_key(&config)?.public_hex())
+            println!("{}", existing_ack_key(&config)?.public_hex())
         }
         Command::Keys(KeysCommand::RotateAck) => {
+            let old = existing_ack_key(&config)?.public_hex();
             let current = config.store.ack_key_path();
-            anyhow::ensure!(
-                current.exists(),
-                "no acknowledgement key at {}: create it with `sink-service keys init` (same --config)",
-                current.display()
-            );
-            let old = ack_key(&config)?.public_hex();
             let mut next = current.clone().into_os_string();
             next.push(".next");
             let next = PathBuf::from(next);
-            if next.exists() {
-                let key = veil_wire::DeviceKey::load_or_create(&next)
-                    .with_context(|| format!("the next acknowledgement key {}", next.display()))?;
+            let switching = next.exists();
+            let key = veil_wire::DeviceKey::load_or_create(&next)
+                .with_context(|| format!("the next acknowledgement key {}", next.display()))?;
+            println!("{}", key.public_hex());
+            if switching {
                 std::fs::rename(&next, &current).with_context(|| {
                     format!("moving {} to {}", next.display(), current.display())
                 })?;
-                println!("{}", key.public_hex());
                 eprintln!(
                     "step 2 of 2: acknowledgements are signed with the key above from the next \
                      `serve` start (restart it now); then devices may drop the old key {old}"
                 );
             } else {
-                let key = veil_wire::DeviceKey::load_or_create(&next)
-                    .with_context(|| format!("the next acknowledgement key {}", next.display()))?;
-                println!("{}", key.public_hex());
                 eprintln!(
                     "step 1 of 2: the next acknowledgement key is above ({}); give every device \
                      both keys, store-public-key={old},{}, then run `keys rotate-ack` again",

@@ -242,28 +242,57 @@ pub fn judge(
     key: &str,
 ) -> anyhow::Result<Result<(), String>> {
     let me = format!("{tenant}/{device}");
-    let Some(e) = get(store, tenant, device)? else {
-        return Ok(Err(match owner(store, key)? {
-            Some(who) => format!("{me} is not enrolled; the key is {who}'s"),
-            None => format!("{me} is not enrolled (sink-service devices enroll)"),
-        }));
+    let enrollment = get(store, tenant, device)?;
+    if enrollment.is_none()
+        && let Some(who) = owner(store, key)?
+    {
+        return Ok(Err(format!("{me} is not enrolled; the key is {who}'s")));
+    }
+    if let Err(reason) = admits(enrollment.as_ref(), tenant, device, site) {
+        return Ok(Err(reason));
+    }
+    let Some(e) = enrollment else {
+        return Ok(Err(format!("{me} is not enrolled")));
     };
-    Ok(if let Some(when) = &e.revoked {
-        Err(format!("{me} was revoked at {when}"))
-    } else if let Some(old) = e.retired.iter().find(|r| r.public_key == key) {
-        Err(format!(
-            "signed by a retired key of {me} (generation {}, replaced at {})",
-            old.generation, old.until
-        ))
-    } else if e.public_key != key {
-        Err(format!(
-            "signed by another key than the one enrolled for {me}"
-        ))
-    } else if e.site.as_deref().is_some_and(|s| s != site) {
-        Err(format!("{me} is enrolled for another site, not {site}"))
-    } else {
-        Ok(())
-    })
+    Ok(
+        if let Some(old) = e.retired.iter().find(|r| r.public_key == key) {
+            Err(format!(
+                "signed by a retired key of {me} (generation {}, replaced at {})",
+                old.generation, old.until
+            ))
+        } else if e.public_key != key {
+            Err(format!(
+                "signed by another key than the one enrolled for {me}"
+            ))
+        } else {
+            Ok(())
+        },
+    )
+}
+
+/// Whether records of `tenant`/`site`/`device` may be taken at all under enrollment (before
+/// any key is seen): the device enrolled, not revoked, and of its enrolled site. `Err` is the
+/// reason, for the quarantine and the integrity event.
+pub fn admits(
+    enrollment: Option<&Enrollment>,
+    tenant: &str,
+    device: &str,
+    site: &str,
+) -> Result<(), String> {
+    let me = format!("{tenant}/{device}");
+    match enrollment {
+        None => Err(format!(
+            "{me} is not enrolled (sink-service devices enroll)"
+        )),
+        Some(e) if e.revoked.is_some() => Err(format!(
+            "{me} was revoked at {}",
+            e.revoked.as_deref().unwrap_or_default()
+        )),
+        Some(e) if e.site.as_deref().is_some_and(|s| s != site) => {
+            Err(format!("{me} is enrolled for another site, not {site}"))
+        }
+        Some(_) => Ok(()),
+    }
 }
 
 impl Enrollment {
@@ -285,15 +314,7 @@ mod tests {
     use veil_wire::DeviceKey;
 
     fn store(name: &str) -> (std::path::PathBuf, Store) {
-        let dir = std::env::temp_dir().join(format!("veil-devices-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        crate::crypto::SecretKey::generate()
-            .unwrap()
-            .save(&dir.join("kek"))
-            .unwrap();
-        let store = Store::open(&dir.join("store"), &dir.join("kek")).unwrap();
-        (dir, store)
+        crate::store::temp_store(&format!("devices-{name}"))
     }
 
     #[test]

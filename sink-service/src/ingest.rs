@@ -280,26 +280,18 @@ impl Ingest {
             .map_or(0, |e| e.chain_epoch))
     }
 
-    /// Under enrollment, whether a record of these names may be taken at all: its device
-    /// enrolled, not revoked, and of its enrolled site. Refused records are quarantined before
-    /// anything is stored for them — no tenant, unit or acknowledgement, so a device waiting for
-    /// its enrollment keeps its spool.
+    /// Under enrollment, whether a record of these names may be taken at all
+    /// ([`crate::devices::admits`]). Refused records are quarantined before anything is stored
+    /// for them — no tenant, unit or acknowledgement, so a device waiting for its enrollment
+    /// keeps its spool.
     fn admitted(&mut self, names: &Names) -> Result<std::result::Result<(), String>> {
-        let me = format!("{}/{}", names.tenant, names.device);
-        Ok(match self.enrollment(&names.tenant, &names.device)? {
-            None => Err(format!(
-                "{me} is not enrolled (sink-service devices enroll)"
-            )),
-            Some(e) if e.revoked.is_some() => Err(format!(
-                "{me} was revoked at {}",
-                e.revoked.as_deref().unwrap_or_default()
-            )),
-            Some(e) if e.site.as_deref().is_some_and(|s| s != names.site) => Err(format!(
-                "{me} is enrolled for another site, not {}",
-                names.site
-            )),
-            Some(_) => Ok(()),
-        })
+        let enrollment = self.enrollment(&names.tenant, &names.device)?;
+        Ok(crate::devices::admits(
+            enrollment,
+            &names.tenant,
+            &names.device,
+            &names.site,
+        ))
     }
 
     fn load(&mut self, id: &ChainUnit, names: &Names) -> Result<()> {

@@ -829,6 +829,19 @@ impl Store {
     }
 }
 
+/// A new store with a new KEK in a fresh temporary directory (unit tests): (directory, store).
+#[cfg(test)]
+pub(crate) fn temp_store(name: &str) -> (PathBuf, Store) {
+    let dir = std::env::temp_dir().join(format!("veil-store-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("a temporary directory");
+    SecretKey::generate()
+        .and_then(|k| k.save(&dir.join("kek")))
+        .expect("a KEK");
+    let store = Store::open(&dir.join("store"), &dir.join("kek")).expect("a new store");
+    (dir, store)
+}
+
 pub fn pending_kek_path(kek_file: &Path) -> PathBuf {
     let mut p = kek_file.as_os_str().to_owned();
     p.push(".new");

@@ -719,13 +719,24 @@ fn stations_field(body: &Value) -> Result<Option<Stations>, Fail> {
     }
 }
 
-/// The station scope of something `key` creates (a key, a subscription): the body's, which
-/// must lie inside the caller's own; by default the caller's. `Err` is the 403 reason.
-fn granted_stations(body: &Value, key: &ApiKey) -> Result<Result<Stations, String>, Fail> {
+/// The station scope of something `key` creates (`action`: a key, a subscription): the
+/// body's, which must lie inside the caller's own; by default the caller's. `Err` is the 403
+/// answer, the refusal already in the audit log.
+fn granted_stations(
+    api: &Api,
+    req: &Req,
+    key: &ApiKey,
+    body: &Value,
+    action: &str,
+) -> Result<Result<Stations, Reply>, Fail> {
     Ok(match stations_field(body)? {
         None => Ok(key.stations.clone()),
         Some(s) if key.stations.covers(&s) => Ok(s),
-        Some(_) => Err("this key cannot grant stations beyond its own".to_owned()),
+        Some(_) => {
+            let reason = "this key cannot grant stations beyond its own";
+            note(api, req, key, action, "denied", json!({"reason": reason}));
+            Err(Reply::error(403, reason))
+        }
     })
 }
 
@@ -774,19 +785,9 @@ fn create_key(api: &Api, req: &Req, tenant: &str, key: &ApiKey) -> Result<Reply,
             format!("this key cannot grant the {} scope it lacks", s.as_str()),
         ));
     }
-    let stations = match granted_stations(&body, key)? {
+    let stations = match granted_stations(api, req, key, &body, "key.create")? {
         Ok(s) => s,
-        Err(reason) => {
-            note(
-                api,
-                req,
-                key,
-                "key.create",
-                "denied",
-                json!({"reason": reason}),
-            );
-            return Ok(Reply::error(403, reason));
-        }
+        Err(refused) => return Ok(refused),
     };
     let new = NewKey {
         tenant: tenant.to_owned(),
@@ -839,19 +840,9 @@ fn create_webhook(api: &Api, req: &Req, tenant: &str, key: &ApiKey) -> Result<Re
         _ => return bad("events is required: an array of event types"),
     };
     let description = string_field(&body, "description", 200)?.unwrap_or_default();
-    let stations = match granted_stations(&body, key)? {
+    let stations = match granted_stations(api, req, key, &body, "webhook.create")? {
         Ok(s) => s,
-        Err(reason) => {
-            note(
-                api,
-                req,
-                key,
-                "webhook.create",
-                "denied",
-                json!({"reason": reason}),
-            );
-            return Ok(Reply::error(403, reason));
-        }
+        Err(refused) => return Ok(refused),
     };
     match crate::webhooks::create(
         &api.store,

@@ -425,14 +425,7 @@ mod tests {
 
     #[test]
     fn keys_authenticate_until_revoked_expired_or_rotated() {
-        let dir = std::env::temp_dir().join(format!("veil-keys-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        crate::crypto::SecretKey::generate()
-            .unwrap()
-            .save(&dir.join("kek"))
-            .unwrap();
-        let store = Store::open(&dir.join("store"), &dir.join("kek")).unwrap();
+        let (dir, store) = crate::store::temp_store("keys");
         let keys = KeyStore::open(&store).unwrap();
         let now = 1_795_428_000_000_000_000;
         let new = |expires: Option<&str>| NewKey {
