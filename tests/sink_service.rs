@@ -484,7 +484,7 @@ fn zenoh_access_control_confines_each_device_certificate() {
     assert_eq!(
         shipped,
         with_access_control(&base, &access_control(&["acme/hq/cam-1"], &["operator"])).unwrap(),
-        "configs/zenoh/service-mtls-acl.json5 is stale: veil-certs --operator operator --acl-out … acme/hq/cam-1"
+        "configs/zenoh/service-mtls-acl.json5 is stale: it is service-mtls.json5 with zenoh_acl::access_control for acme/hq/cam-1 and operator"
     );
 
     let dir = temp("acl");

@@ -398,6 +398,9 @@ pub fn run(cli: Cli) -> anyhow::Result<bool> {
             println!("{}", existing_ack_key(&config)?.public_hex())
         }
         Command::Keys(KeysCommand::RotateAck) => {
+            // Not while a service signs with the current key: it would go on signing with a key
+            // no longer on disk until restarted (opening the store says whether one holds it).
+            drop(open()?);
             let old = existing_ack_key(&config)?.public_hex();
             let current = config.store.ack_key_path();
             let mut next = current.clone().into_os_string();
@@ -523,7 +526,12 @@ fn enrolled_devices(
             key,
             create,
         } => {
-            // Refused before any key file is made.
+            // Refused before any key file is made: bad names, a device already enrolled.
+            veil_wire::names::check_name("tenant", &tenant)?;
+            veil_wire::names::check_name("device", &device)?;
+            if let Some(site) = &site {
+                veil_wire::names::check_name("site", site)?;
+            }
             anyhow::ensure!(
                 devices::get(store, &tenant, &device)?.is_none(),
                 "{tenant}/{device} is already enrolled: use `devices rekey` for a new key"

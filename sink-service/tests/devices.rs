@@ -143,6 +143,24 @@ fn only_enrolled_devices_store_and_the_audit_log_names_each_change() {
     assert!(!out.status.success(), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("--create"));
     assert!(!dir.join("no-such-dir").exists());
+    // Nor does a bad name, even with --create.
+    let bad = dir.join("bad-name.key");
+    let out = sink_service(
+        &config,
+        &[
+            "devices",
+            "enroll",
+            "--tenant",
+            "ac/me",
+            "--device",
+            "cam-7",
+            "--key-file",
+            bad.to_str().unwrap(),
+            "--create",
+        ],
+    );
+    assert!(!out.status.success(), "{out:?}");
+    assert!(!bad.exists(), "a refused enrollment wrote a key");
     let listed = cli(&config, &["devices", "list", "--tenant", "acme"]);
     assert_eq!(listed.lines().count(), 6, "{listed}");
     assert!(listed.contains(&cam6.public_hex()) && listed.contains(&cam8.public_hex()));

@@ -88,8 +88,11 @@ fn main() -> anyhow::Result<()> {
             .filter(|d| d.contains('/'))
             .collect();
         let base = veil_testkit::paths::repo_path("configs/zenoh/service-mtls.json5");
-        // The certificates are the ones just written.
-        let certs = format!("{}/", cli.out.display().to_string().trim_end_matches('/'));
+        // The certificates are the ones just written, by absolute path: the service may run
+        // from anywhere.
+        let out = std::fs::canonicalize(&cli.out)
+            .with_context(|| format!("resolving {}", cli.out.display()))?;
+        let certs = format!("{}/", out.display());
         let text = std::fs::read_to_string(&base)
             .with_context(|| format!("reading {}", base.display()))?
             .replace("configs/certs/", &certs);
