@@ -229,6 +229,13 @@ fn a_python_eclipse_zenoh_get_returns_the_stored_history() {
     let out = sink_service(&config, &["verify"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("in use by another process"));
+    // Nor is the acknowledgement key rotated under a running service (it would go on signing
+    // with a key no longer on disk); the same command on a stopped store is tested in
+    // sink-service/tests/devices.rs.
+    let out = sink_service(&config, &["keys", "rotate-ack"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("in use by another process"));
+    assert!(!dir.join("ack.key.next").exists());
     for (credential, what) in [
         (None, "verify"),
         (Some(&acme), "verify"),
