@@ -13,6 +13,11 @@
 //! with the uncertainty: by `growth_per_frame` of its size and by half its speed, per frame
 //! since its last sighting. It is released `hold_frames` after its last sighting.
 //!
+//! **Time, not only frames.** `hold_time` and `stale_time` (nanoseconds of stream time), when set,
+//! replace the frame counts for frames that carry a timestamp, so fail-closed means the same at
+//! 5 fps and at 60 fps, and through a variable frame rate. A frame without a timestamp falls back
+//! to the frame counts.
+//!
 //! Boxes are normalized `[x_min, y_min, x_max, y_max]`.
 
 use veil_meta::roi::iou;
@@ -36,6 +41,8 @@ struct Track {
     /// Smoothed centre motion per frame.
     velocity: (f64, f64),
     last_seen: u64,
+    /// Stream time of the last sighting, when that frame had a timestamp.
+    last_seen_time: Option<u64>,
     sightings: u32,
 }
 
@@ -87,6 +94,11 @@ pub struct Policy {
     pub hold_frames: u32,
     /// Frames without fresh inference that held masks may cover before the frame is blacked out.
     pub stale_frames: u32,
+    /// Stream time (ns) a mask outlives its last sighting; replaces `hold_frames` when set.
+    pub hold_time: Option<u64>,
+    /// Stream time (ns) without fresh inference that held masks may cover; replaces
+    /// `stale_frames` when set.
+    pub stale_time: Option<u64>,
     pub allow_unanalyzed: bool,
     /// Confidence that starts a mask.
     pub threshold: f64,
@@ -101,6 +113,8 @@ impl Default for Policy {
         Policy {
             hold_frames: 8,
             stale_frames: 4,
+            hold_time: None,
+            stale_time: None,
             allow_unanalyzed: false,
             threshold: 0.0,
             track_threshold: 0.0,
@@ -112,7 +126,26 @@ impl Default for Policy {
 pub struct FailClosed {
     tracks: Vec<Track>,
     pub policy: Policy,
-    last_fresh: Option<u64>,
+    /// Frame number and stream time of the last frame with fresh inference.
+    last_fresh: Option<(u64, Option<u64>)>,
+}
+
+/// A frame's place in the stream: its number and, when it has one, its timestamp (ns).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct At {
+    pub frame: u64,
+    pub time: Option<u64>,
+}
+
+impl At {
+    /// Whether `self` is at most the limit after `since`: by time when a time limit is set and
+    /// both frames have timestamps, otherwise by frame count.
+    fn within(self, since: (u64, Option<u64>), frames: u32, time: Option<u64>) -> bool {
+        match (time, self.time, since.1) {
+            (Some(limit), Some(now), Some(then)) => now.saturating_sub(then) <= limit,
+            _ => self.frame.saturating_sub(since.0) <= frames as u64,
+        }
+    }
 }
 
 /// IoU above which a detection continues an existing mask (against its predicted box).
@@ -132,20 +165,29 @@ impl FailClosed {
         self.tracks.len()
     }
 
+    /// What the frame numbered `frame` gets; see [`FailClosed::decide_at`] for frames with a
+    /// timestamp.
     pub fn decide(&mut self, frame: u64, analysis: Analysis) -> Decision {
+        self.decide_at(At { frame, time: None }, analysis)
+    }
+
+    /// What the frame `at` gets, given how it was analysed.
+    pub fn decide_at(&mut self, at: At, analysis: Analysis) -> Decision {
+        let frame = at.frame;
         match analysis {
             Analysis::Fresh(candidates) => {
-                self.last_fresh = Some(frame);
+                self.last_fresh = Some((frame, at.time));
                 Decision::Mask {
-                    boxes: self.observe(frame, &candidates),
+                    boxes: self.observe(at, &candidates),
                     held_only: false,
                 }
             }
             Analysis::Stale | Analysis::Unanalyzed => {
+                let p = self.policy;
                 let fresh_enough = matches!(analysis, Analysis::Stale)
-                    && self.last_fresh.is_some_and(|f| {
-                        frame.saturating_sub(f) <= self.policy.stale_frames as u64
-                    });
+                    && self
+                        .last_fresh
+                        .is_some_and(|f| at.within(f, p.stale_frames, p.stale_time));
                 if fresh_enough {
                     Decision::Mask {
                         boxes: self.held(frame),
@@ -161,8 +203,8 @@ impl FailClosed {
     }
 
     /// Updates the tracks with this frame's detections; returns every mask for the frame.
-    fn observe(&mut self, frame: u64, candidates: &[Candidate]) -> Vec<BBox> {
-        let p = self.policy;
+    fn observe(&mut self, at: At, candidates: &[Candidate]) -> Vec<BBox> {
+        let (frame, p) = (at.frame, self.policy);
         let usable: Vec<&Candidate> = candidates
             .iter()
             .filter(|c| c.confidence >= p.track_threshold.min(p.threshold))
@@ -207,6 +249,7 @@ impl FailClosed {
             };
             t.bbox = usable[di].bbox;
             t.last_seen = frame;
+            t.last_seen_time = at.time;
             t.sightings += 1;
         }
         let mut masks: Vec<BBox> = Vec::new();
@@ -219,13 +262,13 @@ impl FailClosed {
                     bbox: c.bbox,
                     velocity: (0.0, 0.0),
                     last_seen: frame,
+                    last_seen_time: at.time,
                     sightings: 1,
                 });
             }
         }
-        let hold = p.hold_frames as u64;
         self.tracks
-            .retain(|t| frame.saturating_sub(t.last_seen) <= hold);
+            .retain(|t| at.within((t.last_seen, t.last_seen_time), p.hold_frames, p.hold_time));
         masks.extend(
             self.tracks
                 .iter()
@@ -398,6 +441,70 @@ mod tests {
             ..policy(5, 5)
         });
         assert_eq!(open.decide(0, Analysis::Unanalyzed), Decision::PassUnmasked);
+    }
+
+    const MS: u64 = 1_000_000;
+
+    fn at(frame: u64, ms: u64) -> At {
+        At {
+            frame,
+            time: Some(ms * MS),
+        }
+    }
+
+    #[test]
+    fn time_limits_mean_the_same_at_5_and_at_60_fps() {
+        // Hold 400 ms, stale 250 ms; the frame counts (1 and 1) would say otherwise at 60 fps.
+        let timed = Policy {
+            hold_time: Some(400 * MS),
+            stale_time: Some(250 * MS),
+            ..policy(1, 1)
+        };
+        for interval in [200_u64, 1000 / 60] {
+            let mut fc = FailClosed::new(timed);
+            fc.decide_at(at(0, 0), Analysis::Fresh(vec![sure(face(0.5))]));
+            // Missed by the detector: held until 400 ms after the sighting, released after.
+            let mut f = 1;
+            while f * interval <= 400 {
+                let boxes = masks(fc.decide_at(at(f, f * interval), Analysis::Fresh(vec![])));
+                assert_eq!(boxes.len(), 1, "{interval} ms/frame, frame {f}");
+                f += 1;
+            }
+            let boxes = masks(fc.decide_at(at(f, f * interval), Analysis::Fresh(vec![])));
+            assert!(
+                boxes.is_empty(),
+                "{interval} ms/frame: released after 400 ms"
+            );
+            // Stale frames are covered up to 250 ms after the last fresh one, then blacked out.
+            let mut fc = FailClosed::new(timed);
+            fc.decide_at(at(0, 0), Analysis::Fresh(vec![sure(face(0.5))]));
+            let mut f = 1;
+            while f * interval <= 250 {
+                assert!(
+                    matches!(
+                        fc.decide_at(at(f, f * interval), Analysis::Stale),
+                        Decision::Mask { .. }
+                    ),
+                    "{interval} ms/frame, frame {f}"
+                );
+                f += 1;
+            }
+            assert_eq!(
+                fc.decide_at(at(f, f * interval), Analysis::Stale),
+                Decision::Blackout
+            );
+        }
+    }
+
+    #[test]
+    fn frames_without_timestamps_fall_back_to_frame_counts() {
+        let mut fc = FailClosed::new(Policy {
+            hold_time: Some(10_000 * MS),
+            ..policy(2, 1)
+        });
+        fc.decide(0, Analysis::Fresh(vec![sure(face(0.5))]));
+        assert_eq!(masks(fc.decide(2, Analysis::Fresh(vec![]))).len(), 1);
+        assert!(masks(fc.decide(3, Analysis::Fresh(vec![]))).is_empty());
     }
 
     #[test]

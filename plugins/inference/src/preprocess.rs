@@ -72,11 +72,14 @@ pub enum PackedFormat {
     Rgba,
     Bgrx,
     Bgra,
+    /// 8-bit grey (infrared and night cameras): the one value feeds all three channels.
+    Gray8,
 }
 
 impl PackedFormat {
     fn bytes_per_pixel(self) -> usize {
         match self {
+            PackedFormat::Gray8 => 1,
             PackedFormat::Rgb => 3,
             _ => 4,
         }
@@ -84,6 +87,7 @@ impl PackedFormat {
     /// Byte offsets of R, G and B inside a pixel.
     fn rgb_offsets(self) -> [usize; 3] {
         match self {
+            PackedFormat::Gray8 => [0, 0, 0],
             PackedFormat::Rgb | PackedFormat::Rgba => [0, 1, 2],
             PackedFormat::Bgrx | PackedFormat::Bgra => [2, 1, 0],
         }
@@ -261,7 +265,11 @@ impl Preprocessor {
                 let bpp = format.bytes_per_pixel();
                 let mut out = std::mem::take(&mut self.rgb);
                 out.resize(cw as usize * ch as usize * bpp, 0);
-                if bpp == 3 {
+                if bpp == 1 {
+                    self.resize::<pixels::U8>(
+                        data, stride, lb.frame_w, lb.frame_h, &mut out, cw, ch, &options,
+                    )?;
+                } else if bpp == 3 {
                     self.resize::<pixels::U8x3>(
                         data, stride, lb.frame_w, lb.frame_h, &mut out, cw, ch, &options,
                     )?;
@@ -440,6 +448,37 @@ mod tests {
         let plane = (lb.model_w * lb.model_h) as usize;
         let i = y * lb.model_w as usize + x;
         [t[i], t[plane + i], t[2 * plane + i]]
+    }
+
+    #[test]
+    fn grey_frames_give_the_tensor_of_the_same_picture_in_rgb() {
+        let (w, h) = (64u32, 48u32);
+        let lb = Letterbox::new(w, h, 32, 32);
+        let value = |x: usize, y: usize| (x * 3 + y * 2) as u8;
+        let grey: Vec<u8> = (0..h as usize)
+            .flat_map(|y| (0..w as usize).map(move |x| value(x, y)))
+            .collect();
+        let rgb: Vec<u8> = grey.iter().flat_map(|&v| [v, v, v]).collect();
+        let run = |format, data: &[u8], bpp: usize| {
+            let mut t = vec![0f32; 3 * 32 * 32];
+            Preprocessor::new()
+                .run(
+                    &FrameView::Packed {
+                        format,
+                        data,
+                        stride: w as usize * bpp,
+                    },
+                    &lb,
+                    &PLAIN_RGB,
+                    &mut t,
+                )
+                .unwrap();
+            t
+        };
+        let from_grey = run(PackedFormat::Gray8, &grey, 1);
+        assert_eq!(from_grey, run(PackedFormat::Rgb, &rgb, 3));
+        let px = tensor_pixel(&from_grey, &lb, 10, 10);
+        assert!(px[0] > 0.0 && px[0] == px[1] && px[1] == px[2], "{px:?}");
     }
 
     #[test]

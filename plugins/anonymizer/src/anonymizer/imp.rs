@@ -14,7 +14,7 @@ use veil_meta::{Detection, InferenceStatus, StatusMeta};
 
 use super::{MaskShape, Mode};
 use crate::heads;
-use crate::hold::{Analysis, BBox, Candidate, Decision, FailClosed, Policy};
+use crate::hold::{Analysis, At, BBox, Candidate, Decision, FailClosed, Policy};
 use crate::pixels::{Effect, Plane, Scratch};
 use crate::region::{self, Region};
 
@@ -38,13 +38,15 @@ const DEFAULT_HOLD_FRAMES: u32 = 8;
 const DEFAULT_STALE_FRAMES: u32 = 4;
 const DEFAULT_STATS_INTERVAL: u32 = 300;
 
-const FORMATS: [VideoFormat; 6] = [
+const FORMATS: [VideoFormat; 7] = [
     VideoFormat::I420,
     VideoFormat::Nv12,
     VideoFormat::Rgb,
     VideoFormat::Rgba,
     VideoFormat::Bgrx,
     VideoFormat::Bgra,
+    // Infrared and night cameras.
+    VideoFormat::Gray8,
 ];
 
 #[derive(Debug, Clone)]
@@ -63,6 +65,10 @@ struct Settings {
     privacy_masks_file: Option<PathBuf>,
     hold_frames: u32,
     stale_frames: u32,
+    /// Milliseconds; 0: `hold_frames` decides.
+    hold_time: u32,
+    /// Milliseconds; 0: `stale_frames` decides.
+    stale_time: u32,
     allow_unanalyzed: bool,
     stats_interval: u32,
 }
@@ -84,6 +90,8 @@ impl Default for Settings {
             privacy_masks_file: None,
             hold_frames: DEFAULT_HOLD_FRAMES,
             stale_frames: DEFAULT_STALE_FRAMES,
+            hold_time: 0,
+            stale_time: 0,
             allow_unanalyzed: false,
             stats_interval: DEFAULT_STATS_INTERVAL,
         }
@@ -97,6 +105,7 @@ struct Stats {
     masks_applied: AtomicU64,
     frames_blacked_out: AtomicU64,
     frames_held: AtomicU64,
+    frames_corrupted: AtomicU64,
 }
 
 struct State {
@@ -148,6 +157,8 @@ fn color_values(format: VideoFormat, argb: u32, full_range: bool) -> Vec<[u8; 4]
         VideoFormat::Nv12 => vec![[y, 0, 0, 0], [u, v, 0, 0]],
         VideoFormat::Rgb => vec![[r8, g8, b8, 0]],
         VideoFormat::Rgba => vec![[r8, g8, b8, 255]],
+        // Grey frames are full range.
+        VideoFormat::Gray8 => vec![[(0.299 * r + 0.587 * g + 0.114 * b).round() as u8, 0, 0, 0]],
         _ => vec![[b8, g8, r8, 255]],
     }
 }
@@ -158,8 +169,14 @@ fn plane_layout(format: VideoFormat) -> &'static [(usize, u32)] {
         VideoFormat::I420 => &[(1, 1), (1, 2), (1, 2)],
         VideoFormat::Nv12 => &[(1, 1), (2, 2)],
         VideoFormat::Rgb => &[(3, 1)],
+        VideoFormat::Gray8 => &[(1, 1)],
         _ => &[(4, 1)],
     }
+}
+
+/// A time setting in milliseconds as nanoseconds; 0 means unset.
+fn milliseconds(ms: u32) -> Option<u64> {
+    (ms > 0).then(|| ms as u64 * 1_000_000)
 }
 
 impl Anonymizer {
@@ -215,6 +232,8 @@ impl Anonymizer {
             fail_closed: FailClosed::new(Policy {
                 hold_frames: settings.hold_frames,
                 stale_frames: settings.stale_frames,
+                hold_time: milliseconds(settings.hold_time),
+                stale_time: milliseconds(settings.stale_time),
                 allow_unanalyzed: settings.allow_unanalyzed,
                 threshold: settings.threshold,
                 track_threshold: settings.track_threshold.min(settings.threshold),
@@ -297,6 +316,10 @@ impl Anonymizer {
                     s.frames_blacked_out.load(Ordering::Relaxed),
                 )
                 .field("frames-held", s.frames_held.load(Ordering::Relaxed))
+                .field(
+                    "frames-corrupted",
+                    s.frames_corrupted.load(Ordering::Relaxed),
+                )
                 .build(),
         )
         .src(&*self.obj())
@@ -411,6 +434,18 @@ impl ObjectImpl for Anonymizer {
                     .default_value(DEFAULT_STALE_FRAMES)
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecUInt::builder("hold-time")
+                    .nick("Hold time")
+                    .blurb("Milliseconds a mask stays after its last detection, by the frames' timestamps; replaces hold-frames when set (0: hold-frames decides)")
+                    .default_value(0)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("stale-time")
+                    .nick("Stale time")
+                    .blurb("Milliseconds without fresh inference that held masks may cover before frames are blacked out; replaces stale-frames when set (0: stale-frames decides)")
+                    .default_value(0)
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecBoolean::builder("allow-unanalyzed")
                     .nick("Allow unanalyzed frames")
                     .blurb("DANGEROUS: pass frames no detector looked at without masks instead of blacking them out")
@@ -428,6 +463,7 @@ impl ObjectImpl for Anonymizer {
                 counter("masks-applied", "Detection masks drawn"),
                 counter("frames-blacked-out", "Frames blacked out (fail-closed or blackout mode)"),
                 counter("frames-held", "Frames without fresh inference covered by held masks"),
+                counter("frames-corrupted", "Frames the decoder marked corrupted, blacked out"),
             ]
         });
         PROPERTIES.as_ref()
@@ -451,6 +487,8 @@ impl ObjectImpl for Anonymizer {
             "privacy-masks-file" => s.privacy_masks_file = opt_string(value).map(PathBuf::from),
             "hold-frames" => s.hold_frames = value.get().expect("type checked upstream"),
             "stale-frames" => s.stale_frames = value.get().expect("type checked upstream"),
+            "hold-time" => s.hold_time = value.get().expect("type checked upstream"),
+            "stale-time" => s.stale_time = value.get().expect("type checked upstream"),
             "allow-unanalyzed" => s.allow_unanalyzed = value.get().expect("type checked upstream"),
             "stats-interval" => s.stats_interval = value.get().expect("type checked upstream"),
             other => unreachable!("unknown property {other}"),
@@ -487,6 +525,8 @@ impl ObjectImpl for Anonymizer {
                 .to_value(),
             "hold-frames" => s.hold_frames.to_value(),
             "stale-frames" => s.stale_frames.to_value(),
+            "hold-time" => s.hold_time.to_value(),
+            "stale-time" => s.stale_time.to_value(),
             "allow-unanalyzed" => s.allow_unanalyzed.to_value(),
             "stats-interval" => s.stats_interval.to_value(),
             "frames-processed" => st.frames.load(Ordering::Relaxed).to_value(),
@@ -494,6 +534,7 @@ impl ObjectImpl for Anonymizer {
             "masks-applied" => st.masks_applied.load(Ordering::Relaxed).to_value(),
             "frames-blacked-out" => st.frames_blacked_out.load(Ordering::Relaxed).to_value(),
             "frames-held" => st.frames_held.load(Ordering::Relaxed).to_value(),
+            "frames-corrupted" => st.frames_corrupted.load(Ordering::Relaxed).to_value(),
             other => unreachable!("unknown property {other}"),
         }
     }
@@ -576,12 +617,22 @@ impl BaseTransformImpl for Anonymizer {
         let frame_no = state.frame;
         state.frame += 1;
         let (analysis, current) = Self::analysis(state, buf, w, h);
-        let decision = if state.settings.mode == Mode::Blackout {
+        let at = At {
+            frame: frame_no,
+            time: buf.pts().map(gst::ClockTime::nseconds),
+        };
+        // A frame the decoder marked as damaged (missing references, concealed errors) can show
+        // a face the detector no longer recognises: nothing of it passes.
+        let corrupted = buf.flags().contains(gst::BufferFlags::CORRUPTED);
+        let decision = if state.settings.mode == Mode::Blackout || corrupted {
             Decision::Blackout
         } else {
-            state.fail_closed.decide(frame_no, analysis)
+            state.fail_closed.decide_at(at, analysis)
         };
         let stats = &self.stats;
+        if corrupted {
+            stats.frames_corrupted.fetch_add(1, Ordering::Relaxed);
+        }
         stats.frames.fetch_add(1, Ordering::Relaxed);
         let boxes = match decision {
             Decision::Blackout => {

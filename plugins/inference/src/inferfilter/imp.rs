@@ -40,13 +40,15 @@ const COARSE_MIN_SCORE: f32 = 0.5;
 /// on faces below its smallest size; beyond it there is no detail left to find).
 const MAX_MAGNIFICATION: f64 = 2.0;
 
-const SUPPORTED_FORMATS: [VideoFormat; 6] = [
+const SUPPORTED_FORMATS: [VideoFormat; 7] = [
     VideoFormat::Rgb,
     VideoFormat::Rgba,
     VideoFormat::Bgrx,
     VideoFormat::Bgra,
     VideoFormat::I420,
     VideoFormat::Nv12,
+    // Infrared and night cameras; each grey value feeds the model's three channels.
+    VideoFormat::Gray8,
 ];
 
 #[derive(Debug, Clone)]
@@ -429,6 +431,7 @@ fn frame_view<'a>(
                 VideoFormat::Rgb => PackedFormat::Rgb,
                 VideoFormat::Rgba => PackedFormat::Rgba,
                 VideoFormat::Bgrx => PackedFormat::Bgrx,
+                VideoFormat::Gray8 => PackedFormat::Gray8,
                 _ => PackedFormat::Bgra,
             };
             let (data, stride) = plane(0)?;
