@@ -86,8 +86,8 @@ trap - EXIT
 printf '\n== what the sink service stored (sink-service summary)\n'
 "$sink" --config "$demo/sink-service.toml" summary
 
-printf '\n== anonymizing the synthesized clip (pipelines/anonymize-file.pipeline)\n'
+printf '\n== anonymizing the synthesized clip (scripts/anonymize.sh, veil-anonymize)\n'
 out=$VEIL_CACHE/demo-anonymized.mp4
-scripts/anonymize.sh "$media/faces-720p.mp4" "$out" | tail -n 2
+scripts/anonymize.sh "$media/faces-720p.mp4" "$out" 2> >(grep -v '^progress' >&2)
 printf 'faces left unmasked (ground truth vs output): '
 "$CARGO_TARGET_DIR/debug/veil-leak" "$media/faces-720p.mp4" "$out"

@@ -13,7 +13,8 @@ use veil_meta::InferenceStatus;
 use veil_tools::assets;
 use veil_tools::frames::run_pipeline_samples;
 
-const FORMATS: [&str; 6] = ["I420", "NV12", "RGB", "RGBA", "BGRx", "BGRA"];
+// GRAY8: infrared and night cameras.
+const FORMATS: [&str; 7] = ["I420", "NV12", "RGB", "RGBA", "BGRx", "BGRA", "GRAY8"];
 
 fn astronaut_through(chain: &str, format: &str) -> (Vec<u8>, u32, u32) {
     let samples = run_pipeline_samples(&format!(
@@ -100,7 +101,7 @@ fn pixels_outside_the_chroma_snapped_masks_are_byte_identical() {
                 let sub = if plane > 0 && grid == 2 { 2 } else { 1 };
                 let bpp = match (format, plane) {
                     ("NV12", 1) => 2,
-                    ("I420", _) | ("NV12", _) => 1,
+                    ("I420", _) | ("NV12", _) | ("GRAY8", _) => 1,
                     ("RGB", _) => 3,
                     _ => 4,
                 };
@@ -162,6 +163,71 @@ fn a_held_mask_covers_the_face_while_the_detector_blinks() {
     }
     // Held through two blind frames, then released (and the face is visible: the control).
     assert_eq!(found, vec![0, 0, 0, 1, 1], "faces found per frame");
+}
+
+/// The astronaut as RGB, and its face box (normalized).
+fn astronaut_rgb() -> (Vec<u8>, u32, u32, [f64; 4]) {
+    let samples = run_pipeline_samples(&format!(
+        "filesrc location={} ! pngdec ! videoconvert ! video/x-raw,format=RGB",
+        assets::require("media/astronaut.png").display()
+    ))
+    .unwrap();
+    let (rgb, w, h) = rgb_bytes(&samples[0]);
+    let face = [181.5 / 512.0, 58.2 / 512.0, 269.9 / 512.0, 177.8 / 512.0];
+    (rgb, w, h, face)
+}
+
+#[test]
+fn a_frame_the_decoder_marked_corrupted_is_blacked_out_even_with_fresh_analysis() {
+    init();
+    let (rgb, w, h, face) = astronaut_rgb();
+    let mut harness = anonymizer(&[]);
+    harness.play();
+    harness.set_src_caps_str(&format!(
+        "video/x-raw,format=RGB,width={w},height={h},framerate=10/1"
+    ));
+    for corrupted in [false, true] {
+        let mut buf = gst::Buffer::from_slice(rgb.clone());
+        let b = buf.get_mut().unwrap();
+        add_face_analysis(b, w, h, InferenceStatus::Ran, &[face]);
+        if corrupted {
+            b.set_flags(gst::BufferFlags::CORRUPTED);
+        }
+        harness.push(buf).unwrap();
+        let out = harness.pull().unwrap();
+        let map = out.map_readable().unwrap();
+        let black = map.iter().all(|&v| v == 0);
+        // The control: the same frame unflagged is masked, not blacked out.
+        assert_eq!(black, corrupted, "corrupted={corrupted}");
+    }
+    let a = harness.element().unwrap();
+    assert_eq!(a.property::<u64>("frames-corrupted"), 1);
+}
+
+#[test]
+fn hold_time_follows_the_timestamps_not_the_frame_count() {
+    init();
+    let (rgb, w, h, face) = astronaut_rgb();
+    // 60 fps, 100 ms hold: the face (seen on frame 0 only) stays masked for 6 frames, and is
+    // found again on the 7th (16.7 ms apart: 100 ms covers frames 1..=6).
+    let mut harness = anonymizer(&[("hold-time", "100"), ("hold-frames", "1")]);
+    harness.play();
+    harness.set_src_caps_str(&format!(
+        "video/x-raw,format=RGB,width={w},height={h},framerate=60/1"
+    ));
+    let mut found = Vec::new();
+    for i in 0..8u64 {
+        let mut buf = gst::Buffer::from_slice(rgb.clone());
+        let b = buf.get_mut().unwrap();
+        b.set_pts(gst::ClockTime::from_nseconds(i * 1_000_000_000 / 60));
+        let faces: &[[f64; 4]] = if i == 0 { &[face] } else { &[] };
+        add_face_analysis(b, w, h, InferenceStatus::Ran, faces);
+        harness.push(buf).unwrap();
+        let out = harness.pull().unwrap();
+        let map = out.map_readable().unwrap();
+        found.push(faces_in(map.as_slice(), w, h).len());
+    }
+    assert_eq!(found, vec![0, 0, 0, 0, 0, 0, 0, 1], "faces found per frame");
 }
 
 fn y_plane_all(sample: &gst::Sample, value: u8) -> bool {
