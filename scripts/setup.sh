@@ -14,6 +14,8 @@ APT_PACKAGES=(
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
   meson ninja-build python3 python3-venv python3-pip unzip ca-certificates gettext-base bc openssl tcpdump
+  # ffprobe/ffmpeg: an independent reader of the anonymize job's outputs in the tests
+  ffmpeg
 )
 
 # Pinned inputs: name version sha256.

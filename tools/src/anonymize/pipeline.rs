@@ -152,9 +152,8 @@ fn missing_element(factory: &str) -> String {
     let package = match factory {
         "x264enc" => "gstreamer1.0-plugins-ugly",
         "avenc_aac" => "gstreamer1.0-libav",
-        "parsebin" | "decodebin" | "videoconvert" | "audioconvert" | "audioresample" | "opusenc" => {
-            "gstreamer1.0-plugins-base"
-        }
+        "parsebin" | "decodebin" | "videoconvert" | "audioconvert" | "audioresample"
+        | "opusenc" => "gstreamer1.0-plugins-base",
         "inferfilter" | "anonymizer" => {
             return format!(
                 "the Veil element {factory} is not found: build the plugins (cargo build) and set GST_PLUGIN_PATH (scripts/lib.sh does)"
@@ -172,9 +171,9 @@ fn drive(
     shared: &SharedRef,
     report: &mut dyn FnMut(&str),
 ) -> Result<Exit, String> {
-    pipeline
-        .set_state(gst::State::Playing)
-        .map_err(|_| first_error(pipeline).unwrap_or_else(|| "the pipeline did not start".into()))?;
+    pipeline.set_state(gst::State::Playing).map_err(|_| {
+        first_error(pipeline).unwrap_or_else(|| "the pipeline did not start".into())
+    })?;
     let bus = pipeline.bus().ok_or("the pipeline has no bus")?;
     let mut cut: Option<String> = None;
     let mut cut_at: Option<Instant> = None;
@@ -460,7 +459,7 @@ impl Chain {
         format!(
             "queue max-size-buffers=4 max-size-bytes=0 max-size-time=0 ! {rate}videoflip video-direction={} ! videoconvert ! \
              inferfilter name=faces model=\"{}\" {} ! anonymizer name=anon {}",
-            o.rotation.video_direction(),
+            self.direction(),
             o.models.join("centerface.onnx").display(),
             o.profile.faces(),
             o.profile.masks()
@@ -526,14 +525,16 @@ impl Chain {
         Ok(())
     }
 
-    /// Whether the picture is turned by a quarter, which swaps width and height.
+    /// The `videoflip` direction that turns the picture upright.
+    fn direction(&self) -> &'static str {
+        self.options
+            .rotation
+            .video_direction(self.probe.orientation.as_deref())
+    }
+
+    /// Whether turning the picture upright swaps width and height.
     fn quarter_turn(&self) -> bool {
-        use plan::Rotation::*;
-        match self.options.rotation {
-            Clockwise | CounterClockwise => true,
-            Auto => self.probe.quarter_turn,
-            None | Half => false,
-        }
+        plan::swaps_sides(self.direction())
     }
 
     /// A decoded image: analysis, then the input's pixel format and the output's encoder.
@@ -581,10 +582,12 @@ impl Chain {
         let bin = self.branch(pipeline, raw, &description)?;
         bin.link(sink).map_err(|e| e.to_string())?;
         let alpha = if f.has_alpha() { ", alpha kept" } else { "" };
+        let (mut w, mut h) = (info.width(), info.height());
+        if self.quarter_turn() {
+            (w, h) = (h, w);
+        }
         self.note(format!(
-            "image: {}×{} {}{alpha}, faces masked",
-            info.width(),
-            info.height(),
+            "image: {w}×{h} {}{alpha}, faces masked",
             info.format().to_str()
         ));
         Ok(())

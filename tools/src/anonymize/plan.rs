@@ -36,17 +36,38 @@ pub enum Rotation {
 }
 
 impl Rotation {
-    /// The `videoflip` `video-direction` that does it (its `auto` follows the
-    /// `image-orientation` tag; the older `method=automatic` does not renegotiate here).
-    pub fn video_direction(self) -> &'static str {
+    /// The `videoflip` `video-direction` that does it, given the file's `image-orientation`
+    /// tag. The direction is set, not left to `videoflip`'s `auto`: decodebin does not pass a
+    /// JPEG's EXIF orientation on to it.
+    pub fn video_direction(self, tag: Option<&str>) -> &'static str {
         match self {
-            Rotation::Auto => "auto",
+            Rotation::Auto => direction_for_tag(tag),
             Rotation::None => "identity",
             Rotation::Clockwise => "90r",
             Rotation::Half => "180",
             Rotation::CounterClockwise => "90l",
         }
     }
+}
+
+/// The `videoflip` `video-direction` that shows a picture tagged with `image-orientation` the
+/// way the tag says (GStreamer's `gst_video_orientation_from_tag` mapping).
+pub fn direction_for_tag(tag: Option<&str>) -> &'static str {
+    match tag.unwrap_or("rotate-0") {
+        "rotate-90" => "90r",
+        "rotate-180" => "180",
+        "rotate-270" => "90l",
+        "flip-rotate-0" => "horiz",
+        "flip-rotate-90" => "ul-lr",
+        "flip-rotate-180" => "vert",
+        "flip-rotate-270" => "ur-ll",
+        _ => "identity",
+    }
+}
+
+/// Whether a `video-direction` swaps width and height.
+pub fn swaps_sides(direction: &str) -> bool {
+    matches!(direction, "90r" | "90l" | "ul-lr" | "ur-ll")
 }
 
 /// What happens to audio tracks.
@@ -300,7 +321,10 @@ pub fn clock(ns: u64) -> String {
 /// plugin report (`gst-pbutils` installer detail `…|decoder-video/x-h265, …`), from which
 /// packages GStreamer 1.22 on Debian 12 ships each.
 pub fn package_for(installer_detail: &str) -> &'static str {
-    let kind = installer_detail.rsplit('|').next().unwrap_or(installer_detail);
+    let kind = installer_detail
+        .rsplit('|')
+        .next()
+        .unwrap_or(installer_detail);
     let media = kind
         .split_once('-')
         .map(|(_, m)| m)
@@ -399,7 +423,10 @@ mod tests {
         assert!(!ended_early(6 * s, Some(6 * s)));
         assert!(!ended_early(5_800_000_000, Some(6 * s)), "within tolerance");
         assert!(ended_early(3 * s, Some(6 * s)));
-        assert!(!ended_early(3 * s, None), "no declared duration: cannot tell");
+        assert!(
+            !ended_early(3 * s, None),
+            "no declared duration: cannot tell"
+        );
         assert!(ended_early(100 * s, Some(200 * s)));
         assert!(!ended_early(197 * s, Some(200 * s)), "2% of a long file");
     }
@@ -416,6 +443,24 @@ mod tests {
             package_for("gstreamer|1.0|x|AV1 decoder|decoder-video/x-av1"),
             "gstreamer1.0-plugins-bad"
         );
+    }
+
+    #[test]
+    fn orientation_tags_map_to_the_direction_that_undoes_them() {
+        assert_eq!(Rotation::Auto.video_direction(Some("rotate-90")), "90r");
+        assert_eq!(Rotation::Auto.video_direction(Some("rotate-270")), "90l");
+        assert_eq!(Rotation::Auto.video_direction(None), "identity");
+        assert_eq!(
+            Rotation::Auto.video_direction(Some("flip-rotate-90")),
+            "ul-lr"
+        );
+        // An explicit rotation wins over the tag.
+        assert_eq!(Rotation::Half.video_direction(Some("rotate-90")), "180");
+        assert_eq!(
+            Rotation::None.video_direction(Some("rotate-90")),
+            "identity"
+        );
+        assert!(swaps_sides("90l") && swaps_sides("ur-ll") && !swaps_sides("180"));
     }
 
     #[test]

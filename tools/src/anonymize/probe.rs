@@ -16,9 +16,9 @@ pub struct Probe {
     pub image: bool,
     /// The duration the container declares, if any.
     pub duration_ns: Option<u64>,
-    /// The first video stream's orientation metadata turns it by a quarter (width and height
-    /// swap when it is applied).
-    pub quarter_turn: bool,
+    /// The first video stream's `image-orientation` tag (`rotate-90`, `flip-rotate-0`, …), from
+    /// the stream's tags or the file's (EXIF is a file tag).
+    pub orientation: Option<String>,
     pub video_streams: usize,
     pub audio_streams: usize,
     pub other_streams: usize,
@@ -47,26 +47,20 @@ pub fn probe(path: &Path) -> Result<Probe, String> {
         .map_err(|e| format!("GStreamer's discoverer is not available: {e}"))?;
     let info = match discoverer.discover_uri(&uri) {
         Ok(info) => info,
+        Err(e) if e.matches(gst::CoreError::MissingPlugin) => {
+            return Err(missing(&missing_plugins(path)));
+        }
         Err(e) => return Err(reason(&e.to_string())),
     };
     match info.result() {
         gst_pbutils::DiscovererResult::Ok => {}
         gst_pbutils::DiscovererResult::MissingPlugins => {
-            let details = info.missing_elements_installer_details();
-            let what: Vec<String> = details
+            let details: Vec<String> = info
+                .missing_elements_installer_details()
                 .iter()
-                .map(|d| {
-                    let name = d.split('|').nth(3).unwrap_or(d.as_str());
-                    format!(
-                        "{name} (install the Debian package {})",
-                        plan::package_for(d)
-                    )
-                })
+                .map(|d| d.to_string())
                 .collect();
-            return Err(format!(
-                "no GStreamer plugin installed for: {}",
-                what.join("; ")
-            ));
+            return Err(missing(&details));
         }
         gst_pbutils::DiscovererResult::Timeout => {
             return Err("reading the file took longer than 60 s".into());
@@ -77,12 +71,20 @@ pub fn probe(path: &Path) -> Result<Probe, String> {
     if videos.is_empty() {
         return Err("no video or image in it".into());
     }
-    let orientation = videos[0]
-        .tags()
-        .and_then(|t| t.get::<gst::tags::ImageOrientation>().map(|v| v.get().to_string()))
-        .unwrap_or_default();
+    let jpeg = videos[0]
+        .caps()
+        .and_then(|c| c.structure(0).map(|s| s.name() == "image/jpeg"))
+        .unwrap_or(false);
+    let orientation = if jpeg {
+        jpeg_orientation(path)
+    } else {
+        videos[0].tags().and_then(|t| {
+            t.get::<gst::tags::ImageOrientation>()
+                .map(|v| v.get().to_string())
+        })
+    };
     Ok(Probe {
-        quarter_turn: orientation.ends_with("-90") || orientation.ends_with("-270"),
+        orientation,
         image: videos.iter().all(|v| v.is_image()),
         duration_ns: info
             .duration()
@@ -92,6 +94,72 @@ pub fn probe(path: &Path) -> Result<Probe, String> {
         audio_streams: info.audio_streams().len(),
         other_streams: info.subtitle_streams().len(),
     })
+}
+
+/// A JPEG's EXIF orientation as `jpegparse` reads it (decodebin and the discoverer do not
+/// pass it on).
+fn jpeg_orientation(path: &Path) -> Option<String> {
+    let pipeline = gst::parse::launch("filesrc name=src ! jpegparse ! fakesink").ok()?;
+    let bin = pipeline.downcast_ref::<gst::Bin>()?;
+    bin.by_name("src")?.set_property("location", path);
+    let bus = pipeline.bus()?;
+    pipeline.set_state(gst::State::Playing).ok()?;
+    let mut found = None;
+    for msg in bus.iter_timed(gst::ClockTime::from_seconds(30)) {
+        match msg.view() {
+            gst::MessageView::Tag(t) => {
+                if let Some(v) = t.tags().get::<gst::tags::ImageOrientation>() {
+                    found = Some(v.get().to_string());
+                }
+            }
+            gst::MessageView::Eos(_) | gst::MessageView::Error(_) => break,
+            _ => {}
+        }
+    }
+    let _ = pipeline.set_state(gst::State::Null);
+    found
+}
+
+/// What to install, from missing-plugin installer details (`gstreamer|1.0|app|H.265 decoder|…`).
+fn missing(details: &[String]) -> String {
+    if details.is_empty() {
+        return "a GStreamer plugin it needs is not installed".into();
+    }
+    let what: Vec<String> = details
+        .iter()
+        .map(|d| {
+            let name = d.split('|').nth(3).unwrap_or(d.as_str());
+            format!(
+                "{name} (install the Debian package {})",
+                plan::package_for(d)
+            )
+        })
+        .collect();
+    format!("no GStreamer plugin installed for: {}", what.join("; "))
+}
+
+/// The missing-plugin reports of decoding `path` (the discoverer's error does not carry them).
+fn missing_plugins(path: &Path) -> Vec<String> {
+    let run = || -> Option<Vec<String>> {
+        let pipeline = gst::parse::launch("filesrc name=src ! decodebin ! fakesink").ok()?;
+        let bin = pipeline.downcast_ref::<gst::Bin>()?;
+        bin.by_name("src")?.set_property("location", path);
+        let bus = pipeline.bus()?;
+        let _ = pipeline.set_state(gst::State::Paused);
+        let mut details = Vec::new();
+        for msg in bus.iter_timed(gst::ClockTime::from_seconds(30)) {
+            if let Ok(m) = gst_pbutils::MissingPluginMessage::parse(&msg) {
+                details.push(m.installer_detail().to_string());
+            }
+            match msg.view() {
+                gst::MessageView::Error(_) | gst::MessageView::AsyncDone(_) => break,
+                _ => {}
+            }
+        }
+        let _ = pipeline.set_state(gst::State::Null);
+        Some(details)
+    };
+    run().unwrap_or_default()
 }
 
 /// The discoverer's error in the words a user needs.

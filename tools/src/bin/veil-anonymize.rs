@@ -95,10 +95,12 @@ fn run(cli: &Cli) -> Result<Exit, String> {
     if !input.exists() {
         return Err(format!("{}: no such file", input.display()));
     }
-    if let Some(dir) = cli.output.parent().filter(|d| !d.as_os_str().is_empty()) {
-        if !dir.is_dir() {
-            return Err(format!("{}: no such directory", dir.display()));
-        }
+    if let Some(dir) = cli
+        .output
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty() && !d.is_dir())
+    {
+        return Err(format!("{}: no such directory", dir.display()));
     }
     match anonymize::anonymize_file(input, &cli.output, &options, &mut report) {
         Ok(exit) => {
