@@ -529,6 +529,62 @@ fn bad_files_are_refused_by_name_and_leave_nothing() {
         );
         only(&dir, &["notes.mp4"]);
     }
+    // The output is the input, spelt another way: refused, the input untouched.
+    let same = dir.join("same.mp4");
+    std::fs::copy(case("with-aac-audio.mp4"), &same).unwrap();
+    let before = std::fs::read(&same).unwrap();
+    let run = job(&[&same, &dir.join(".").join("same.mp4")]);
+    assert_eq!(run.code, 1);
+    assert!(run.says("overwrite"), "{}", run.stderr);
+    assert_eq!(std::fs::read(&same).unwrap(), before);
+    // An output the job cannot write: a usage error naming the output.
+    let run = job(&[&same, &dir.join("out.avi")]);
+    assert_eq!(run.code, 2);
+    assert!(run.says("out.avi"), "{}", run.stderr);
+}
+
+#[test]
+fn names_places_and_chapters_in_the_input_are_not_copied() {
+    let dir = scratch("metadata");
+    let meta = dir.join("meta.txt");
+    std::fs::write(
+        &meta,
+        ";FFMETADATA1\ntitle=Alice Smith at home\nlocation=+51.5012-000.1419/\n\
+         [CHAPTER]\nTIMEBASE=1/1000\nSTART=0\nEND=1500\ntitle=Alice Smith arrives\n",
+    )
+    .unwrap();
+    let input = dir.join("tagged.mkv");
+    let status = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-i"])
+        .arg(case("with-aac-audio.mp4"))
+        .arg("-i")
+        .arg(&meta)
+        .args([
+            "-map",
+            "0",
+            "-map_metadata",
+            "1",
+            "-map_chapters",
+            "1",
+            "-c",
+            "copy",
+        ])
+        .arg(&input)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let secret = |p: &Path| String::from_utf8_lossy(&std::fs::read(p).unwrap()).contains("Alice");
+    assert!(secret(&input), "control: the input carries the names");
+    for name in ["out.mkv", "out.mp4"] {
+        let out = dir.join(name);
+        assert_eq!(job(&[&input, &out]).code, 0);
+        assert!(!secret(&out), "{name}: a name was copied");
+        assert_eq!(
+            streams(&probe(&out), "audio").len(),
+            1,
+            "{name}: the audio is kept"
+        );
+    }
 }
 
 #[test]

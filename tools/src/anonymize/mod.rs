@@ -21,8 +21,27 @@ pub mod plan;
 pub mod probe;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use plan::{Exit, OutputKind};
+
+static INTERRUPTED: std::sync::OnceLock<Arc<AtomicBool>> = std::sync::OnceLock::new();
+
+/// Stops the job cleanly on SIGINT and SIGTERM: the file being written is removed.
+///
+/// Errors: the signal handlers cannot be installed.
+pub fn stop_on_signals() -> std::io::Result<()> {
+    let flag = INTERRUPTED.get_or_init(Arc::default);
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, flag.clone())?;
+    }
+    Ok(())
+}
+
+fn interrupted() -> bool {
+    INTERRUPTED.get().is_some_and(|f| f.load(Ordering::Relaxed))
+}
 
 /// Speed against faces found; figures per profile are in docs/elements/anonymizer.md.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -50,11 +69,13 @@ impl Profile {
     }
 
     /// `anonymizer` settings. Holds are in milliseconds, so they mean the same at any frame
-    /// rate: 300 ms is the 8 frames of the element's default at 25–30 fps; the fastest
-    /// profile's skipped frames may be covered by held masks for 70 ms (2 frames at 30 fps).
+    /// rate: 300 ms is the 8 frames of the element's default at 25–30 fps. The fastest
+    /// profile skips every second frame (`inference-interval`, a frame count), so the cover of
+    /// the skipped frames is a frame count too.
     pub fn masks(self) -> &'static str {
         match self {
-            Profile::Fastest => "hold-time=300 stale-time=70",
+            // The skipped frames are counted in frames (inference-interval), so is their cover.
+            Profile::Fastest => "hold-time=300 stale-frames=2",
             _ => "hold-time=300",
         }
     }
@@ -69,6 +90,22 @@ pub struct Options {
     pub codec: plan::CodecChoice,
     /// Folder holding `centerface.onnx`.
     pub models: PathBuf,
+}
+
+/// Whether `a` and `b` name the same file (however spelt: `./x`, links), or the same folder.
+pub fn same_file(a: &Path, b: &Path) -> bool {
+    let canonical = |p: &Path| -> Option<PathBuf> {
+        if let Ok(c) = std::fs::canonicalize(p) {
+            return Some(c);
+        }
+        // Not there yet: its folder, canonical, and its name.
+        let parent = match p.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        Some(std::fs::canonicalize(parent).ok()?.join(p.file_name()?))
+    };
+    matches!((canonical(a), canonical(b)), (Some(x), Some(y)) if x == y)
 }
 
 /// Where a file is written until it is complete.
@@ -88,7 +125,7 @@ pub fn anonymize_file(
     report: &mut dyn FnMut(&str),
 ) -> Result<Exit, String> {
     let kind = plan::output_kind(output)?;
-    if input == output {
+    if same_file(input, output) {
         return Err("the output would overwrite the input".into());
     }
     let probe = probe::probe(input)?;
@@ -141,6 +178,9 @@ pub fn anonymize_folder(
     files.sort();
     let mut outcomes = Vec::new();
     for relative in files {
+        if interrupted() {
+            break;
+        }
         let source = input.join(&relative);
         if plan::folder_entry(&relative) == plan::FolderEntry::Skip {
             outcomes.push((relative, FileOutcome::Skipped));
@@ -207,6 +247,22 @@ mod tests {
         assert_eq!(folder_exit(&[ok.clone(), cut.clone()]), Exit::EndedEarly);
         assert_eq!(folder_exit(&[cut, bad, ok]), Exit::Failed);
         assert_eq!(folder_exit(&[]), Exit::Ok);
+    }
+
+    #[test]
+    fn the_same_file_is_recognised_however_spelt() {
+        let dir = std::env::temp_dir().join(format!("veil-same-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("a.mp4");
+        std::fs::write(&file, b"x").unwrap();
+        assert!(same_file(&file, &dir.join(".").join("a.mp4")));
+        assert!(same_file(&dir, &dir.join(".")));
+        assert!(!same_file(&file, &dir.join("b.mp4")));
+        assert!(same_file(
+            &dir.join("new.mp4"),
+            &dir.join(".").join("new.mp4")
+        ));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

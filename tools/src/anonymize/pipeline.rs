@@ -30,7 +30,7 @@ struct Shared {
     notes: Vec<String>,
     /// Why the job must fail although no element posted an error (e.g. a 16-bit image).
     refused: Option<String>,
-    /// Video frames that reached an encoder, and the end (ns) of the latest.
+    /// Video frames that left the anonymizer, and the end (ns) of the latest.
     frames: u64,
     end_ns: u64,
     /// Each branch's first pad, where an end-of-stream goes in when the input breaks off.
@@ -183,6 +183,9 @@ fn drive(
         if let Some(reason) = shared.lock().unwrap().refused.take() {
             return Err(reason);
         }
+        if super::interrupted() {
+            return Err("interrupted: nothing written".into());
+        }
         if last_progress.elapsed() >= Duration::from_secs(1) && !probe.image {
             last_progress = Instant::now();
             let s = shared.lock().unwrap();
@@ -328,8 +331,7 @@ impl Chain {
             .unwrap_or_default();
         let description = codec_description(&caps);
         if media.starts_with("video/") || media.starts_with("image/") {
-            let index = self.shared.lock().unwrap().entries.len();
-            let decode = make("decodebin", &format!("{INPUT}-decode-{index}"))?;
+            let decode = make("decodebin", &format!("{INPUT}-decode-{}", pad.name()))?;
             let sink = self.mux_pad(mux, "video_%u")?;
             add_linked(pipeline, pad, &[&decode])?;
             let (chain, pipeline_weak) = (self.clone(), pipeline.downgrade());
@@ -348,9 +350,12 @@ impl Chain {
         } else {
             "subtitle_%u"
         };
-        let fits = mux
-            .pad_template(template)
-            .is_some_and(|t| t.caps().can_intersect(&caps));
+        // Picture subtitles (DVD/PGS bitmaps) and unknown data never pass unanalysed.
+        let copyable = media.starts_with("audio/") || media.starts_with("text/");
+        let fits = copyable
+            && mux
+                .pad_template(template)
+                .is_some_and(|t| t.caps().can_intersect(&caps));
         if media.starts_with("audio/") && self.options.audio == plan::AudioChoice::Drop {
             self.note(format!("audio: {description} dropped (--audio drop)"));
             return self.discard(pipeline, pad);
@@ -436,10 +441,13 @@ impl Chain {
         let sink = mux
             .request_pad_simple(template)
             .ok_or_else(|| format!("{} refused another {template} stream", mux.name()))?;
-        sink.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, |_, info| {
+        sink.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
             match &info.data {
-                // Handled: the probe consumes the event (Drop would have GStreamer unref it again).
-                Some(gst::PadProbeData::Event(ev)) if ev.type_() == gst::EventType::Tag => {
+                // Tags and chapters (TOC) can name people and places. Handled: the probe
+                // consumes the event (Drop would have GStreamer unref it again).
+                Some(gst::PadProbeData::Event(ev))
+                    if matches!(ev.type_(), gst::EventType::Tag | gst::EventType::Toc) =>
+                {
                     gst::PadProbeReturn::Handled
                 }
                 _ => gst::PadProbeReturn::Ok,

@@ -209,10 +209,15 @@ pub fn folder_entry(path: &Path) -> FolderEntry {
 }
 
 /// The output name of a folder entry: images keep their name; videos keep it when the job can
-/// write their container, and become `.mp4` otherwise.
+/// write their container, and get `.mp4` added otherwise (`clip.avi` → `clip.avi.mp4`, so it
+/// cannot clash with a `clip.mp4` beside it).
 pub fn folder_output_name(name: &Path) -> std::path::PathBuf {
     match folder_entry(name) {
-        FolderEntry::Video if output_kind(name).is_err() => name.with_extension("mp4"),
+        FolderEntry::Video if output_kind(name).is_err() => {
+            let mut n = name.as_os_str().to_owned();
+            n.push(".mp4");
+            n.into()
+        }
         _ => name.to_path_buf(),
     }
 }
@@ -377,7 +382,7 @@ mod tests {
         assert_eq!(folder_entry(Path::new(".hidden.mp4")), FolderEntry::Skip);
         assert_eq!(
             folder_output_name(Path::new("clip.avi")),
-            Path::new("clip.mp4")
+            Path::new("clip.avi.mp4")
         );
         assert_eq!(
             folder_output_name(Path::new("clip.webm")),

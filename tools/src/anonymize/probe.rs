@@ -9,6 +9,9 @@ use gst_pbutils::prelude::*;
 
 use super::plan;
 
+/// The largest picture the job takes: 8K is 33 megapixels, the largest phone photos about 200.
+pub const MAX_PIXELS: u64 = 250_000_000;
+
 /// The input as the job needs to know it.
 #[derive(Debug, Clone)]
 pub struct Probe {
@@ -70,6 +73,17 @@ pub fn probe(path: &Path) -> Result<Probe, String> {
     let videos = info.video_streams();
     if videos.is_empty() {
         return Err("no video or image in it".into());
+    }
+    for v in &videos {
+        let pixels = v.width() as u64 * v.height() as u64;
+        if pixels > MAX_PIXELS {
+            return Err(format!(
+                "its pictures are {}×{}: more than the {} megapixels the job takes (each frame would need gigabytes)",
+                v.width(),
+                v.height(),
+                MAX_PIXELS / 1_000_000
+            ));
+        }
     }
     let jpeg = videos[0]
         .caps()

@@ -46,6 +46,10 @@ struct Cli {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let (false, Err(e)) = (cli.input.is_dir(), plan::output_kind(&cli.output)) {
+        eprintln!("veil-anonymize: {}: {e}", cli.output.display());
+        return ExitCode::from(2);
+    }
     let code = match run(&cli) {
         Ok(exit) => exit,
         Err(message) => {
@@ -58,6 +62,7 @@ fn main() -> ExitCode {
 
 fn run(cli: &Cli) -> Result<Exit, String> {
     gst::init().map_err(|e| format!("GStreamer: {e}"))?;
+    anonymize::stop_on_signals().map_err(|e| format!("signal handlers: {e}"))?;
     let models = match &cli.models {
         Some(m) => m.clone(),
         None => std::env::var_os("VEIL_ASSETS")
@@ -85,6 +90,11 @@ fn run(cli: &Cli) -> Result<Exit, String> {
                 "{}: the input is a folder, so the output must be a folder",
                 cli.output.display()
             ));
+        }
+        if anonymize::same_file(input, &cli.output) {
+            return Err(
+                "the output folder is the input folder: its files would be overwritten".into(),
+            );
         }
         std::fs::create_dir_all(&cli.output)
             .map_err(|e| format!("{}: {e}", cli.output.display()))?;
