@@ -10,6 +10,7 @@ use gst::glib;
 pub mod decoders;
 pub mod inferfilter;
 pub mod model;
+pub mod orientation;
 pub mod preprocess;
 pub mod tiling;
 

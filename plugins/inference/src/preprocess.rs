@@ -77,7 +77,7 @@ pub enum PackedFormat {
 }
 
 impl PackedFormat {
-    fn bytes_per_pixel(self) -> usize {
+    pub fn bytes_per_pixel(self) -> usize {
         match self {
             PackedFormat::Gray8 => 1,
             PackedFormat::Rgb => 3,

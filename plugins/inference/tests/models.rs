@@ -166,3 +166,38 @@ fn chained_nanodet_and_centerface_find_person_and_face_on_messi() {
     assert_eq!(f.statuses[0].labels, vec!["person"]);
     assert_eq!(f.statuses[1].labels, vec!["face"]);
 }
+
+/// A camera mounted sideways: the astronaut turned 90° counter-clockwise (videoflip 90l, so the
+/// face lies on its side), with a non-square crop so width and height differ. With
+/// `video-direction=90r` the model sees it upright, and the face is reported where it is in
+/// the sideways frame — in every format the element reads.
+#[test]
+fn a_sideways_camera_is_turned_upright_for_the_model_and_boxes_map_back() {
+    for format in ["I420", "NV12", "RGB", "BGRx", "GRAY8"] {
+        let frames = run(&format!(
+            "filesrc location={} ! pngdec ! videoconvert ! videocrop bottom=112 ! \
+             videoflip video-direction=90l ! videoconvert ! video/x-raw,format={format} ! \
+             inferfilter model={} video-direction=90r threshold=0.5",
+            assets::require("media/astronaut.png").display(),
+            assets::require("models/centerface.onnx").display()
+        ));
+        let f = &frames[0];
+        // 512×400 turned counter-clockwise is 400×512; the frame's (x, y) is at (y, 512 - x).
+        assert_eq!((f.width, f.height), (400, 512), "{format}");
+        let [x0, y0, x1, y1] = ASTRONAUT_FACE;
+        let expected = [y0, 512.0 - x1, y1, 512.0 - x0];
+        assert_eq!(f.detections.len(), 1, "{format}: {:?}", f.detections);
+        let found = px(f, 0);
+        assert!(
+            iou(&found, &expected) > 0.75,
+            "{format}: found {found:?}, expected {expected:?}"
+        );
+        let marks = f.detections[0].landmarks.as_ref().expect("landmarks");
+        // The eyes (the first two landmarks) lie on a vertical line in the sideways frame.
+        let (le, re) = (marks.points[0], marks.points[1]);
+        assert!(
+            (le.0 - re.0).abs() * 400.0 < 12.0,
+            "{format}: eyes {le:?} {re:?}"
+        );
+    }
+}

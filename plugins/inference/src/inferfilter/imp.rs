@@ -13,9 +13,10 @@ use veil_meta::element::{VideoCaps, string_value};
 use veil_meta::roi::FACE_LANDMARK_NAMES;
 use veil_meta::{Detection, InferenceStatus, Landmarks, NormalizedBox, StatusMeta};
 
-use super::Decoder;
+use super::{Decoder, Direction};
 use crate::decoders::{DecoderKind, RawDetection, labels, nms};
 use crate::model::Model;
+use crate::orientation::Turn;
 use crate::preprocess::{
     FrameView, Letterbox, Normalization, PackedFormat, Preprocessor, YuvColor,
 };
@@ -70,6 +71,7 @@ struct Settings {
     min_face_size: u32,
     tile_size: Option<String>,
     tile_interval: u32,
+    direction: Direction,
 }
 
 impl Default for Settings {
@@ -92,6 +94,7 @@ impl Default for Settings {
             min_face_size: DEFAULT_MIN_FACE_SIZE,
             tile_size: None,
             tile_interval: DEFAULT_TILE_INTERVAL,
+            direction: Direction::default(),
         }
     }
 }
@@ -129,6 +132,8 @@ struct State {
     tile_interval: u32,
     /// Analysed frames so far (decides the tile frames).
     analysed: u64,
+    /// How the picture is turned before the model sees it.
+    turn: Turn,
 }
 
 struct VideoSetup {
@@ -163,16 +168,14 @@ fn parse_triplet(text: &str) -> Option<[f32; 3]> {
 impl InferFilter {
     /// How frames of `info` go through the model: the whole-frame input size and the tiles.
     fn video_setup(&self, state: &State, info: gst_video::VideoInfo) -> VideoSetup {
+        // The model sees the picture turned upright.
+        let (w, h) = state.turn.size(info.width(), info.height());
         let (model_w, model_h) = match (state.requested_size, state.model.fixed_input_size()) {
             (Some(size), _) | (None, Some(size)) => size,
             // With tiles for the small faces, the whole-frame pass only has to see the large
             // ones: a coarse pass is enough.
-            (None, None) if state.min_face_size > 0 => {
-                tiling::coarse_size(info.width(), info.height())
-            }
-            (None, None) => state
-                .decoder
-                .default_input_size(info.width(), info.height()),
+            (None, None) if state.min_face_size > 0 => tiling::coarse_size(w, h),
+            (None, None) => state.decoder.default_input_size(w, h),
         };
         let colorimetry = info.colorimetry();
         let color = YuvColor {
@@ -191,8 +194,8 @@ impl InferFilter {
         );
         VideoSetup {
             plan: Plan::new(
-                info.width(),
-                info.height(),
+                w,
+                h,
                 (model_w, model_h),
                 state.min_face_size as f64,
                 state.decoder.smallest_object(),
@@ -389,6 +392,12 @@ impl InferFilter {
             tile_size,
             tile_interval: settings.tile_interval.max(1),
             analysed: 0,
+            turn: match settings.direction {
+                Direction::Identity => Turn::None,
+                Direction::Clockwise => Turn::Clockwise,
+                Direction::Half => Turn::Half,
+                Direction::CounterClockwise => Turn::CounterClockwise,
+            },
         })
     }
 
@@ -545,6 +554,7 @@ impl InferFilter {
             labels,
             tile_interval,
             analysed,
+            turn,
             ..
         } = state;
         let with_tiles = *analysed % *tile_interval as u64 == 0;
@@ -554,7 +564,10 @@ impl InferFilter {
         ))?;
         let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buf, &video.info)
             .map_err(|_| InferError::Fatal("cannot map the video frame for reading".into()))?;
-        let view = frame_view(&frame, video)?;
+        let as_is = frame_view(&frame, video)?;
+        let (fw, fh) = (video.info.width(), video.info.height());
+        let mut planes: [Vec<u8>; 3] = Default::default();
+        let view = turned(&as_is, *turn, fw, fh, &mut planes)?;
         let mut runner = Runner {
             model,
             preprocessor,
@@ -577,10 +590,11 @@ impl InferFilter {
             }
             tiling::merge(found, *nms_iou)
         };
-        let (fw, fh) = (video.info.width() as f64, video.info.height() as f64);
+        let turn = *turn;
         Ok(raw
             .into_iter()
-            .map(|d| to_detection(d, fw, fh, labels))
+            .map(|d| turn_back(d, turn, fw, fh))
+            .map(|d| to_detection(d, fw as f64, fh as f64, labels))
             .collect())
     }
 
@@ -661,6 +675,86 @@ enum InferError {
     Fatal(String),
 }
 
+/// The frame as the model sees it: `view` itself, or turned into `planes`.
+fn turned<'a>(
+    view: &FrameView<'a>,
+    turn: Turn,
+    w: u32,
+    h: u32,
+    planes: &'a mut [Vec<u8>; 3],
+) -> Result<FrameView<'a>, InferError> {
+    if turn == Turn::None {
+        return Ok(match *view {
+            FrameView::Packed {
+                format,
+                data,
+                stride,
+            } => FrameView::Packed {
+                format,
+                data,
+                stride,
+            },
+            FrameView::I420 { y, u, v, color } => FrameView::I420 { y, u, v, color },
+            FrameView::Nv12 { y, uv, color } => FrameView::Nv12 { y, uv, color },
+        });
+    }
+    let fatal = |e: &str| InferError::Fatal(e.to_string());
+    let [a, b, c] = planes;
+    let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+    Ok(match *view {
+        FrameView::Packed {
+            format,
+            data,
+            stride,
+        } => {
+            let bpp = format.bytes_per_pixel();
+            let (tw, _) = turn.plane(data, stride, w, h, bpp, a).map_err(fatal)?;
+            FrameView::Packed {
+                format,
+                data: a,
+                stride: tw as usize * bpp,
+            }
+        }
+        FrameView::I420 { y, u, v, color } => {
+            let (tw, _) = turn.plane(y.0, y.1, w, h, 1, a).map_err(fatal)?;
+            let (tcw, _) = turn.plane(u.0, u.1, cw, ch, 1, b).map_err(fatal)?;
+            turn.plane(v.0, v.1, cw, ch, 1, c).map_err(fatal)?;
+            FrameView::I420 {
+                y: (a, tw as usize),
+                u: (b, tcw as usize),
+                v: (c, tcw as usize),
+                color,
+            }
+        }
+        FrameView::Nv12 { y, uv, color } => {
+            let (tw, _) = turn.plane(y.0, y.1, w, h, 1, a).map_err(fatal)?;
+            let (tcw, _) = turn.plane(uv.0, uv.1, cw, ch, 2, b).map_err(fatal)?;
+            FrameView::Nv12 {
+                y: (a, tw as usize),
+                uv: (b, tcw as usize * 2),
+                color,
+            }
+        }
+    })
+}
+
+/// A detection in pixels of the turned picture → pixels of the `w`×`h` frame.
+fn turn_back(d: RawDetection, turn: Turn, w: u32, h: u32) -> RawDetection {
+    let [x0, y0, x1, y1] = turn.box_back([d.x0, d.y0, d.x1, d.y1], w, h);
+    RawDetection {
+        x0,
+        y0,
+        x1,
+        y1,
+        landmarks: d
+            .landmarks
+            .iter()
+            .map(|&(x, y)| turn.back(x, y, w, h))
+            .collect(),
+        ..d
+    }
+}
+
 /// A detection in frame pixels → normalized, with its label.
 fn to_detection(d: RawDetection, frame_w: f64, frame_h: f64, labels: &[String]) -> Detection {
     let norm = |x: f32, y: f32| (x as f64 / frame_w, y as f64 / frame_h);
@@ -707,6 +801,11 @@ impl ObjectImpl for InferFilter {
                 glib::ParamSpecString::builder("model")
                     .nick("Model")
                     .blurb("Path of the ONNX model file")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecEnum::builder_with_default("video-direction", Direction::default())
+                    .nick("Video direction")
+                    .blurb("How the picture is turned before the model sees it, for a camera mounted sideways or upside down (face models are trained upright); detections are mapped back to the frame as it is, which is not changed")
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecEnum::builder_with_default("decoder", Decoder::default())
@@ -824,6 +923,7 @@ impl ObjectImpl for InferFilter {
             "threshold" => s.threshold = value.get().expect("type checked upstream"),
             "nms-iou" => s.nms_iou = value.get().expect("type checked upstream"),
             "inference-size" => s.inference_size = opt_string(value),
+            "video-direction" => s.direction = value.get().expect("type checked upstream"),
             "inference-interval" => {
                 s.interval = value.get().expect("type checked upstream");
                 if let Some(state) = self.state.lock().unwrap().as_mut() {
@@ -854,6 +954,7 @@ impl ObjectImpl for InferFilter {
             "threshold" => s.threshold.to_value(),
             "nms-iou" => s.nms_iou.to_value(),
             "inference-size" => s.inference_size.to_value(),
+            "video-direction" => s.direction.to_value(),
             "inference-interval" => s.interval.to_value(),
             "threads" => s.threads.to_value(),
             "min-face-size" => s.min_face_size.to_value(),
@@ -954,7 +1055,7 @@ impl BaseTransformImpl for InferFilter {
                 self,
                 gst::CoreError::Negotiation,
                 (
-                    "Unsupported video format {}: inferfilter reads RGB, RGBA, BGRx, BGRA, I420 and NV12 (put videoconvert in front)",
+                    "Unsupported video format {}: inferfilter reads RGB, RGBA, BGRx, BGRA, I420, NV12 and GRAY8 (put videoconvert in front)",
                     info.format().to_str()
                 )
             );

@@ -29,6 +29,28 @@ pub enum Decoder {
     Classifier = 3,
 }
 
+/// How the picture is turned before the model sees it (`videoflip`'s `video-direction` names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, glib::Enum, Default)]
+#[repr(u32)]
+#[enum_type(name = "GstVeilInferDirection")]
+pub enum Direction {
+    #[default]
+    #[enum_value(name = "As it is", nick = "identity")]
+    Identity = 0,
+    #[enum_value(
+        name = "Turned 90° clockwise (a camera mounted turned 90° counter-clockwise)",
+        nick = "90r"
+    )]
+    Clockwise = 1,
+    #[enum_value(name = "Turned 180° (a camera mounted upside down)", nick = "180")]
+    Half = 2,
+    #[enum_value(
+        name = "Turned 90° counter-clockwise (a camera mounted turned 90° clockwise)",
+        nick = "90l"
+    )]
+    CounterClockwise = 3,
+}
+
 glib::wrapper! {
     pub struct InferFilter(ObjectSubclass<imp::InferFilter>)
         @extends gst_base::BaseTransform, gst::Element, gst::Object;
@@ -36,6 +58,7 @@ glib::wrapper! {
 
 pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     Decoder::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
+    Direction::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
     gst::Element::register(
         Some(plugin),
         "inferfilter",
