@@ -468,19 +468,86 @@ fn a_folder_is_done_file_by_file_with_a_summary() {
     );
 }
 
+/// Encodes the case clip with FFmpeg (`args` between input and output) into `out`.
+fn ffmpeg_encode(args: &[&str], out: &Path) {
+    let status = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-i"])
+        .arg(case("with-aac-audio.mp4"))
+        .args(args)
+        .arg(out)
+        .status()
+        .unwrap();
+    assert!(status.success(), "ffmpeg {args:?}");
+}
+
 #[test]
-fn hdr_ten_bit_hevc_and_grey_ffv1_come_out_as_8_bit_420_h264_masked() {
+fn hdr_ten_bit_hevc_av1_vp9_and_grey_ffv1_come_out_as_8_bit_420_h264_masked() {
     let dir = scratch("codecs");
-    for (name, count) in [("hevc-main10-hdr-pq.mp4", 30), ("ir-gray8-ffv1.mkv", 30)] {
+    // More members of the kind, made by FFmpeg: HLG HEVC 10-bit, AV1 10-bit, VP9 4:4:4.
+    let hlg = dir.join("hlg-main10.mkv");
+    ffmpeg_encode(
+        &[
+            "-c:v",
+            "libx265",
+            "-pix_fmt",
+            "yuv420p10le",
+            "-color_primaries",
+            "bt2020",
+            "-color_trc",
+            "arib-std-b67",
+            "-colorspace",
+            "bt2020nc",
+            "-x265-params",
+            "log-level=error",
+            "-an",
+        ],
+        &hlg,
+    );
+    let av1 = dir.join("av1-10bit.mkv");
+    ffmpeg_encode(
+        &[
+            "-c:v",
+            "libsvtav1",
+            "-preset",
+            "12",
+            "-pix_fmt",
+            "yuv420p10le",
+            "-an",
+        ],
+        &av1,
+    );
+    let vp9 = dir.join("vp9-444.webm");
+    ffmpeg_encode(
+        &[
+            "-c:v",
+            "libvpx-vp9",
+            "-deadline",
+            "realtime",
+            "-cpu-used",
+            "8",
+            "-pix_fmt",
+            "yuv444p",
+            "-an",
+        ],
+        &vp9,
+    );
+    for (input, count) in [
+        (case("hevc-main10-hdr-pq.mp4"), 30),
+        (case("ir-gray8-ffv1.mkv"), 30),
+        (hlg, 45),
+        (av1, 45),
+        (vp9, 45),
+    ] {
+        let name = input.file_name().unwrap().to_string_lossy().into_owned();
         let out = dir.join(format!("{name}.mp4"));
-        assert_eq!(job(&[&case(name), &out]).code, 0, "{name}");
+        assert_eq!(job(&[&input, &out]).code, 0, "{name}");
         let p = probe(&out);
         let v = video(&p);
         assert_eq!(v["codec_name"], "h264", "{name}");
         assert_eq!(v["pix_fmt"], "yuv420p", "{name}");
         assert_eq!(size(&p), (640, 360));
         assert_eq!(frames(&p), count, "{name}");
-        faces_masked(&case(name), &out);
+        faces_masked(&input, &out);
     }
 }
 
@@ -609,8 +676,25 @@ fn a_cut_recording_is_processed_to_the_cut_and_says_so_with_exit_code_3() {
     let n = frames(&p);
     assert!(n > 5 && n < 45, "the frames up to the cut: {n}");
     faces_masked(&cut, &out);
-    // The control: the whole file exits 0.
+    // The controls: the whole file exits 0, and so does a whole file whose audio rightly
+    // outlasts its video (5 s of sound under 3 s of picture).
     assert_eq!(job(&[&whole, &dir.join("whole-out.mp4")]).code, 0);
+    let long_audio = dir.join("long-audio.mp4");
+    let status = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-i"])
+        .arg(case("with-aac-audio.mp4"))
+        .args([
+            "-f", "lavfi", "-t", "5", "-i", "sine", "-map", "0:v", "-map", "1:a",
+        ])
+        .args(["-c:v", "copy", "-c:a", "aac"])
+        .arg(&long_audio)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = dir.join("long-audio-out.mp4");
+    assert_eq!(job(&[&long_audio, &out]).code, 0);
+    let audio = seconds(streams(&probe(&out), "audio")[0]);
+    assert!((audio - 5.0).abs() < 0.05, "all the sound is kept: {audio}");
 }
 
 #[test]

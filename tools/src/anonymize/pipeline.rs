@@ -33,6 +33,8 @@ struct Shared {
     /// Video frames that left the anonymizer, and the end (ns) of the latest.
     frames: u64,
     end_ns: u64,
+    /// The end (ns) of the latest buffer read of any stream the output keeps.
+    read_ns: u64,
     /// Each branch's first pad, where an end-of-stream goes in when the input breaks off.
     entries: Vec<gst::Pad>,
     /// Muxer pads requested before the pipeline started, by template, taken by the streams as
@@ -261,10 +263,12 @@ fn drive(
         ));
         return Ok(Exit::EndedEarly);
     }
-    if !probe.image && plan::ended_early(s.end_ns, probe.duration_ns) {
+    // What was read of any stream counts: audio may rightly outlast the video.
+    let read = s.end_ns.max(s.read_ns);
+    if !probe.image && plan::ended_early(read, probe.duration_ns) {
         report(&format!(
             "warning: input ended early at {} of the {} its container declares (the file is cut or damaged); the output holds the {} frames before it",
-            plan::clock(s.end_ns),
+            plan::clock(read),
             plan::clock(probe.duration_ns.unwrap_or(0)),
             s.frames
         ));
@@ -325,6 +329,17 @@ impl Chain {
         mux: &gst::Element,
     ) -> Result<(), String> {
         let caps = pad.current_caps().unwrap_or_else(|| pad.query_caps(None));
+        let shared = self.shared.clone();
+        pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+            if let Some(end) = info
+                .buffer()
+                .and_then(|b| Some(b.pts()? + b.duration().unwrap_or(gst::ClockTime::ZERO)))
+            {
+                let mut s = shared.lock().unwrap();
+                s.read_ns = s.read_ns.max(end.nseconds());
+            }
+            gst::PadProbeReturn::Ok
+        });
         let media = caps
             .structure(0)
             .map(|s| s.name().to_string())

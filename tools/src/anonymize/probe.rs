@@ -196,7 +196,7 @@ fn mp4_without_index(path: &Path) -> Option<String> {
     let mut boxes = Vec::new();
     let mut offset = 0u64;
     // Top-level boxes only: size (32-bit, or 64-bit after "size 1"), type.
-    while offset + 8 <= length && boxes.len() < 64 {
+    while offset + 8 <= length && boxes.len() < 100_000 {
         file.seek(SeekFrom::Start(offset)).ok()?;
         let mut header = [0u8; 16];
         let n = file.read(&mut header).ok()?;
@@ -216,7 +216,8 @@ fn mp4_without_index(path: &Path) -> Option<String> {
         offset = offset.saturating_add(size);
     }
     let has = |k: &str| boxes.iter().any(|b| b == k);
-    (has("ftyp") && has("mdat") && !has("moov") && !has("moof")).then(|| {
+    // HEIF/AVIF images keep their index in 'meta'; fragmented files in 'moof'.
+    (has("ftyp") && has("mdat") && !has("moov") && !has("moof") && !has("meta")).then(|| {
         concat!(
             "the MP4 index ('moov') is missing: the recording was cut before it was finished, ",
             "and nothing can be decoded without the index (a repair tool such as untrunc can ",
