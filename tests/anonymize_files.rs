@@ -16,29 +16,15 @@ use std::process::Command;
 use serde_json::Value;
 use veil_tools::assets;
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("the tests crate sits in the repository")
-        .to_owned()
-}
-
 fn case(name: &str) -> PathBuf {
-    repo_root().join("tests/cases/anonymize").join(name)
-}
-
-/// Where cargo put this test binary's build: the job and the plugins it loads are there.
-fn target_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    exe.ancestors()
-        .nth(3)
-        .expect("target directory above the test executable")
-        .to_owned()
+    veil_e2e::repository_root()
+        .join("tests/cases/anonymize")
+        .join(name)
 }
 
 /// A fresh, empty folder for one test.
 fn scratch(name: &str) -> PathBuf {
-    let dir = target_dir().join("anonymize-files").join(name);
+    let dir = veil_e2e::target_dir().join("anonymize-files").join(name);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
@@ -58,7 +44,7 @@ impl Run {
 
 /// Runs the job with `args`; `env` adds variables.
 fn job_env(args: &[&dyn AsRef<std::ffi::OsStr>], env: &[(&str, &str)]) -> Run {
-    let debug = target_dir().join("debug");
+    let debug = veil_e2e::target_dir().join("debug");
     let mut cmd = Command::new(debug.join("veil-anonymize"));
     cmd.env("GST_PLUGIN_PATH", &debug)
         .env("VEIL_ASSETS", assets::root())
@@ -604,10 +590,24 @@ fn bad_files_are_refused_by_name_and_leave_nothing() {
     assert_eq!(run.code, 1);
     assert!(run.says("overwrite"), "{}", run.stderr);
     assert_eq!(std::fs::read(&same).unwrap(), before);
-    // An output the job cannot write: a usage error naming the output.
+    // An output the job cannot write, or in a folder that does not exist: usage errors
+    // naming the output.
     let run = job(&[&same, &dir.join("out.avi")]);
     assert_eq!(run.code, 2);
     assert!(run.says("out.avi"), "{}", run.stderr);
+    let run = job(&[&same, &dir.join("missing").join("out.mp4")]);
+    assert_eq!(run.code, 2);
+    assert!(run.says("output's folder"), "{}", run.stderr);
+    // The preview without a display says so (instead of GStreamer's sinks crashing).
+    let out = Command::new(veil_e2e::repository_root().join("scripts/anonymize.sh"))
+        .args([&same.to_string_lossy(), "--preview"])
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .env("VEIL_SKIP_BUILD", "1")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("needs a display"));
 }
 
 #[test]
@@ -671,7 +671,7 @@ fn a_cut_recording_is_processed_to_the_cut_and_says_so_with_exit_code_3() {
     let out = dir.join("out.mp4");
     let run = job(&[&cut, &out]);
     assert_eq!(run.code, 3);
-    assert!(run.says("input ended early at"), "{}", run.stderr);
+    assert!(run.says("input ended early at 0:00:01."), "{}", run.stderr);
     let p = probe(&out);
     let n = frames(&p);
     assert!(n > 5 && n < 45, "the frames up to the cut: {n}");

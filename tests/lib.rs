@@ -105,6 +105,16 @@ pub fn repository_files() -> Vec<std::path::PathBuf> {
 }
 
 /// The repository's root (the folder above `tests/`), without `..` in it.
+/// Where cargo put the running test binary's build (`<target>/debug/deps/<test>-<hash>`): the
+/// plugins and tools a test runs as processes are in its `debug/`.
+pub fn target_dir() -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    exe.ancestors()
+        .nth(3)
+        .expect("target directory above the test executable")
+        .to_owned()
+}
+
 pub fn repository_root() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()

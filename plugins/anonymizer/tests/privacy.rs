@@ -138,13 +138,7 @@ fn pixels_outside_the_chroma_snapped_masks_are_byte_identical() {
 #[test]
 fn a_held_mask_covers_the_face_while_the_detector_blinks() {
     init();
-    let samples = run_pipeline_samples(&format!(
-        "filesrc location={} ! pngdec ! videoconvert ! video/x-raw,format=RGB",
-        assets::require("media/astronaut.png").display()
-    ))
-    .unwrap();
-    let (rgb, w, h) = rgb_bytes(&samples[0]);
-    let face = [181.5 / 512.0, 58.2 / 512.0, 269.9 / 512.0, 177.8 / 512.0];
+    let (rgb, w, h, face) = astronaut_rgb();
     let mut harness = anonymizer(&[("hold-frames", "2")]);
     harness.play();
     harness.set_src_caps_str(&format!(

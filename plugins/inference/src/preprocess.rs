@@ -102,6 +102,7 @@ pub struct YuvColor {
 }
 
 /// A borrowed frame in one of the supported layouts. Strides are in bytes.
+#[derive(Clone, Copy)]
 pub enum FrameView<'a> {
     Packed {
         format: PackedFormat,

@@ -227,7 +227,7 @@ pub fn folder_exit(outcomes: &[(PathBuf, FileOutcome)]) -> Exit {
         .max_by_key(|e| match e {
             Exit::Ok => 0,
             Exit::EndedEarly => 1,
-            Exit::Failed => 2,
+            Exit::Failed | Exit::Usage => 2,
         })
         .unwrap_or(Exit::Ok)
 }

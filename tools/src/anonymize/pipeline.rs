@@ -33,7 +33,9 @@ struct Shared {
     /// Video frames that left the anonymizer, and the end (ns) of the latest.
     frames: u64,
     end_ns: u64,
-    /// The end (ns) of the latest buffer read of any stream the output keeps.
+    /// The start (ns) of the earliest and the end of the latest buffer read of any stream the
+    /// output keeps: the span read, in the input's own timestamps (which need not start at 0).
+    first_ns: Option<u64>,
     read_ns: u64,
     /// Each branch's first pad, where an end-of-stream goes in when the input breaks off.
     entries: Vec<gst::Pad>,
@@ -255,19 +257,20 @@ fn drive(
     if s.frames == 0 {
         return Err("no frame could be decoded".into());
     }
+    // How far the input was read, from its first timestamp; any kept stream counts (audio may
+    // rightly outlast the video).
+    let read = s.read_ns.saturating_sub(s.first_ns.unwrap_or(0));
     if let Some(reason) = cut {
         report(&format!(
-            "warning: input ended early at {}: {reason}; the output holds the {} frames before it",
-            plan::clock(s.end_ns),
+            "warning: input ended early at {}: {reason}; the output holds the {} frames read before it",
+            plan::clock(read),
             s.frames
         ));
         return Ok(Exit::EndedEarly);
     }
-    // What was read of any stream counts: audio may rightly outlast the video.
-    let read = s.end_ns.max(s.read_ns);
     if !probe.image && plan::ended_early(read, probe.duration_ns) {
         report(&format!(
-            "warning: input ended early at {} of the {} its container declares (the file is cut or damaged); the output holds the {} frames before it",
+            "warning: input ended early at {} of the {} its container declares (the file is cut or damaged); the output holds the {} frames read before it",
             plan::clock(read),
             plan::clock(probe.duration_ns.unwrap_or(0)),
             s.frames
@@ -331,12 +334,11 @@ impl Chain {
         let caps = pad.current_caps().unwrap_or_else(|| pad.query_caps(None));
         let shared = self.shared.clone();
         pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
-            if let Some(end) = info
-                .buffer()
-                .and_then(|b| Some(b.pts()? + b.duration().unwrap_or(gst::ClockTime::ZERO)))
-            {
+            if let Some((buf, pts)) = info.buffer().and_then(|b| Some((b, b.pts()?))) {
+                let end = pts + buf.duration().unwrap_or(gst::ClockTime::ZERO);
                 let mut s = shared.lock().unwrap();
                 s.read_ns = s.read_ns.max(end.nseconds());
+                s.first_ns = Some(s.first_ns.map_or(pts.nseconds(), |f| f.min(pts.nseconds())));
             }
             gst::PadProbeReturn::Ok
         });
@@ -542,6 +544,9 @@ impl Chain {
             info.format().to_str(),
             container.name()
         ));
+        if self.direction() != "identity" {
+            self.note(self.turned_note());
+        }
         for n in plan.notes {
             self.note(format!("video: {n}"));
         }
@@ -553,6 +558,19 @@ impl Chain {
         self.options
             .rotation
             .video_direction(self.probe.orientation.as_deref())
+    }
+
+    /// What the job says about turning the picture.
+    fn turned_note(&self) -> String {
+        let why = match (self.options.rotation, self.probe.orientation.as_deref()) {
+            (plan::Rotation::Auto, Some(tag)) => format!("the file's orientation says {tag}"),
+            _ => "--rotate".into(),
+        };
+        format!(
+            "orientation: turned upright ({}, videoflip video-direction={}) before faces were searched, written upright",
+            why,
+            self.direction()
+        )
     }
 
     /// Whether turning the picture upright swaps width and height.
@@ -604,6 +622,9 @@ impl Chain {
         );
         let bin = self.branch(pipeline, raw, &description)?;
         bin.link(sink).map_err(|e| e.to_string())?;
+        if self.direction() != "identity" {
+            self.note(self.turned_note());
+        }
         let alpha = if f.has_alpha() { ", alpha kept" } else { "" };
         let (mut w, mut h) = (info.width(), info.height());
         if self.quarter_turn() {
@@ -662,8 +683,10 @@ fn link(last: &gst::Element, sink: &gst::Pad) -> Result<(), String> {
 /// The codec's name for people ("MPEG-4 AAC"); the media type when the caps are not fixed (the
 /// description function asserts fixed caps).
 fn codec_description(caps: &gst::Caps) -> String {
-    if caps.is_fixed() {
-        gst_pbutils::pb_utils_get_codec_description(caps).to_string()
+    let mut fixed = caps.clone();
+    fixed.fixate();
+    if !fixed.is_empty() && fixed.is_fixed() {
+        gst_pbutils::pb_utils_get_codec_description(&fixed).to_string()
     } else {
         caps.structure(0)
             .map(|s| s.name().to_string())

@@ -15,6 +15,8 @@ pub enum Exit {
     /// Nothing usable: unreadable, empty or unsupported input, a missing decoder, a failed run.
     /// No output is left behind.
     Failed = 1,
+    /// The command line cannot work: options, an output name or folder the job cannot write.
+    Usage = 2,
 }
 
 /// How the picture is turned upright before the face model sees it.

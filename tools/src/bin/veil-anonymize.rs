@@ -110,7 +110,12 @@ fn run(cli: &Cli) -> Result<Exit, String> {
         .parent()
         .filter(|d| !d.as_os_str().is_empty() && !d.is_dir())
     {
-        return Err(format!("{}: no such directory", dir.display()));
+        eprintln!(
+            "veil-anonymize: {}: the output's folder {} does not exist",
+            cli.output.display(),
+            dir.display()
+        );
+        return Ok(Exit::Usage);
     }
     match anonymize::anonymize_file(input, &cli.output, &options, &mut report) {
         Ok(exit) => {
@@ -128,7 +133,12 @@ fn summarize(outcomes: &[(PathBuf, FileOutcome)]) {
         let line = match outcome {
             FileOutcome::Done(Exit::Ok) => {
                 done += 1;
-                "anonymized".to_string()
+                let written = plan::folder_output_name(path);
+                if written == *path {
+                    "anonymized".to_string()
+                } else {
+                    format!("anonymized → {}", written.display())
+                }
             }
             FileOutcome::Done(_) => {
                 cut += 1;

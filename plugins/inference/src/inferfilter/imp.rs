@@ -684,19 +684,7 @@ fn turned<'a>(
     planes: &'a mut [Vec<u8>; 3],
 ) -> Result<FrameView<'a>, InferError> {
     if turn == Turn::None {
-        return Ok(match *view {
-            FrameView::Packed {
-                format,
-                data,
-                stride,
-            } => FrameView::Packed {
-                format,
-                data,
-                stride,
-            },
-            FrameView::I420 { y, u, v, color } => FrameView::I420 { y, u, v, color },
-            FrameView::Nv12 { y, uv, color } => FrameView::Nv12 { y, uv, color },
-        });
+        return Ok(*view);
     }
     let fatal = |e: &str| InferError::Fatal(e.to_string());
     let [a, b, c] = planes;
