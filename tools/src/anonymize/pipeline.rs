@@ -114,6 +114,17 @@ pub fn run(
                     shared.lock().unwrap().mux_pads.push((template.into(), pad));
                 }
             }
+            // Muxer pads no stream took (the probe counted a stream parsebin does not expose)
+            // would make the muxer wait for them for ever.
+            let (unused, mux_weak) = (shared.clone(), mux.downgrade());
+            parse.connect_no_more_pads(move |_| {
+                let pads: Vec<_> = unused.lock().unwrap().mux_pads.drain(..).collect();
+                if let Some(mux) = mux_weak.upgrade() {
+                    for (_, pad) in pads {
+                        mux.release_request_pad(&pad);
+                    }
+                }
+            });
             let pipeline_weak = pipeline.downgrade();
             parse.connect_pad_added(move |_, pad| {
                 let Some(pipeline) = pipeline_weak.upgrade() else {
