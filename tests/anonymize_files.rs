@@ -207,38 +207,16 @@ fn a_phone_video_with_a_rotation_flag_comes_out_upright_with_its_faces_masked() 
     // writes the display matrix; GStreamer's MP4 muxer writes none).
     let sideways = dir.join("sideways.mp4");
     let input = dir.join("flag-270.mp4");
-    for args in [
-        vec![
-            "-i",
-            &case("with-aac-audio.mp4").to_string_lossy(),
-            "-vf",
-            "transpose=2",
-        ]
-        .into_iter()
-        .map(String::from)
-        .chain(["-c:v", "libx264", "-an"].map(String::from))
-        .chain([sideways.to_string_lossy().into_owned()])
-        .collect::<Vec<_>>(),
-        [
-            "-i",
-            &sideways.to_string_lossy(),
-            "-c",
-            "copy",
-            "-metadata:s:v:0",
-            "rotate=90",
-        ]
-        .into_iter()
-        .map(String::from)
-        .chain([input.to_string_lossy().into_owned()])
-        .collect(),
-    ] {
-        let status = Command::new("ffmpeg")
-            .args(["-v", "error", "-y"])
-            .args(&args)
-            .status()
-            .unwrap();
-        assert!(status.success(), "ffmpeg {args:?}");
-    }
+    ffmpeg_encode(&["-vf", "transpose=2", "-c:v", "libx264", "-an"], &sideways);
+    ffmpeg(&[
+        &"-i",
+        &sideways,
+        &"-c",
+        &"copy",
+        &"-metadata:s:v:0",
+        &"rotate=90",
+        &input,
+    ]);
     assert_eq!(size(&probe(&input)), (360, 640), "stored sideways");
     let out = dir.join("flag-270-out.mp4");
     assert_eq!(job(&[&input, &out]).code, 0);
@@ -454,16 +432,24 @@ fn a_folder_is_done_file_by_file_with_a_summary() {
     );
 }
 
-/// Encodes the case clip with FFmpeg (`args` between input and output) into `out`.
-fn ffmpeg_encode(args: &[&str], out: &Path) {
+/// Runs FFmpeg (quiet, overwriting) with `args`.
+fn ffmpeg(args: &[&dyn AsRef<std::ffi::OsStr>]) {
     let status = Command::new("ffmpeg")
-        .args(["-v", "error", "-y", "-i"])
-        .arg(case("with-aac-audio.mp4"))
-        .args(args)
-        .arg(out)
+        .args(["-v", "error", "-y"])
+        .args(args.iter().map(|a| a.as_ref()))
         .status()
         .unwrap();
+    let args: Vec<_> = args.iter().map(|a| a.as_ref().to_owned()).collect();
     assert!(status.success(), "ffmpeg {args:?}");
+}
+
+/// Encodes the case clip with FFmpeg (`args` between input and output) into `out`.
+fn ffmpeg_encode(args: &[&str], out: &Path) {
+    let input = case("with-aac-audio.mp4");
+    let mut all: Vec<&dyn AsRef<std::ffi::OsStr>> = vec![&"-i", &input];
+    all.extend(args.iter().map(|a| a as &dyn AsRef<std::ffi::OsStr>));
+    all.push(&out);
+    ffmpeg(&all);
 }
 
 #[test]
@@ -621,25 +607,21 @@ fn names_places_and_chapters_in_the_input_are_not_copied() {
     )
     .unwrap();
     let input = dir.join("tagged.mkv");
-    let status = Command::new("ffmpeg")
-        .args(["-v", "error", "-y", "-i"])
-        .arg(case("with-aac-audio.mp4"))
-        .arg("-i")
-        .arg(&meta)
-        .args([
-            "-map",
-            "0",
-            "-map_metadata",
-            "1",
-            "-map_chapters",
-            "1",
-            "-c",
-            "copy",
-        ])
-        .arg(&input)
-        .status()
-        .unwrap();
-    assert!(status.success());
+    ffmpeg(&[
+        &"-i",
+        &case("with-aac-audio.mp4"),
+        &"-i",
+        &meta,
+        &"-map",
+        &"0",
+        &"-map_metadata",
+        &"1",
+        &"-map_chapters",
+        &"1",
+        &"-c",
+        &"copy",
+        &input,
+    ]);
     let secret = |p: &Path| String::from_utf8_lossy(&std::fs::read(p).unwrap()).contains("Alice");
     assert!(secret(&input), "control: the input carries the names");
     for name in ["out.mkv", "out.mp4"] {
@@ -680,17 +662,15 @@ fn a_cut_recording_is_processed_to_the_cut_and_says_so_with_exit_code_3() {
     // outlasts its video (5 s of sound under 3 s of picture).
     assert_eq!(job(&[&whole, &dir.join("whole-out.mp4")]).code, 0);
     let long_audio = dir.join("long-audio.mp4");
-    let status = Command::new("ffmpeg")
-        .args(["-v", "error", "-y", "-i"])
-        .arg(case("with-aac-audio.mp4"))
-        .args([
+    ffmpeg_encode(
+        &[
             "-f", "lavfi", "-t", "5", "-i", "sine", "-map", "0:v", "-map", "1:a",
-        ])
-        .args(["-c:v", "copy", "-c:a", "aac"])
-        .arg(&long_audio)
-        .status()
-        .unwrap();
-    assert!(status.success());
+        ]
+        .into_iter()
+        .chain(["-c:v", "copy", "-c:a", "aac"])
+        .collect::<Vec<_>>(),
+        &long_audio,
+    );
     let out = dir.join("long-audio-out.mp4");
     assert_eq!(job(&[&long_audio, &out]).code, 0);
     let audio = seconds(streams(&probe(&out), "audio")[0]);

@@ -86,14 +86,8 @@ pub fn run(
             let decode = make("decodebin", &format!("{INPUT}-decode"))?;
             pipeline.add(&decode).map_err(|e| e.to_string())?;
             src.link(&decode).map_err(|e| e.to_string())?;
-            let pipeline_weak = pipeline.downgrade();
-            decode.connect_pad_added(move |_, pad| {
-                let Some(pipeline) = pipeline_weak.upgrade() else {
-                    return;
-                };
-                if let Err(e) = chain.image(&pipeline, pad, format, &sink) {
-                    chain.refuse(&pipeline, e);
-                }
+            chain.on_pad_added(&pipeline, &decode, move |chain, pipeline, pad| {
+                chain.image(pipeline, pad, format, &sink)
             });
         }
         Target::Video(container) => {
@@ -125,14 +119,8 @@ pub fn run(
                     }
                 }
             });
-            let pipeline_weak = pipeline.downgrade();
-            parse.connect_pad_added(move |_, pad| {
-                let Some(pipeline) = pipeline_weak.upgrade() else {
-                    return;
-                };
-                if let Err(e) = chain.stream(&pipeline, pad, container, &mux) {
-                    chain.refuse(&pipeline, e);
-                }
+            chain.on_pad_added(&pipeline, &parse, move |chain, pipeline, pad| {
+                chain.stream(pipeline, pad, container, &mux)
             });
         }
     }
@@ -326,6 +314,24 @@ impl Chain {
         self.shared.lock().unwrap().notes.push(line);
     }
 
+    /// Runs `build` for each pad `element` adds; an error fails the job with its reason.
+    fn on_pad_added(
+        &self,
+        pipeline: &gst::Pipeline,
+        element: &gst::Element,
+        build: impl Fn(&Chain, &gst::Pipeline, &gst::Pad) -> Result<(), String> + Send + Sync + 'static,
+    ) {
+        let (chain, pipeline_weak) = (self.clone(), pipeline.downgrade());
+        element.connect_pad_added(move |_, pad| {
+            let Some(pipeline) = pipeline_weak.upgrade() else {
+                return;
+            };
+            if let Err(e) = build(&chain, &pipeline, pad) {
+                chain.refuse(&pipeline, e);
+            }
+        });
+    }
+
     fn refuse(&self, pipeline: &gst::Pipeline, reason: String) {
         self.shared.lock().unwrap().refused.get_or_insert(reason);
         // Wakes the bus loop.
@@ -362,14 +368,8 @@ impl Chain {
             let decode = make("decodebin", &format!("{INPUT}-decode-{}", pad.name()))?;
             let sink = self.mux_pad(mux, "video_%u")?;
             add_linked(pipeline, pad, &[&decode])?;
-            let (chain, pipeline_weak) = (self.clone(), pipeline.downgrade());
-            decode.connect_pad_added(move |_, raw| {
-                let Some(pipeline) = pipeline_weak.upgrade() else {
-                    return;
-                };
-                if let Err(e) = chain.video(&pipeline, raw, &description, container, &sink) {
-                    chain.refuse(&pipeline, e);
-                }
+            self.on_pad_added(pipeline, &decode, move |chain, pipeline, raw| {
+                chain.video(pipeline, raw, &description, container, &sink)
             });
             return Ok(());
         }
@@ -413,17 +413,9 @@ impl Chain {
             let resample = make("audioresample", &format!("audio-resample-{index}"))?;
             let encode = make(encoder, &format!("audio-encode-{index}"))?;
             let sink = self.mux_pad(mux, "audio_%u")?;
-            let chain = self.clone();
-            let pipeline_weak = pipeline.downgrade();
-            decode.connect_pad_added(move |_, raw| {
-                let Some(pipeline) = pipeline_weak.upgrade() else {
-                    return;
-                };
-                let linked = add_linked(&pipeline, raw, &[&convert, &resample, &encode])
-                    .and_then(|_| link(&encode, &sink));
-                if let Err(e) = linked {
-                    chain.refuse(&pipeline, e);
-                }
+            self.on_pad_added(pipeline, &decode, move |_, pipeline, raw| {
+                add_linked(pipeline, raw, &[&convert, &resample, &encode])?;
+                link(&encode, &sink)
             });
             self.note(format!(
                 "audio: {description} re-encoded to {name} ({} cannot hold {description})",
