@@ -278,6 +278,39 @@ fn audio_is_kept_in_sync_re_encoded_when_the_container_cannot_hold_it_or_dropped
     assert_eq!(audio.len(), 1);
     assert_eq!(audio[0]["codec_name"], "aac");
     assert!((seconds(audio[0]) - 3.0).abs() < 0.1, "{}", audio[0]);
+    // A subtitle track (mov_text, sparse): dropped and said, the job does not stall on it.
+    let srt = dir.join("cues.srt");
+    std::fs::write(
+        &srt,
+        "1\n00:00:00,000 --> 00:00:00,500\nAlice Smith\n\n2\n00:00:02,000 --> 00:00:02,500\nleaves\n",
+    )
+    .unwrap();
+    let subs = dir.join("subs.mp4");
+    ffmpeg(&[
+        &"-i",
+        &input,
+        &"-i",
+        &srt,
+        &"-map",
+        &"0",
+        &"-map",
+        &"1",
+        &"-c:v",
+        &"copy",
+        &"-c:a",
+        &"copy",
+        &"-c:s",
+        &"mov_text",
+        &subs,
+    ]);
+    let out = dir.join("from-subs.mp4");
+    let run = job(&[&subs, &out]);
+    assert_eq!(run.code, 0);
+    assert!(run.says("dropped a"), "{}", run.stderr);
+    let p = probe(&out);
+    assert!(streams(&p, "subtitle").is_empty());
+    assert_eq!(streams(&p, "audio").len(), 1, "the audio is still kept");
+    assert_eq!(frames(&p), 45);
     // Dropped only when asked, and said.
     let out = dir.join("silent.mp4");
     let run = job(&[&"--audio", &"drop", &input, &out]);
@@ -488,6 +521,8 @@ fn hdr_ten_bit_hevc_av1_vp9_and_grey_ffv1_come_out_as_8_bit_420_h264_masked() {
         ],
         &av1,
     );
+    let h422 = dir.join("h264-422.mp4");
+    ffmpeg_encode(&["-c:v", "libx264", "-pix_fmt", "yuv422p", "-an"], &h422);
     let vp9 = dir.join("vp9-444.webm");
     ffmpeg_encode(
         &[
@@ -508,6 +543,7 @@ fn hdr_ten_bit_hevc_av1_vp9_and_grey_ffv1_come_out_as_8_bit_420_h264_masked() {
         (case("ir-gray8-ffv1.mkv"), 30),
         (hlg, 45),
         (av1, 45),
+        (h422, 45),
         (vp9, 45),
     ] {
         let name = input.file_name().unwrap().to_string_lossy().into_owned();

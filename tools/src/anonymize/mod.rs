@@ -7,9 +7,10 @@
 //!   orientation tags) is applied before the face model runs, so it sees faces upright, and the
 //!   output is written upright without the flag; `--rotate` turns a camera mounted sideways or
 //!   upside down whose files carry no metadata.
-//! - **audio and subtitles**: copied without re-encoding when the output container holds their
-//!   codec, re-encoded (AAC for MP4/MOV, Opus for Matroska/WebM) otherwise; `--audio drop` leaves
-//!   audio out. The job prints which.
+//! - **audio**: copied without re-encoding when the output container holds its codec,
+//!   re-encoded (AAC for MP4/MOV, Opus for Matroska/WebM) otherwise; `--audio drop` leaves it
+//!   out. Subtitles are dropped (pictures could show faces, text can name people). The job
+//!   prints which.
 //! - **metadata** (place, device, dates) is not copied.
 //! - **sizes**: any size in; see [`plan::plan_video`] for odd sizes.
 //! - **time**: every frame keeps its timestamp; variable and unknown frame rates stay so.

@@ -378,8 +378,10 @@ impl Chain {
         } else {
             "subtitle_%u"
         };
-        // Picture subtitles (DVD/PGS bitmaps) and unknown data never pass unanalysed.
-        let copyable = media.starts_with("audio/") || media.starts_with("text/");
+        // Only audio is copied. Picture subtitles (bitmaps) could show faces; text subtitles can
+        // name people, and a sparse subtitle stream stalls the muxer behind the video analysis
+        // (an MP4 with mov_text hung for good).
+        let copyable = media.starts_with("audio/");
         let fits = copyable
             && mux
                 .pad_template(template)
@@ -485,7 +487,7 @@ impl Chain {
             ""
         };
         format!(
-            "queue max-size-buffers=4 max-size-bytes=0 max-size-time=0 ! {rate}videoflip video-direction={} ! videoconvert ! \
+            "queue max-size-buffers=4 max-size-bytes=0 max-size-time=0 ! {rate}videoconvert ! videoflip video-direction={} ! videoconvert ! \
              inferfilter name=faces model=\"{}\" {} ! anonymizer name=anon {}",
             self.direction(),
             o.models.join("centerface.onnx").display(),
