@@ -10,8 +10,13 @@
 //! turning them upright; each such check has its positive control (the same search finds the
 //! faces in the input).
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use wait_timeout::ChildExt;
 
 use serde_json::Value;
 use veil_tools::assets;
@@ -42,7 +47,23 @@ impl Run {
     }
 }
 
-/// Runs the job with `args`; `env` adds variables.
+/// Longer than any job here takes on 2 cores (the longest, ~20 s) by far.
+const JOB_LIMIT: Duration = Duration::from_secs(300);
+
+/// Reads a child's pipe to its end on a thread of its own (so neither pipe fills and blocks it).
+fn read_in_background(pipe: Option<impl Read + Send + 'static>) -> JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut text = String::new();
+        if let Some(mut pipe) = pipe {
+            let mut bytes = Vec::new();
+            let _ = pipe.read_to_end(&mut bytes);
+            text = String::from_utf8_lossy(&bytes).into_owned();
+        }
+        text
+    })
+}
+
+/// Runs the job with `args`; `env` adds variables. Fails the test if the job hangs.
 fn job_env(args: &[&dyn AsRef<std::ffi::OsStr>], env: &[(&str, &str)]) -> Run {
     let debug = veil_e2e::target_dir().join("debug");
     let mut cmd = Command::new(debug.join("veil-anonymize"));
@@ -52,11 +73,29 @@ fn job_env(args: &[&dyn AsRef<std::ffi::OsStr>], env: &[(&str, &str)]) -> Run {
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let out = cmd.output().expect("veil-anonymize runs");
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("veil-anonymize runs");
+    let stdout = read_in_background(child.stdout.take());
+    let stderr = read_in_background(child.stderr.take());
+    let status = match child
+        .wait_timeout(JOB_LIMIT)
+        .expect("wait for veil-anonymize")
+    {
+        Some(status) => status,
+        None => {
+            let _ = child.kill();
+            let _ = child.wait();
+            let args: Vec<_> = args.iter().map(|a| a.as_ref().to_owned()).collect();
+            panic!("veil-anonymize {args:?} still running after {JOB_LIMIT:?}: it hangs");
+        }
+    };
     let run = Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        code: status.code().unwrap_or(-1),
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
     };
     eprintln!(
         "veil-anonymize exit {}\n{}{}",
@@ -151,7 +190,7 @@ fn faces(path: &Path) -> usize {
     };
     let frames = veil_tools::frames::run_pipeline(
         &format!(
-            "filesrc location=\"{}\" ! {decode} ! videoflip video-direction=auto ! videoconvert ! \
+            "filesrc location=\"{}\" ! {decode} ! videoconvert ! videoflip video-direction=auto ! videoconvert ! \
              inferfilter model=\"{}\" threshold=0.5",
             path.display(),
             assets::require("models/centerface.onnx").display()

@@ -116,16 +116,39 @@ fn for_each_sample(
         .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
         .ok_or_else(|| anyhow::anyhow!("no appsink"))?;
     pipeline.set_state(gst::State::Playing)?;
-    let mut result = Ok(());
-    // pull_sample fails at EOS or on error; the bus says which.
-    while let Ok(sample) = sink.pull_sample() {
-        if let Err(e) = f(&sample) {
-            result = Err(e);
-            break;
-        }
-    }
     let bus = pipeline.bus().ok_or_else(|| anyhow::anyhow!("no bus"))?;
-    let error = bus.iter().find_map(|msg| match msg.view() {
+    let mut result = Ok(());
+    // The appsink waits for ever on a pipeline that failed before its end (e.g. caps that do not
+    // negotiate), so between samples the bus is asked for an error.
+    let mut error = loop {
+        match sink.try_pull_sample(gst::ClockTime::from_mseconds(100)) {
+            Some(sample) => {
+                if let Err(e) = f(&sample) {
+                    result = Err(e);
+                    break None;
+                }
+            }
+            None if sink.is_eos() => break None,
+            None => {
+                if let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error]) {
+                    break error_of(&msg);
+                }
+            }
+        }
+    };
+    if error.is_none() {
+        error = bus.iter().find_map(|msg| error_of(&msg));
+    }
+    pipeline.set_state(gst::State::Null)?;
+    match error {
+        Some(e) => Err(e),
+        None => result,
+    }
+}
+
+/// The error an error message carries, named by the element that posted it.
+fn error_of(msg: &gst::Message) -> Option<anyhow::Error> {
+    match msg.view() {
         gst::MessageView::Error(err) => Some(anyhow::anyhow!(
             "{}: {}{}",
             err.src()
@@ -135,11 +158,6 @@ fn for_each_sample(
             err.debug().map(|d| format!(" ({d})")).unwrap_or_default()
         )),
         _ => None,
-    });
-    pipeline.set_state(gst::State::Null)?;
-    match error {
-        Some(e) => Err(e),
-        None => result,
     }
 }
 
@@ -166,4 +184,20 @@ pub fn packed_rgb(sample: &gst::Sample) -> anyhow::Result<(Vec<u8>, u32, u32)> {
         out.extend_from_slice(&data[y * stride..y * stride + row]);
     }
     Ok((out, info.width(), info.height()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pipeline_that_fails_before_its_end_returns_its_error_instead_of_waiting() {
+        // videoflip has no 4:2:2 planar format: without a converter the caps cannot negotiate.
+        let source = "videotestsrc num-buffers=3 ! video/x-raw,format=Y42B,width=64,height=48";
+        let control = run_pipeline_samples(&format!("{source} ! videoconvert ! videoflip"));
+        assert_eq!(control.map(|s| s.len()).ok(), Some(3), "control");
+        let failed = run_pipeline_samples(&format!("{source} ! videoflip"));
+        let error = failed.expect_err("not negotiated").to_string();
+        assert!(error.contains("videotestsrc"), "{error}");
+    }
 }
