@@ -16,6 +16,8 @@ APT_PACKAGES=(
   meson ninja-build python3 python3-venv python3-pip unzip ca-certificates gettext-base bc openssl tcpdump
   # ffprobe/ffmpeg: an independent reader of the anonymize job's outputs in the tests
   ffmpeg
+  # the live test's camera: a real RTSP server (GStreamer's RTSP server library)
+  libgstrtspserver-1.0-dev
 )
 
 # Pinned inputs: name version sha256.

@@ -124,6 +124,8 @@ fn every_shipped_pipeline_parses_and_prerolls() {
         .expect("pipelines/")
         .map(|e| e.expect("entry").path())
         .filter(|p| p.extension().is_some_and(|e| e == "pipeline"))
+        // A live camera's pipeline needs a camera: tests/live.rs runs it against an RTSP server.
+        .filter(|p| !p.to_string_lossy().ends_with("-rtsp.pipeline"))
         .collect();
     files.sort();
     assert!(files.len() >= 8, "pipelines/ holds {files:?}");

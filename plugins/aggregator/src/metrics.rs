@@ -17,11 +17,17 @@
 //!   flows A→B (a track's next zone differs from its last zone; gaps outside zones ignored) and
 //!   line crossings per direction (a crossing counts when the side of the line a track was last
 //!   clearly on changes, so jitter on the line is no crossing).
+//!
+//! A break in the stream's time ([`Metrics::discontinuity`]: an outage, a timestamp reset) ends
+//! every track at its last sighting before it, so no dwell or attention spans it, and every
+//! window it overlaps lists it (`discontinuities`): their counts cover only analysed time.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use veil_meta::time::Break;
 use veil_wire::event::{
-    AttentionEvent, DwellBand, InspectionCounts, LineCrossings, MetricsWindow, ZoneMetrics,
+    AttentionEvent, DwellBand, InspectionCounts, LineCrossings, MetricsWindow, TimeDiscontinuity,
+    ZoneMetrics,
 };
 use veil_wire::time::format_time;
 
@@ -94,6 +100,8 @@ pub struct Metrics {
     index: Option<u64>,
     acc: WindowAcc,
     tracks: HashMap<u64, TrackState>,
+    /// Breaks not yet behind the current window: (last frame before, first after, record).
+    breaks: Vec<(u64, u64, TimeDiscontinuity)>,
 }
 
 impl Metrics {
@@ -106,6 +114,7 @@ impl Metrics {
             index: None,
             acc,
             tracks: HashMap::new(),
+            breaks: Vec::new(),
         }
     }
 
@@ -134,6 +143,8 @@ impl Metrics {
                     out.push(self.close(i, false));
                 }
                 self.index = Some(index);
+                let start = index * self.config.window_ns;
+                self.breaks.retain(|&(_, after, _)| after >= start);
             }
             _ => {}
         }
@@ -143,6 +154,13 @@ impl Metrics {
     fn close(&mut self, index: u64, partial: bool) -> MetricsWindow {
         let acc = std::mem::replace(&mut self.acc, Self::empty_acc(&self.config));
         let start = index * self.config.window_ns;
+        let end = start + self.config.window_ns;
+        let discontinuities = self
+            .breaks
+            .iter()
+            .filter(|&&(before, after, _)| before < end && after >= start)
+            .map(|(_, _, record)| record.clone())
+            .collect();
         let cfg = &self.config;
         let zones = cfg
             .zones
@@ -232,6 +250,7 @@ impl Metrics {
                 yield_rate: (acc.parts_ok + acc.parts_ng > 0)
                     .then(|| acc.parts_ok as f64 / (acc.parts_ok + acc.parts_ng) as f64),
             }),
+            discontinuities,
         }
     }
 
@@ -354,6 +373,17 @@ impl Metrics {
                 self.acc.dwell_ns += dwell;
             }
         }
+    }
+
+    /// A break in the stream's time, before the first frame after it is given: every track ends
+    /// at its last sighting, and the windows the break overlaps will list it.
+    pub fn discontinuity(&mut self, brk: &Break) {
+        let ids: Vec<u64> = self.tracks.keys().copied().collect();
+        self.end_tracks(&ids);
+        // The step across the break is no frame interval.
+        self.last_frame_ns = None;
+        self.breaks
+            .push((brk.last_before_ns, brk.first_after_ns, brk.to_wire()));
     }
 
     /// End of stream: every track ends and the current window is flushed as partial.

@@ -139,11 +139,21 @@ pub struct At {
 
 impl At {
     /// Whether `self` is at most the limit after `since`: by time when a time limit is set and
-    /// both frames have timestamps, otherwise by frame count.
+    /// both frames have timestamps, otherwise by frame count. When time went back (timestamps
+    /// reset by a reconnecting source) the frame count decides.
     fn within(self, since: (u64, Option<u64>), frames: u32, time: Option<u64>) -> bool {
         match (time, self.time, since.1) {
-            (Some(limit), Some(now), Some(then)) => now.saturating_sub(then) <= limit,
+            (Some(limit), Some(now), Some(then)) if now >= then => now - then <= limit,
             _ => self.frame.saturating_sub(since.0) <= frames as u64,
+        }
+    }
+
+    /// Like [`At::within`], but time that went back counts as beyond every limit: after a
+    /// timestamp reset, the last analysis vouches for no frame until the next one.
+    fn fresh_within(self, since: (u64, Option<u64>), frames: u32, time: Option<u64>) -> bool {
+        match (time, self.time, since.1) {
+            (Some(_), Some(now), Some(then)) if now < then => false,
+            _ => self.within(since, frames, time),
         }
     }
 }
@@ -187,7 +197,7 @@ impl FailClosed {
                 let fresh_enough = matches!(analysis, Analysis::Stale)
                     && self
                         .last_fresh
-                        .is_some_and(|f| at.within(f, p.stale_frames, p.stale_time));
+                        .is_some_and(|f| at.fresh_within(f, p.stale_frames, p.stale_time));
                 if fresh_enough {
                     Decision::Mask {
                         boxes: self.held(frame),
@@ -494,6 +504,31 @@ mod tests {
                 Decision::Blackout
             );
         }
+    }
+
+    #[test]
+    fn after_timestamps_reset_a_stale_frame_is_blacked_out_and_masks_are_held() {
+        let timed = Policy {
+            hold_time: Some(400 * MS),
+            stale_time: Some(250 * MS),
+            ..policy(3, 1)
+        };
+        let mut fc = FailClosed::new(timed);
+        fc.decide_at(at(0, 30_000), Analysis::Fresh(vec![sure(face(0.5))]));
+        // Control: 100 ms on, a stale frame is covered by the held mask.
+        assert!(matches!(
+            fc.decide_at(at(1, 30_100), Analysis::Stale),
+            Decision::Mask { .. }
+        ));
+        // The source reconnected with timestamps from zero: nobody looked at this frame.
+        assert_eq!(fc.decide_at(at(2, 0), Analysis::Stale), Decision::Blackout);
+        // Fresh frames that miss the face: the hold counts frames (3) across the reset, so the
+        // mask is neither dropped by time going back nor stuck for the 30 s it went back.
+        assert_eq!(
+            masks(fc.decide_at(at(3, 40), Analysis::Fresh(vec![]))).len(),
+            1
+        );
+        assert!(masks(fc.decide_at(at(4, 80), Analysis::Fresh(vec![]))).is_empty());
     }
 
     #[test]

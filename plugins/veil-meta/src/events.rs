@@ -14,6 +14,7 @@
 //! | compliance | `cycle`, `status`, `start`, `end`, `cycle-time-s` |
 //! | inspection | `part`, `decision` |
 //! | image | `part` |
+//! | time discontinuity | `cause`, `gap-s` |
 //!
 //! Every one has `capture-time` (RFC 3339: the time of the record it becomes) and, from the
 //! aggregator, `pts` (u64 ns: the frame that produced it). No field identifies anyone: no track
@@ -46,6 +47,7 @@ pub fn to_structure(event: &Event) -> gst::Structure {
             .field("part", i.part)
             .field("decision", i.decision.as_str()),
         Event::Image(i) => b.field("part", i.part),
+        Event::Discontinuity(d) => b.field("cause", d.cause.as_str()).field("gap-s", d.gap_s),
     };
     b.field("capture-time", event.capture_time())
         .field("body", event.body().to_string())

@@ -1,32 +1,156 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
-//! Capture time (docs/design.md, "Contracts between the parts", **Time**): UTC from a
-//! `start-time` property plus PTS for files, from the system clock at the first frame otherwise.
+//! Capture time (docs/design.md, "Contracts between the parts", **Time**) and the breaks in it.
+//!
+//! A frame's capture time is UTC, ns since the epoch: the first frame's anchor (a file's
+//! `start-time`, the pipeline clock's mapping to UTC for a live source, the system clock
+//! otherwise) plus how far the stream's running time has moved since. [`Timeline`] keeps that
+//! mapping honest when the stream's time breaks, which live cameras do: an outage (no frames for
+//! a while), timestamps that start again from zero after a reconnect, a jump forward, a step
+//! back. It names each break ([`DiscontinuityCause`]) and keeps capture time monotonic, so no
+//! window is emitted twice or out of order and no duration spans a break.
 
+pub use veil_wire::event::DiscontinuityCause;
 pub use veil_wire::time::{now_ns, parse_setting as parse_start_time};
 
-/// Maps PTS to capture time: anchored at the first frame seen.
-#[derive(Debug, Clone, Default)]
-pub struct CaptureClock {
-    fixed_start_ns: Option<u64>,
-    anchor: Option<(u64, u64)>,
+/// A break in the stream's time, between two consecutive frames.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Break {
+    pub cause: DiscontinuityCause,
+    /// Capture time of the last frame before the break (ns since the epoch).
+    pub last_before_ns: u64,
+    /// Capture time of the first frame after it, on the corrected timeline (ns, ≥
+    /// `last_before_ns`).
+    pub first_after_ns: u64,
+    /// How far the stream's running time moved between the two frames (ns; negative: back).
+    pub timestamp_step_ns: i64,
 }
 
-impl CaptureClock {
-    /// `fixed_start_ns`: capture time of the first frame (a file's start time); `None` for now.
-    pub fn new(fixed_start_ns: Option<u64>) -> Self {
-        CaptureClock {
-            fixed_start_ns,
+impl Break {
+    /// The wire form (record times as RFC 3339 strings).
+    pub fn to_wire(&self) -> veil_wire::event::TimeDiscontinuity {
+        use veil_wire::time::format_time;
+        veil_wire::event::TimeDiscontinuity {
+            cause: self.cause,
+            last_before: format_time(self.last_before_ns),
+            first_after: format_time(self.first_after_ns),
+            gap_s: (self.first_after_ns - self.last_before_ns) as f64 / 1e9,
+            timestamp_step_s: self.timestamp_step_ns as f64 / 1e9,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Seen {
+    capture_ns: u64,
+    running_ns: u64,
+    clock_ns: Option<u64>,
+}
+
+/// Maps a stream's running time to capture time across breaks.
+///
+/// Per frame it takes the buffer's running time and, for a live source, the pipeline clock's
+/// running time when the frame arrived (what the clock says really passed). Between two frames,
+/// with `step` the running-time step, `elapsed` the clock's and `max_gap` the setting:
+///
+/// | condition (first that applies) | cause | capture time of the new frame |
+/// |---|---|---|
+/// | `step < 0`, new running time `< max_gap` | timestamp reset | previous + `elapsed` (live) or + one frame interval (file) |
+/// | `step < 0` | backward step | same |
+/// | live, `step − elapsed > max_gap` | forward jump | previous + `elapsed` |
+/// | `step > max_gap` | stall | anchor + running time (it followed the clock) |
+/// | live, `elapsed − step > max_gap` | stall | previous + `elapsed` (the clock, not the timestamps) |
+/// | otherwise | — | anchor + running time |
+///
+/// Without a clock (a file read as fast as it decodes) a forward step cannot be told from a hole
+/// in the recording, so it is a stall. After a break the timeline is anchored again at the new
+/// frame.
+#[derive(Debug, Clone)]
+pub struct Timeline {
+    max_gap_ns: u64,
+    /// (capture, running) of the frame the mapping counts from.
+    anchor: Option<(u64, u64)>,
+    last: Option<Seen>,
+    /// The last regular frame interval (ns).
+    frame_ns: u64,
+}
+
+impl Timeline {
+    /// `max_gap_ns`: the longest step between two frames that is not a break.
+    pub fn new(max_gap_ns: u64) -> Timeline {
+        Timeline {
+            max_gap_ns,
             anchor: None,
+            last: None,
+            frame_ns: 0,
         }
     }
 
-    /// Capture time of the frame with this PTS.
-    pub fn capture_ns(&mut self, pts: u64) -> u64 {
-        let fixed = self.fixed_start_ns;
-        let (anchor_ns, first_pts) = *self
-            .anchor
-            .get_or_insert_with(|| (fixed.unwrap_or_else(now_ns), pts));
-        anchor_ns + pts.saturating_sub(first_pts)
+    /// The capture time of a frame at `running_ns`, and the break before it if there was one.
+    /// `first_capture_ns` is the anchor, asked for only on the first frame; `clock_ns` is the
+    /// pipeline clock's running time at arrival, for live sources.
+    pub fn next(
+        &mut self,
+        running_ns: u64,
+        clock_ns: Option<u64>,
+        first_capture_ns: impl FnOnce() -> u64,
+    ) -> (u64, Option<Break>) {
+        let Some(last) = self.last else {
+            let capture_ns = first_capture_ns();
+            self.anchor = Some((capture_ns, running_ns));
+            self.last = Some(Seen {
+                capture_ns,
+                running_ns,
+                clock_ns,
+            });
+            return (capture_ns, None);
+        };
+        let step = running_ns as i128 - last.running_ns as i128;
+        let elapsed = clock_ns
+            .zip(last.clock_ns)
+            .map(|(now, then)| now as i128 - then as i128);
+        let max_gap = self.max_gap_ns as i128;
+        // What really passed, when the timestamps cannot say: the clock, or one frame.
+        let by_clock = last.capture_ns + elapsed.map_or(self.frame_ns, |e| e.max(0) as u64);
+        let (cause, reanchor) = if step < 0 {
+            let cause = if (running_ns as i128) < max_gap {
+                DiscontinuityCause::TimestampReset
+            } else {
+                DiscontinuityCause::BackwardStep
+            };
+            (Some(cause), true)
+        } else if elapsed.is_some_and(|e| step - e > max_gap) {
+            (Some(DiscontinuityCause::ForwardJump), true)
+        } else if step > max_gap {
+            (Some(DiscontinuityCause::Stall), false)
+        } else if elapsed.is_some_and(|e| e - step > max_gap) {
+            (Some(DiscontinuityCause::Stall), true)
+        } else {
+            (None, false)
+        };
+        let capture_ns = if reanchor {
+            self.anchor = Some((by_clock, running_ns));
+            by_clock
+        } else {
+            let (anchor_capture, anchor_running) = self.anchor.unwrap_or((0, 0));
+            let mapped = anchor_capture as i128 + running_ns as i128 - anchor_running as i128;
+            // Never before the previous frame (a re-anchored clock may run a little ahead).
+            (mapped.max(0) as u64).max(last.capture_ns)
+        };
+        if cause.is_none() && step > 0 {
+            self.frame_ns = step as u64;
+        }
+        self.last = Some(Seen {
+            capture_ns,
+            running_ns,
+            clock_ns,
+        });
+        let brk = cause.map(|cause| Break {
+            cause,
+            last_before_ns: last.capture_ns,
+            first_after_ns: capture_ns,
+            timestamp_step_ns: step.clamp(i64::MIN as i128, i64::MAX as i128) as i64,
+        });
+        (capture_ns, brk)
     }
 }
 
@@ -34,10 +158,146 @@ impl CaptureClock {
 mod tests {
     use super::*;
 
+    const MS: u64 = 1_000_000;
+    const S: u64 = 1_000 * MS;
+    /// A frame every 100 ms from running time 0, capture anchored at 1000 s.
+    const T0: u64 = 1_000 * S;
+
+    fn frames(t: &mut Timeline, from: u64, n: u64, live: bool) -> Vec<(u64, Option<Break>)> {
+        (0..n)
+            .map(|i| {
+                let r = from + i * 100 * MS;
+                t.next(r, live.then_some(r + 5 * MS), || T0 + r)
+            })
+            .collect()
+    }
+
     #[test]
-    fn capture_time_follows_pts_from_the_first_frame() {
-        let mut clock = CaptureClock::new(Some(1_000));
-        assert_eq!(clock.capture_ns(500), 1_000);
-        assert_eq!(clock.capture_ns(800), 1_300);
+    fn regular_frames_follow_the_running_time_from_the_anchor() {
+        let mut t = Timeline::new(2 * S);
+        let out = frames(&mut t, 0, 5, false);
+        let captures: Vec<u64> = out.iter().map(|o| o.0).collect();
+        assert_eq!(
+            captures,
+            [
+                T0,
+                T0 + 100 * MS,
+                T0 + 200 * MS,
+                T0 + 300 * MS,
+                T0 + 400 * MS
+            ]
+        );
+        assert!(out.iter().all(|o| o.1.is_none()));
+    }
+
+    #[test]
+    fn a_stall_keeps_true_time_and_is_named() {
+        let mut t = Timeline::new(2 * S);
+        frames(&mut t, 0, 10, true);
+        // Nothing for 10 s, then frames again, clock and timestamps agreeing.
+        let (capture, brk) = t.next(10_900 * MS, Some(10_905 * MS), || 0);
+        assert_eq!(capture, T0 + 10_900 * MS);
+        assert_eq!(
+            brk,
+            Some(Break {
+                cause: DiscontinuityCause::Stall,
+                last_before_ns: T0 + 900 * MS,
+                first_after_ns: T0 + 10_900 * MS,
+                timestamp_step_ns: 10 * S as i64,
+            })
+        );
+        // The next frame continues without a break.
+        assert_eq!(
+            t.next(11 * S, Some(11 * S + 5 * MS), || 0),
+            (T0 + 11 * S, None)
+        );
+    }
+
+    #[test]
+    fn timestamps_that_start_again_from_zero_continue_on_the_clock() {
+        let mut t = Timeline::new(2 * S);
+        frames(&mut t, 30 * S, 10, true);
+        // The camera came back 12 s later (clock) with its timestamps at zero.
+        let clock = 30_900 * MS + 5 * MS + 12 * S;
+        let (capture, brk) = t.next(0, Some(clock), || 0);
+        let last = T0 + 30_900 * MS;
+        assert_eq!(capture, last + 12 * S);
+        let brk = brk.unwrap();
+        assert_eq!(brk.cause, DiscontinuityCause::TimestampReset);
+        assert_eq!(
+            (brk.last_before_ns, brk.first_after_ns),
+            (last, last + 12 * S)
+        );
+        assert_eq!(brk.timestamp_step_ns, -(30_900 * MS as i64));
+        // From there on the new timestamps count from the new anchor.
+        let (next, brk) = t.next(100 * MS, Some(clock + 100 * MS), || 0);
+        assert_eq!((next, brk), (last + 12 * S + 100 * MS, None));
+    }
+
+    #[test]
+    fn a_forward_jump_the_clock_did_not_make_is_corrected() {
+        let mut t = Timeline::new(2 * S);
+        frames(&mut t, 0, 10, true);
+        // Timestamps leap an hour ahead; the clock says 100 ms passed.
+        let (capture, brk) = t.next(3_600 * S, Some(1_005 * MS), || 0);
+        assert_eq!(capture, T0 + S);
+        let brk = brk.unwrap();
+        assert_eq!(brk.cause, DiscontinuityCause::ForwardJump);
+        assert_eq!(brk.first_after_ns - brk.last_before_ns, 100 * MS);
+        assert_eq!(
+            t.next(3_600 * S + 100 * MS, Some(1_105 * MS), || 0),
+            (T0 + S + 100 * MS, None)
+        );
+    }
+
+    #[test]
+    fn a_backward_step_never_moves_capture_time_back() {
+        let mut t = Timeline::new(2 * S);
+        frames(&mut t, 100 * S, 10, false);
+        // A file whose timestamps step back 50 s (not to zero): one frame interval on.
+        let (capture, brk) = t.next(50 * S, None, || 0);
+        let last = T0 + 100_900 * MS;
+        assert_eq!(capture, last + 100 * MS);
+        let brk = brk.unwrap();
+        assert_eq!(brk.cause, DiscontinuityCause::BackwardStep);
+        assert_eq!(brk.timestamp_step_ns, -(50_900 * MS as i64));
+    }
+
+    #[test]
+    fn a_file_with_a_hole_is_a_stall_and_small_jitter_is_not_a_break() {
+        let mut t = Timeline::new(2 * S);
+        frames(&mut t, 0, 3, false);
+        // 1.9 s: under the setting.
+        assert_eq!(t.next(2_100 * MS, None, || 0), (T0 + 2_100 * MS, None));
+        let (capture, brk) = t.next(60 * S, None, || 0);
+        assert_eq!(capture, T0 + 60 * S);
+        assert_eq!(brk.unwrap().cause, DiscontinuityCause::Stall);
+    }
+
+    #[test]
+    fn a_live_source_whose_timestamps_froze_through_an_outage_is_a_stall_on_the_clock() {
+        let mut t = Timeline::new(2 * S);
+        frames(&mut t, 0, 10, true);
+        // 20 s of clock passed, the timestamps moved one frame.
+        let (capture, brk) = t.next(S, Some(20_905 * MS), || 0);
+        assert_eq!(capture, T0 + 20_900 * MS);
+        assert_eq!(brk.unwrap().cause, DiscontinuityCause::Stall);
+    }
+
+    #[test]
+    fn the_wire_form_gives_seconds_and_times() {
+        let brk = Break {
+            cause: DiscontinuityCause::TimestampReset,
+            last_before_ns: T0,
+            first_after_ns: T0 + 12_500 * MS,
+            timestamp_step_ns: -20 * S as i64,
+        };
+        let w = brk.to_wire();
+        assert_eq!(w.gap_s, 12.5);
+        assert_eq!(w.timestamp_step_s, -20.0);
+        assert_eq!(
+            w.first_after,
+            veil_wire::time::format_time(T0 + 12_500 * MS)
+        );
     }
 }

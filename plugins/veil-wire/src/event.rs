@@ -11,6 +11,7 @@
 //! | [`ComplianceCycle`] | `veil-compliance` | `compliance` | the cycle's end |
 //! | [`InspectionRecord`] | `veil-inspection` | `inspection` | the part's frame |
 //! | [`ImageRecord`] | `veil-image` | `image` | the part's frame |
+//! | [`TimeDiscontinuity`] | `veil-time-discontinuity` | `integrity` | the first frame after it |
 //!
 //! In a pipeline each event travels as a `GstStructure` of its name with its body as JSON in a
 //! `body` field (plus a few scalar fields for bus readers; `veil_meta::events` does that side).
@@ -31,6 +32,9 @@ pub enum Event {
     Compliance(ComplianceCycle),
     Inspection(InspectionRecord),
     Image(ImageRecord),
+    /// A break in the stream's time; stored as an `integrity` record
+    /// ([`IntegrityEvent::TimeDiscontinuity`]).
+    Discontinuity(TimeDiscontinuity),
 }
 
 /// Which event, without its body.
@@ -41,15 +45,17 @@ pub enum EventKind {
     Compliance,
     Inspection,
     Image,
+    Discontinuity,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 5] = [
+    pub const ALL: [EventKind; 6] = [
         EventKind::Window,
         EventKind::Step,
         EventKind::Compliance,
         EventKind::Inspection,
         EventKind::Image,
+        EventKind::Discontinuity,
     ];
 
     /// The structure / custom event name: the only place these names are spelled.
@@ -60,6 +66,7 @@ impl EventKind {
             EventKind::Compliance => "veil-compliance",
             EventKind::Inspection => "veil-inspection",
             EventKind::Image => "veil-image",
+            EventKind::Discontinuity => "veil-time-discontinuity",
         }
     }
 
@@ -75,6 +82,7 @@ impl EventKind {
             EventKind::Compliance => Kind::Compliance,
             EventKind::Inspection => Kind::Inspection,
             EventKind::Image => Kind::Image,
+            EventKind::Discontinuity => Kind::Integrity,
         }
     }
 }
@@ -98,6 +106,7 @@ impl Event {
             Event::Compliance(_) => EventKind::Compliance,
             Event::Inspection(_) => EventKind::Inspection,
             Event::Image(_) => EventKind::Image,
+            Event::Discontinuity(_) => EventKind::Discontinuity,
         }
     }
 
@@ -117,6 +126,7 @@ impl Event {
             Event::Compliance(c) => &c.end,
             Event::Inspection(i) => &i.time,
             Event::Image(i) => &i.time,
+            Event::Discontinuity(d) => &d.first_after,
         }
     }
 
@@ -128,16 +138,19 @@ impl Event {
             Event::Compliance(c) => serde_json::to_value(c),
             Event::Inspection(i) => serde_json::to_value(i),
             Event::Image(i) => serde_json::to_value(i),
+            Event::Discontinuity(d) => serde_json::to_value(d),
         };
         // Plain data: serializing these types cannot fail.
         value.unwrap_or_default()
     }
 
     /// The body of the record the event becomes. Steps are `event` records, which name their
-    /// type: `{"type": "veil-step", "fields": <body>}`; the others are stored as they are.
+    /// type: `{"type": "veil-step", "fields": <body>}`; discontinuities are `integrity` records
+    /// of type `time-discontinuity`; the others are stored as they are.
     pub fn record_body(&self) -> serde_json::Value {
         match self {
             Event::Step(_) => serde_json::json!({"type": self.name(), "fields": self.body()}),
+            Event::Discontinuity(d) => IntegrityEvent::TimeDiscontinuity(d.clone()).body(),
             _ => self.body(),
         }
     }
@@ -155,6 +168,9 @@ impl Event {
             EventKind::Compliance => Event::Compliance(serde_json::from_str(body).map_err(err)?),
             EventKind::Inspection => Event::Inspection(serde_json::from_str(body).map_err(err)?),
             EventKind::Image => Event::Image(serde_json::from_str(body).map_err(err)?),
+            EventKind::Discontinuity => {
+                Event::Discontinuity(serde_json::from_str(body).map_err(err)?)
+            }
         })
     }
 }
@@ -276,6 +292,10 @@ pub struct MetricsWindow {
     /// Only in inspection mode.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub inspection: Option<InspectionCounts>,
+    /// Breaks in the stream's time that overlap the window (an outage, a timestamp reset): its
+    /// counts cover only the time frames were analysed.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub discontinuities: Vec<TimeDiscontinuity>,
 }
 
 impl MetricsWindow {
@@ -285,6 +305,50 @@ impl MetricsWindow {
     pub fn dwell(&self, band: DwellBand) -> u32 {
         self.dwell_bands.get(band.label()).copied().unwrap_or(0)
     }
+}
+
+/// What broke a stream's time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DiscontinuityCause {
+    /// No frame for longer than the gap setting, and the clock agrees (an outage, a stalled
+    /// source, a recording with a hole).
+    Stall,
+    /// The timestamps started again from (near) zero: a source or camera that restarted.
+    TimestampReset,
+    /// The timestamps jumped ahead of the clock.
+    ForwardJump,
+    /// The timestamps stepped back, not to zero.
+    BackwardStep,
+}
+
+impl DiscontinuityCause {
+    /// Its name on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DiscontinuityCause::Stall => "stall",
+            DiscontinuityCause::TimestampReset => "timestamp-reset",
+            DiscontinuityCause::ForwardJump => "forward-jump",
+            DiscontinuityCause::BackwardStep => "backward-step",
+        }
+    }
+}
+
+/// A break in a stream's time: between the last frame before it and the first after it nothing
+/// was analysed. Tracks end at it; no dwell spans it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TimeDiscontinuity {
+    pub cause: DiscontinuityCause,
+    /// Capture time of the last frame before the break.
+    pub last_before: String,
+    /// Capture time of the first frame after it, on the corrected timeline (never before
+    /// `last_before`).
+    pub first_after: String,
+    /// `first_after − last_before`, seconds.
+    pub gap_s: f64,
+    /// How far the stream's own timestamps moved between those two frames, seconds (negative:
+    /// back).
+    pub timestamp_step_s: f64,
 }
 
 /// One occurrence of an operator's step (action compliance): labels and times only.
@@ -464,6 +528,8 @@ pub enum IntegrityEvent {
         seq: u64,
         reason: String,
     },
+    /// The device's stream time broke (outage, reset, jump); from the aggregator.
+    TimeDiscontinuity(TimeDiscontinuity),
 }
 
 impl IntegrityEvent {
@@ -481,6 +547,7 @@ impl IntegrityEvent {
             IntegrityEvent::Chain { .. } => "chain",
             IntegrityEvent::UntrustedKey { .. } => "untrusted-key",
             IntegrityEvent::Gap { .. } => "gap",
+            IntegrityEvent::TimeDiscontinuity(_) => "time-discontinuity",
         }
     }
 }
@@ -526,7 +593,18 @@ pub(crate) mod samples {
         let mut breakdown = Breakdown::new();
         breakdown.insert("gender".into(), cells);
         w.demographics.insert("lawn".into(), breakdown);
+        w.discontinuities.push(discontinuity());
         w
+    }
+
+    pub fn discontinuity() -> TimeDiscontinuity {
+        TimeDiscontinuity {
+            cause: DiscontinuityCause::TimestampReset,
+            last_before: "2026-11-23T10:00:20.000000000Z".into(),
+            first_after: "2026-11-23T10:00:32.500000000Z".into(),
+            gap_s: 12.5,
+            timestamp_step_s: -20.0,
+        }
     }
 
     pub fn all() -> Vec<Event> {
@@ -586,6 +664,7 @@ pub(crate) mod samples {
                 image: Some(image.reference()),
             }),
             Event::Image(image),
+            Event::Discontinuity(discontinuity()),
         ]
     }
 }
@@ -714,6 +793,8 @@ mod schema_tests {
                 EventKind::Compliance => "compliance",
                 EventKind::Inspection => "inspection",
                 EventKind::Image => "image",
+                // An integrity record of its own type: checked with the others below.
+                EventKind::Discontinuity => continue,
             };
             let def = &defs[def_name];
             let body = event.record_body();
@@ -754,6 +835,21 @@ mod schema_tests {
         assert_eq!(
             strings(&defs["compliance"]["properties"]["status"]["enum"]),
             sorted
+        );
+        let causes = [
+            DiscontinuityCause::Stall,
+            DiscontinuityCause::TimestampReset,
+            DiscontinuityCause::ForwardJump,
+            DiscontinuityCause::BackwardStep,
+        ];
+        for c in causes {
+            assert_eq!(serde_json::to_value(c).unwrap(), c.as_str());
+        }
+        let mut names: Vec<String> = causes.iter().map(|c| c.as_str().to_owned()).collect();
+        names.sort();
+        assert_eq!(
+            strings(&defs["discontinuity"]["properties"]["cause"]["enum"]),
+            names
         );
         let mut bands: Vec<String> = DwellBand::ALL.iter().map(|b| b.label().into()).collect();
         bands.sort();
@@ -817,6 +913,7 @@ mod schema_tests {
                 seq: 1,
                 reason: "r".into(),
             },
+            IntegrityEvent::TimeDiscontinuity(samples::discontinuity()),
         ];
         let mut in_code: Vec<String> = examples.iter().map(|e| e.type_name().to_owned()).collect();
         in_code.sort();

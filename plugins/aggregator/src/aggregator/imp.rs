@@ -13,7 +13,7 @@ use gst_base::subclass::prelude::*;
 use gst_video::VideoRegionOfInterestMeta;
 use veil_meta::element::{self, VideoCaps};
 use veil_meta::events::{self, Event};
-use veil_meta::time::CaptureClock;
+use veil_meta::time::{Timeline, now_ns};
 
 use super::settings::{self, Settings};
 use crate::analysis::{Analysis, Frame, FramePixels, Object, Plan};
@@ -30,8 +30,13 @@ const NON_CLASS_PARAMS: [&str; 3] = ["detection", "object_id", "landmarks"];
 
 struct State {
     analysis: Box<dyn Analysis>,
-    clock: CaptureClock,
+    timeline: Timeline,
+    /// The first frame's capture time when a `start-time` is set.
+    fixed_start_ns: Option<u64>,
+    /// Whether upstream is live (asked once, at the first frame).
+    live: Option<bool>,
     last_pts: Option<u64>,
+    last_running_ns: u64,
     last_capture_ns: u64,
 }
 
@@ -121,6 +126,20 @@ impl FramePixels for BufferPixels<'_> {
 }
 
 impl Aggregator {
+    /// Whether upstream is a live source (the latency query's answer; not live when nobody
+    /// answers).
+    fn upstream_is_live(&self) -> bool {
+        let mut query = gst::query::Latency::new();
+        self.obj().sink_pad().peer_query(&mut query) && query.result().0
+    }
+
+    /// The pipeline clock's running time now (ns), when the element has a clock.
+    fn clock_running_ns(&self) -> Option<u64> {
+        let element = self.obj();
+        let now = element.clock()?.time();
+        Some(now.checked_sub(element.base_time()?)?.nseconds())
+    }
+
     /// Posts an event on the bus and sends it downstream (for auditsink), with the PTS of the
     /// frame that produced it. Called without the state lock held.
     fn emit(&self, pts: Option<u64>, event: &Event) {
@@ -208,8 +227,11 @@ impl BaseTransformImpl for Aggregator {
         gst::info!(CAT, imp = self, "running the {} analysis", plan.name());
         *self.state.lock().unwrap() = Some(State {
             analysis: plan.start(),
-            clock: CaptureClock::new(fixed_start),
+            timeline: Timeline::new((settings.max_gap_s * 1e9) as u64),
+            fixed_start_ns: fixed_start,
+            live: None,
             last_pts: None,
+            last_running_ns: 0,
             last_capture_ns: 0,
         });
         Ok(())
@@ -244,14 +266,45 @@ impl BaseTransformImpl for Aggregator {
             return Err(element::not_negotiated(&*self.obj()));
         };
         let pts = buf.pts().map(|p| p.nseconds()).unwrap_or(0);
+        let running = buf.pts().and_then(|p| {
+            self.obj()
+                .segment()
+                .downcast_ref::<gst::ClockTime>()
+                .and_then(|s| s.to_running_time(p))
+                .map(|r| r.nseconds())
+        });
         let objects = objects(buf, &info);
+        // What a break in time closed, sent before the frame's own events.
+        let mut broken = Vec::new();
         let (out, pts) = {
             let mut guard = self.state.lock().unwrap();
             let Some(state) = guard.as_mut() else {
                 return Err(element::not_negotiated(&*self.obj()));
             };
-            let capture_ns = state.clock.capture_ns(pts);
+            let live = *state.live.get_or_insert_with(|| self.upstream_is_live());
+            let running_ns = running.unwrap_or(state.last_running_ns);
+            // For a live source, the pipeline clock: when the frame arrived, and UTC.
+            let clock_ns = live.then(|| self.clock_running_ns()).flatten();
+            let fixed = state.fixed_start_ns;
+            let (capture_ns, brk) = state.timeline.next(running_ns, clock_ns, || {
+                fixed.unwrap_or_else(|| {
+                    // A live frame was captured `clock − running` before now.
+                    now_ns().saturating_sub(clock_ns.map_or(0, |c| c.saturating_sub(running_ns)))
+                })
+            });
+            if let Some(brk) = &brk {
+                gst::warning!(
+                    CAT,
+                    imp = self,
+                    "time discontinuity ({:?}): {:.3} s without analysis",
+                    brk.cause,
+                    (brk.first_after_ns - brk.last_before_ns) as f64 / 1e9
+                );
+                broken.push(Event::Discontinuity(brk.to_wire()));
+                broken.extend(state.analysis.discontinuity(brk));
+            }
             state.last_pts = Some(pts);
+            state.last_running_ns = running_ns;
             state.last_capture_ns = capture_ns;
             let frame = Frame {
                 capture_ns,
@@ -262,6 +315,9 @@ impl BaseTransformImpl for Aggregator {
                 .frame(&frame, &BufferPixels { buf, info: &info });
             (out, state.last_pts)
         };
+        for e in &broken {
+            self.emit(pts, e);
+        }
         let out = match out {
             Ok(out) => out,
             Err(reason) => {

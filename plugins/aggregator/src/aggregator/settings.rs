@@ -27,6 +27,9 @@ const DEFAULT_MIN_HITS: u32 = 3;
 const DEFAULT_HIGH_SCORE: f64 = 0.5;
 const DEFAULT_LOW_SCORE: f64 = 0.1;
 const DEFAULT_JPEG_QUALITY: u32 = 85;
+/// Seconds: longer than any frame interval a working camera has (even at 1 fps), shorter than
+/// the time a person takes to walk through a scene.
+pub const DEFAULT_MAX_GAP_S: f64 = 2.0;
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -45,6 +48,7 @@ pub struct Settings {
     pub inspection_file: Option<PathBuf>,
     pub image_retention: ImageRetention,
     pub jpeg_quality: u32,
+    pub max_gap_s: f64,
 }
 
 impl Default for Settings {
@@ -65,6 +69,7 @@ impl Default for Settings {
             inspection_file: None,
             image_retention: ImageRetention::None,
             jpeg_quality: DEFAULT_JPEG_QUALITY,
+            max_gap_s: DEFAULT_MAX_GAP_S,
         }
     }
 }
@@ -159,6 +164,7 @@ impl Settings {
             "max-misses" => self.max_misses = get_u32(),
             "min-hits" => self.min_hits = get_u32(),
             "high-score" => self.high_score = get_f64(),
+            "max-gap" => self.max_gap_s = get_f64(),
             "low-score" => self.low_score = get_f64(),
             // GObject only calls with the names of `properties()`.
             _ => {}
@@ -181,6 +187,7 @@ impl Settings {
             "max-misses" => self.max_misses.to_value(),
             "min-hits" => self.min_hits.to_value(),
             "high-score" => self.high_score.to_value(),
+            "max-gap" => self.max_gap_s.to_value(),
             "low-score" => self.low_score.to_value(),
             _ => glib::Value::from_type(glib::Type::INVALID),
         }
@@ -267,6 +274,14 @@ pub fn properties() -> &'static [glib::ParamSpec] {
                 .blurb("Audience: detections before a track is confirmed and counted")
                 .minimum(1)
                 .default_value(DEFAULT_MIN_HITS)
+                .mutable_ready()
+                .build(),
+            glib::ParamSpecDouble::builder("max-gap")
+                .nick("Maximum gap")
+                .blurb("Seconds: a longer step in the stream's time between two frames is a break (an outage, timestamps reset to zero, a jump forward or back): tracks end at it, the windows it overlaps list it, and an integrity record names it")
+                .minimum(0.001)
+                .maximum(86_400.0)
+                .default_value(DEFAULT_MAX_GAP_S)
                 .mutable_ready()
                 .build(),
             glib::ParamSpecDouble::builder("high-score")

@@ -3,6 +3,7 @@
 //! appearance), attributed faces for attention, excluded zones dropped, then anonymous metrics
 //! per UTC-aligned window ([`crate::metrics`]).
 
+use veil_meta::time::Break;
 use veil_wire::event::Event;
 
 use super::{Analysis, Frame, FramePixels, Object, Output};
@@ -148,6 +149,13 @@ impl Analysis for Audience {
         Ok(out)
     }
 
+    fn discontinuity(&mut self, brk: &Break) -> Vec<Event> {
+        // New tracks after the break (ids keep counting, so none is reused within a window).
+        self.tracker.finish();
+        self.metrics.discontinuity(brk);
+        Vec::new()
+    }
+
     fn finish(&mut self, _end_ns: u64) -> Vec<Event> {
         self.metrics
             .finish()
@@ -208,5 +216,198 @@ mod tests {
         };
         assert_eq!(w.opportunities_to_see, 1);
         assert!(w.inspection.is_none());
+    }
+}
+
+/// Each kind of break in time, run through the capture timeline and the audience analysis as
+/// the element runs them: exact windows and dwell.
+#[cfg(test)]
+mod discontinuity_tests {
+    use super::*;
+    use crate::analysis::testing::{NoPixels, object};
+    use veil_meta::time::{DiscontinuityCause, Timeline};
+    use veil_wire::event::{DwellBand, MetricsWindow, TimeDiscontinuity};
+    use veil_wire::time::format_time;
+
+    const MS: u64 = 1_000_000;
+    const S: u64 = 1_000 * MS;
+    /// 2026-11-23T10:00:00Z, a minute boundary.
+    const T0: u64 = 1_795_428_000 * S;
+
+    /// 50 frames, one every 100 ms from running time `from_ms` (and, for a live source, clock
+    /// time `clock_from_ms`): 4.9 s of one person standing still.
+    fn segment(from_ms: u64, clock_from_ms: Option<u64>) -> Vec<(u64, Option<u64>)> {
+        (0..50)
+            .map(|i| {
+                (
+                    (from_ms + 100 * i) * MS,
+                    clock_from_ms.map(|c| (c + 100 * i) * MS),
+                )
+            })
+            .collect()
+    }
+
+    /// Runs the frames (running time, clock time) through a 2 s-gap timeline anchored at
+    /// `T0 + first running time` and an audience analysis with 10 s windows; returns the windows
+    /// and the breaks.
+    fn run(frames: &[(u64, Option<u64>)]) -> (Vec<MetricsWindow>, Vec<TimeDiscontinuity>) {
+        let mut timeline = Timeline::new(2 * S);
+        let mut audience = Audience::new(AudiencePlan {
+            window_ns: 10 * S,
+            zones: ZoneConfig::default(),
+            person_label: "person".into(),
+            face_label: "face".into(),
+            tracker: TrackerConfig {
+                min_hits: 1,
+                ..Default::default()
+            },
+            demographics: None,
+        });
+        let mut events = Vec::new();
+        let objects = [object(0, "person", [0.4, 0.2, 0.6, 0.8], 0.9)];
+        let mut last = 0;
+        for &(running, clock) in frames {
+            let (capture_ns, brk) = timeline.next(running, clock, || T0 + running);
+            if let Some(brk) = brk {
+                events.push(Event::Discontinuity(brk.to_wire()));
+                events.extend(audience.discontinuity(&brk));
+            }
+            let frame = Frame {
+                capture_ns,
+                objects: &objects,
+            };
+            events.extend(audience.frame(&frame, &NoPixels).unwrap().events);
+            last = capture_ns;
+        }
+        events.extend(audience.finish(last));
+        let mut windows = Vec::new();
+        let mut breaks = Vec::new();
+        for e in events {
+            match e {
+                Event::Window(w) => windows.push(w),
+                Event::Discontinuity(d) => breaks.push(d),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        // Never a window twice or out of order.
+        for pair in windows.windows(2) {
+            assert!(pair[0].window_start < pair[1].window_start, "{pair:?}");
+        }
+        (windows, breaks)
+    }
+
+    fn at(seconds_ms: u64) -> String {
+        format_time(T0 + seconds_ms * MS)
+    }
+
+    /// The window's (start, OTS, dwell bands 0–5 s, dwell time, partial, causes listed).
+    fn summary(w: &MetricsWindow) -> (String, u32, u32, f64, bool, Vec<DiscontinuityCause>) {
+        (
+            w.window_start.clone(),
+            w.opportunities_to_see,
+            w.dwell(DwellBand::UpTo5s),
+            (w.dwell_time_s * 1000.0).round() / 1000.0,
+            w.partial,
+            w.discontinuities.iter().map(|d| d.cause).collect(),
+        )
+    }
+
+    #[test]
+    fn a_stall_ends_the_track_and_every_window_it_overlaps_lists_it() {
+        // Live: 0–4.9 s, nothing for 10.1 s, 15.0–19.9 s; clock and timestamps agree.
+        let mut frames = segment(0, Some(0));
+        frames.extend(segment(15_000, Some(15_000)));
+        let (windows, breaks) = run(&frames);
+        use DiscontinuityCause::Stall;
+        assert_eq!(
+            windows.iter().map(summary).collect::<Vec<_>>(),
+            vec![
+                (at(0), 1, 1, 4.9, false, vec![Stall]),
+                (at(10_000), 1, 1, 4.9, true, vec![Stall]),
+            ]
+        );
+        assert_eq!(breaks.len(), 1);
+        assert_eq!(
+            (breaks[0].last_before.clone(), breaks[0].first_after.clone()),
+            (at(4_900), at(15_000))
+        );
+        assert!((breaks[0].gap_s - 10.1).abs() < 1e-9);
+    }
+
+    #[test]
+    fn timestamps_reset_to_zero_continue_on_the_clock_without_a_window_twice() {
+        // Live: running 30.0–34.9 s; the camera comes back with timestamps from 0 when the
+        // clock says 45.0 s.
+        let mut frames = segment(30_000, Some(30_000));
+        frames.extend(segment(0, Some(45_000)));
+        let (windows, breaks) = run(&frames);
+        use DiscontinuityCause::TimestampReset;
+        assert_eq!(
+            windows.iter().map(summary).collect::<Vec<_>>(),
+            vec![
+                (at(30_000), 1, 1, 4.9, false, vec![TimestampReset]),
+                (at(40_000), 1, 1, 4.9, true, vec![TimestampReset]),
+            ]
+        );
+        assert_eq!(breaks[0].first_after, at(45_000));
+        assert!((breaks[0].timestamp_step_s + 34.9).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_forward_jump_is_held_to_the_clock_and_ends_the_track() {
+        // Live: 0–4.9 s, then the timestamps leap an hour while the clock moves 100 ms.
+        let mut frames = segment(0, Some(0));
+        frames.extend(segment(3_605_000, Some(5_000)));
+        let (windows, breaks) = run(&frames);
+        assert_eq!(
+            windows.iter().map(summary).collect::<Vec<_>>(),
+            vec![(
+                at(0),
+                2,
+                2,
+                9.8,
+                true,
+                vec![DiscontinuityCause::ForwardJump]
+            )]
+        );
+        assert_eq!(breaks[0].first_after, at(5_000));
+    }
+
+    #[test]
+    fn a_backward_step_in_a_file_moves_on_by_one_frame() {
+        // A file (no clock): 100.0–104.9 s, then timestamps step back to 50 s.
+        let mut frames = segment(100_000, None);
+        frames.extend(segment(50_000, None));
+        let (windows, breaks) = run(&frames);
+        assert_eq!(
+            windows.iter().map(summary).collect::<Vec<_>>(),
+            vec![(
+                at(100_000),
+                2,
+                2,
+                9.8,
+                true,
+                vec![DiscontinuityCause::BackwardStep]
+            )]
+        );
+        assert_eq!(
+            (breaks[0].last_before.clone(), breaks[0].first_after.clone()),
+            (at(104_900), at(105_000))
+        );
+    }
+
+    #[test]
+    fn without_a_break_one_person_is_one_track() {
+        // The control: the same 9.9 s without a break is one person, one dwell.
+        let frames: Vec<_> = (0..100)
+            .map(|i| (i * 100 * MS, Some(i * 100 * MS)))
+            .collect();
+        let (windows, breaks) = run(&frames);
+        assert!(breaks.is_empty());
+        assert_eq!(
+            windows.iter().map(summary).collect::<Vec<_>>(),
+            vec![(at(0), 1, 0, 9.9, true, vec![])]
+        );
+        assert_eq!(windows[0].dwell(DwellBand::UpTo15s), 1);
     }
 }

@@ -4,6 +4,7 @@
 //! ([`crate::compliance`]). Structure only: step events and cycle records, no windows, and no
 //! way to keep a frame (the plan has no image setting).
 
+use veil_meta::time::Break;
 use veil_wire::event::Event;
 
 use super::{Analysis, Frame, FramePixels, Output};
@@ -45,6 +46,11 @@ impl Analysis for Compliance {
             events: events(self.checker.observe(step.as_deref(), frame.capture_ns)),
             object_ids: Vec::new(),
         })
+    }
+
+    fn discontinuity(&mut self, brk: &Break) -> Vec<Event> {
+        // A step or cycle in progress ends at the last frame before the break.
+        events(self.checker.finish(brk.last_before_ns))
     }
 
     fn finish(&mut self, end_ns: u64) -> Vec<Event> {

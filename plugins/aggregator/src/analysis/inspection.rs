@@ -3,6 +3,7 @@
 //! matching rule ([`crate::inspection`]), an `inspection` record per part, the part's frame as an
 //! `image` record only as the [`ImagePolicy`] says, and windows carrying the yield counts.
 
+use veil_meta::time::Break;
 use veil_wire::event::{Event, InspectionRecord};
 use veil_wire::time::format_time;
 
@@ -102,6 +103,11 @@ impl Analysis for Inspection {
             events,
             object_ids: Vec::new(),
         })
+    }
+
+    fn discontinuity(&mut self, brk: &Break) -> Vec<Event> {
+        self.windows.discontinuity(brk);
+        Vec::new()
     }
 
     fn finish(&mut self, _end_ns: u64) -> Vec<Event> {

@@ -14,6 +14,7 @@ pub mod audience;
 pub mod compliance;
 pub mod inspection;
 
+use veil_meta::time::Break;
 use veil_wire::event::Event;
 
 use crate::tracker::BBox;
@@ -81,6 +82,9 @@ pub struct Output {
 pub trait Analysis: Send {
     /// The analysis of one frame.
     fn frame(&mut self, frame: &Frame, pixels: &dyn FramePixels) -> Result<Output, String>;
+    /// A break in the stream's time, before the first frame after it: nothing open may span
+    /// it (tracks, steps, cycles end at the last frame before it).
+    fn discontinuity(&mut self, brk: &Break) -> Vec<Event>;
     /// The end of the stream at capture time `end_ns`: what is still open, flushed.
     fn finish(&mut self, end_ns: u64) -> Vec<Event>;
 }

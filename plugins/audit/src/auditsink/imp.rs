@@ -15,7 +15,10 @@ use gst_video::VideoRegionOfInterestMeta;
 use serde_json::{Value, json};
 
 use veil_meta::events;
-use veil_meta::time::{CaptureClock, now_ns, parse_start_time};
+use veil_meta::time::{Timeline, now_ns, parse_start_time};
+
+/// A step in PTS longer than this (ns) re-anchors the detection records' capture time.
+const DETECTIONS_MAX_GAP_NS: u64 = 2_000_000_000;
 use veil_wire::time::parse_time;
 use veil_wire::{DeviceKey, Kind, Names};
 
@@ -131,7 +134,9 @@ struct State {
     publisher: Option<JoinHandle<()>>,
     shared: Arc<Shared>,
     spool: Arc<Spool>,
-    clock: CaptureClock,
+    /// Capture time of the detection records (as the aggregator keeps it for files).
+    timeline: Timeline,
+    fixed_start_ns: Option<u64>,
     last_queued: Arc<AtomicU64>,
     stopping: Arc<AtomicBool>,
     notify: Option<(glib::WeakRef<gst::Bin>, glib::SignalHandlerId)>,
@@ -536,7 +541,9 @@ impl AuditSink {
             publisher: Some(publisher),
             shared,
             spool,
-            clock: CaptureClock::new(fixed_start),
+            // Detection records' capture time only; the aggregator names the breaks in time.
+            timeline: Timeline::new(DETECTIONS_MAX_GAP_NS),
+            fixed_start_ns: fixed_start,
             last_queued,
             stopping,
             notify: None,
@@ -577,7 +584,10 @@ impl AuditSink {
         let info = self.caps.get()?;
         let (w, h) = (info.width(), info.height());
         let pts = buffer.pts().map(|p| p.nseconds());
-        let capture_ns = state.clock.capture_ns(pts.unwrap_or(0));
+        let fixed = state.fixed_start_ns;
+        let (capture_ns, _) = state
+            .timeline
+            .next(pts.unwrap_or(0), None, || fixed.unwrap_or_else(now_ns));
         // Label, confidence and normalized box only: no track ids, no landmarks, no pixels.
         let objects: Vec<Value> = buffer
             .iter_meta::<VideoRegionOfInterestMeta>()

@@ -120,6 +120,8 @@ struct State {
     video: Option<VideoSetup>,
     frames: u64,
     frames_since_run: u32,
+    /// The last frame's PTS (ns), to see breaks in time.
+    last_pts: Option<u64>,
     /// Second stage: classify each region of this label (classifier decoder only).
     roi_label: Option<String>,
     /// Name of the param structure a region's class goes into.
@@ -386,6 +388,7 @@ impl InferFilter {
             video: None,
             frames: 0,
             frames_since_run: 0,
+            last_pts: None,
             roi_label: settings.roi_label.clone(),
             attribute: settings.attribute.clone(),
             min_face_size: settings.min_face_size,
@@ -534,6 +537,18 @@ fn to_frame_pixels(d: RawDetection, pass: &Pass, lb: &Letterbox) -> RawDetection
             .collect(),
         ..d
     }
+}
+
+/// A step in PTS longer than this (ns) is a break in the stream, not a slow frame.
+const BREAK_NS: u64 = 1_000_000_000;
+
+/// Whether a frame starts the stream afresh: flagged as a discontinuity (a reconnected source,
+/// a seek), or its time went back or jumped more than [`BREAK_NS`].
+fn starts_afresh(discont: bool, last_pts: Option<u64>, pts: Option<u64>) -> bool {
+    discont
+        || last_pts
+            .zip(pts)
+            .is_some_and(|(last, now)| now < last || now - last > BREAK_NS)
 }
 
 impl InferFilter {
@@ -1065,6 +1080,14 @@ impl BaseTransformImpl for InferFilter {
         let Some(state) = guard.as_mut().filter(|s| s.video.is_some()) else {
             return Err(veil_meta::element::not_negotiated(&*self.obj()));
         };
+        let pts = buf.pts().map(|p| p.nseconds());
+        let discont = buf.flags().contains(gst::BufferFlags::DISCONT);
+        if starts_afresh(discont, state.last_pts, pts) {
+            // The first frame after a break is analysed whatever the interval: when a camera
+            // comes back, masking is fresh before its first frame passes.
+            state.frames = 0;
+        }
+        state.last_pts = pts.or(state.last_pts);
         let run_now = state.frames % state.interval as u64 == 0;
         state.frames += 1;
         if !run_now {
@@ -1144,5 +1167,15 @@ mod tests {
         assert_eq!(parse_size("0x10"), None);
         assert_eq!(parse_triplet("1, 2.5,3"), Some([1.0, 2.5, 3.0]));
         assert_eq!(parse_triplet("1,2"), None);
+    }
+
+    #[test]
+    fn a_flagged_reset_or_jumped_frame_starts_afresh_and_a_regular_one_does_not() {
+        const MS: u64 = 1_000_000;
+        assert!(!starts_afresh(false, Some(1_000 * MS), Some(1_066 * MS)));
+        assert!(!starts_afresh(false, None, Some(0)));
+        assert!(starts_afresh(true, Some(1_000 * MS), Some(1_066 * MS)));
+        assert!(starts_afresh(false, Some(30_000 * MS), Some(0)));
+        assert!(starts_afresh(false, Some(1_000 * MS), Some(2_001 * MS)));
     }
 }
