@@ -14,8 +14,9 @@ cd "$VEIL_ROOT"
 scripts/setup.sh
 frames=${1:-1000000}
 which=${2:-both}
-cargo build --locked -q --release -p veil-tools --bin veil-soak -p gst-plugin-veilinference \
-  -p gst-plugin-veilanonymizer -p gst-plugin-veilaggregator
+cargo build --locked -q --release -p veil-tools --bin veil-soak
+cargo build --locked -q --release --lib -p gst-plugin-veilinference -p gst-plugin-veilanonymizer \
+  -p gst-plugin-veilaggregator
 export GST_PLUGIN_PATH=$CARGO_TARGET_DIR/release
 out=$VEIL_CACHE/bench
 mkdir -p "$out"

@@ -10,7 +10,7 @@ meson setup "$tmp/build" --prefix="$tmp/prefix" >/dev/null
 meson compile -C "$tmp/build" >/dev/null
 meson install -C "$tmp/build" >/dev/null
 plugin_dir=$(dirname "$(find "$tmp/prefix" -name 'libgstveilinference.so' | head -n1)")
-for pair in inferfilter:veilinference anonymizer:veilanonymizer aggregator:veilaggregator auditsink:veilaudit; do
+for pair in inferfilter:veilinference anonymizer:veilanonymizer aggregator:veilaggregator auditsink:veilaudit fallbacksrc:fallbackswitch; do
   element=${pair%%:*} plugin=${pair##*:}
   GST_PLUGIN_PATH=$plugin_dir GST_REGISTRY=$tmp/registry.bin gst-inspect-1.0 "$element" > "$tmp/inspect.txt"
   grep -q "$plugin_dir/libgst$plugin.so" "$tmp/inspect.txt" || { cat "$tmp/inspect.txt"; exit 1; }

@@ -120,6 +120,11 @@ impl Inspector {
     }
 
     /// One frame's regions (label, normalized box, confidence): a decision if a part is due.
+    /// A break in the stream's time: what is in the zone after it is a new part.
+    pub fn discontinuity(&mut self) {
+        self.inside = false;
+    }
+
     pub fn frame(&mut self, regions: &[(&str, [f64; 4], f64)]) -> Option<Decision> {
         if self.file.trigger == Trigger::Zone {
             let (label, zone) = (self.file.part_label.as_deref()?, self.file.zone.as_ref()?);

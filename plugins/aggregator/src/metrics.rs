@@ -364,9 +364,15 @@ impl Metrics {
 
     /// The tracker ended these tracks: their dwell and open attention are counted now.
     pub fn end_tracks(&mut self, ids: &[u64]) {
+        self.end_tracks_by(ids, u64::MAX);
+    }
+
+    /// Ends tracks; an open attention event ends one frame after its last frontal sighting, but
+    /// not after `cap_ns`.
+    fn end_tracks_by(&mut self, ids: &[u64], cap_ns: u64) {
         for id in ids {
             if let Some(mut t) = self.tracks.remove(id) {
-                let end = t.last_frontal_ns + self.frame_ns;
+                let end = (t.last_frontal_ns + self.frame_ns).min(cap_ns);
                 Self::end_attention(&mut self.acc, &mut t, end);
                 let dwell = t.last_ns - t.first_ns;
                 self.acc.dwell_bands[DwellBand::of_seconds(dwell as f64 / 1e9) as usize] += 1;
@@ -379,7 +385,8 @@ impl Metrics {
     /// at its last sighting, and the windows the break overlaps will list it.
     pub fn discontinuity(&mut self, brk: &Break) {
         let ids: Vec<u64> = self.tracks.keys().copied().collect();
-        self.end_tracks(&ids);
+        // Attention ends by the last frame before the break at the latest.
+        self.end_tracks_by(&ids, brk.last_before_ns);
         // The step across the break is no frame interval.
         self.last_frame_ns = None;
         self.breaks

@@ -139,20 +139,20 @@ pub struct At {
 
 impl At {
     /// Whether `self` is at most the limit after `since`: by time when a time limit is set and
-    /// both frames have timestamps, otherwise by frame count. When time went back (timestamps
-    /// reset by a reconnecting source) the frame count decides.
+    /// both frames have timestamps, otherwise by frame count.
     fn within(self, since: (u64, Option<u64>), frames: u32, time: Option<u64>) -> bool {
         match (time, self.time, since.1) {
-            (Some(limit), Some(now), Some(then)) if now >= then => now - then <= limit,
+            (Some(limit), Some(now), Some(then)) => now.saturating_sub(then) <= limit,
             _ => self.frame.saturating_sub(since.0) <= frames as u64,
         }
     }
 
-    /// Like [`At::within`], but time that went back counts as beyond every limit: after a
-    /// timestamp reset, the last analysis vouches for no frame until the next one.
+    /// Like [`At::within`], but a frame whose time is before `since`'s (timestamps reset by a
+    /// reconnecting source) is beyond every limit, whatever decides the limit: the last analysis
+    /// vouches for no frame until the next one.
     fn fresh_within(self, since: (u64, Option<u64>), frames: u32, time: Option<u64>) -> bool {
-        match (time, self.time, since.1) {
-            (Some(_), Some(now), Some(then)) if now < then => false,
+        match (self.time, since.1) {
+            (Some(now), Some(then)) if now < then => false,
             _ => self.within(since, frames, time),
         }
     }
@@ -275,6 +275,15 @@ impl FailClosed {
                     last_seen_time: at.time,
                     sightings: 1,
                 });
+            }
+        }
+        // Time went back (a reconnected source): a mask's hold starts again from this frame,
+        // neither dropped early nor kept for as long as time went back.
+        if let Some(now) = at.time {
+            for t in &mut self.tracks {
+                if t.last_seen_time.is_some_and(|then| now < then) {
+                    t.last_seen_time = Some(now);
+                }
             }
         }
         self.tracks
@@ -508,27 +517,28 @@ mod tests {
 
     #[test]
     fn after_timestamps_reset_a_stale_frame_is_blacked_out_and_masks_are_held() {
-        let timed = Policy {
-            hold_time: Some(400 * MS),
-            stale_time: Some(250 * MS),
-            ..policy(3, 1)
-        };
-        let mut fc = FailClosed::new(timed);
-        fc.decide_at(at(0, 30_000), Analysis::Fresh(vec![sure(face(0.5))]));
-        // Control: 100 ms on, a stale frame is covered by the held mask.
-        assert!(matches!(
-            fc.decide_at(at(1, 30_100), Analysis::Stale),
-            Decision::Mask { .. }
-        ));
-        // The source reconnected with timestamps from zero: nobody looked at this frame.
-        assert_eq!(fc.decide_at(at(2, 0), Analysis::Stale), Decision::Blackout);
-        // Fresh frames that miss the face: the hold counts frames (3) across the reset, so the
-        // mask is neither dropped by time going back nor stuck for the 30 s it went back.
-        assert_eq!(
-            masks(fc.decide_at(at(3, 40), Analysis::Fresh(vec![]))).len(),
-            1
-        );
-        assert!(masks(fc.decide_at(at(4, 80), Analysis::Fresh(vec![]))).is_empty());
+        for stale_time in [Some(250 * MS), None] {
+            let timed = Policy {
+                hold_time: Some(400 * MS),
+                stale_time,
+                ..policy(1, 1)
+            };
+            let mut fc = FailClosed::new(timed);
+            fc.decide_at(at(0, 30_000), Analysis::Fresh(vec![sure(face(0.5))]));
+            // Control: 100 ms on, a stale frame is covered by the held mask.
+            assert!(matches!(
+                fc.decide_at(at(1, 30_100), Analysis::Stale),
+                Decision::Mask { .. }
+            ));
+            // The source reconnected with timestamps from zero: nobody looked at this frame.
+            assert_eq!(fc.decide_at(at(2, 0), Analysis::Stale), Decision::Blackout);
+            // Fresh frames that miss the face: its hold starts again at the first of them
+            // (40 ms), 400 ms by time — not 1 frame, and not the 30 s time went back.
+            for (frame, ms, held) in [(3, 40, true), (4, 420, true), (5, 460, false)] {
+                let boxes = masks(fc.decide_at(at(frame, ms), Analysis::Fresh(vec![])));
+                assert_eq!(boxes.len(), usize::from(held), "{stale_time:?} {ms} ms");
+            }
+        }
     }
 
     #[test]

@@ -54,16 +54,16 @@ struct Seen {
 ///
 /// | condition (first that applies) | cause | capture time of the new frame |
 /// |---|---|---|
-/// | `step < 0`, new running time `< max_gap` | timestamp reset | previous + `elapsed` (live) or + one frame interval (file) |
-/// | `step < 0` | backward step | same |
-/// | live, `step − elapsed > max_gap` | forward jump | previous + `elapsed` |
-/// | `step > max_gap` | stall | anchor + running time (it followed the clock) |
-/// | live, `elapsed − step > max_gap` | stall | previous + `elapsed` (the clock, not the timestamps) |
-/// | otherwise | — | anchor + running time |
+/// | `step < −max_gap`, new running time `< max_gap` | timestamp reset | previous + `elapsed` (live) or + one frame interval (file); anchored again there |
+/// | `step < −max_gap` | backward step | same |
+/// | live, `step − elapsed > max_gap` | forward jump | previous + `elapsed`; anchored again there |
+/// | `step > max_gap` | stall | anchor + running time (the timestamps followed the clock) |
+/// | otherwise (a regular frame, or timestamps back by up to `max_gap`: jitter) | — | anchor + running time, never before the previous frame |
 ///
-/// Without a clock (a file read as fast as it decodes) a forward step cannot be told from a hole
-/// in the recording, so it is a stall. After a break the timeline is anchored again at the new
-/// frame.
+/// The arrival clock only tells a forward jump from a stall: a live source's running time is the
+/// clock at capture, so a frame that arrives late (the pipeline was busy) is no break and keeps
+/// its true time. Without a clock (a file read as fast as it decodes) a forward step cannot be
+/// told from a hole in the recording, so it is a stall.
 #[derive(Debug, Clone)]
 pub struct Timeline {
     max_gap_ns: u64,
@@ -111,7 +111,7 @@ impl Timeline {
         let max_gap = self.max_gap_ns as i128;
         // What really passed, when the timestamps cannot say: the clock, or one frame.
         let by_clock = last.capture_ns + elapsed.map_or(self.frame_ns, |e| e.max(0) as u64);
-        let (cause, reanchor) = if step < 0 {
+        let (cause, reanchor) = if step < -max_gap {
             let cause = if (running_ns as i128) < max_gap {
                 DiscontinuityCause::TimestampReset
             } else {
@@ -122,8 +122,6 @@ impl Timeline {
             (Some(DiscontinuityCause::ForwardJump), true)
         } else if step > max_gap {
             (Some(DiscontinuityCause::Stall), false)
-        } else if elapsed.is_some_and(|e| e - step > max_gap) {
-            (Some(DiscontinuityCause::Stall), true)
         } else {
             (None, false)
         };
@@ -133,8 +131,10 @@ impl Timeline {
         } else {
             let (anchor_capture, anchor_running) = self.anchor.unwrap_or((0, 0));
             let mapped = anchor_capture as i128 + running_ns as i128 - anchor_running as i128;
-            // Never before the previous frame (a re-anchored clock may run a little ahead).
-            (mapped.max(0) as u64).max(last.capture_ns)
+            // Never before the previous frame (timestamps a little back: jitter).
+            u64::try_from(mapped.max(0))
+                .unwrap_or(u64::MAX)
+                .max(last.capture_ns)
         };
         if cause.is_none() && step > 0 {
             self.frame_ns = step as u64;
@@ -275,13 +275,26 @@ mod tests {
     }
 
     #[test]
-    fn a_live_source_whose_timestamps_froze_through_an_outage_is_a_stall_on_the_clock() {
+    fn a_frame_that_arrives_late_is_no_break_and_keeps_its_true_time() {
         let mut t = Timeline::new(2 * S);
         frames(&mut t, 0, 10, true);
-        // 20 s of clock passed, the timestamps moved one frame.
-        let (capture, brk) = t.next(S, Some(20_905 * MS), || 0);
-        assert_eq!(capture, T0 + 20_900 * MS);
-        assert_eq!(brk.unwrap().cause, DiscontinuityCause::Stall);
+        // The pipeline was busy for 5 s: the next frame arrives late, the ones queued behind
+        // it at once.
+        assert_eq!(t.next(S, Some(6 * S), || 0), (T0 + S, None));
+        assert_eq!(
+            t.next(1_100 * MS, Some(6_001 * MS), || 0),
+            (T0 + 1_100 * MS, None)
+        );
+    }
+
+    #[test]
+    fn timestamps_a_little_back_are_jitter_not_a_break() {
+        let mut t = Timeline::new(2 * S);
+        frames(&mut t, 10 * S, 5, false);
+        let last = T0 + 10_400 * MS;
+        // 300 ms back: no break, capture time held at the previous frame's.
+        assert_eq!(t.next(10_100 * MS, None, || 0), (last, None));
+        assert_eq!(t.next(10_500 * MS, None, || 0), (T0 + 10_500 * MS, None));
     }
 
     #[test]

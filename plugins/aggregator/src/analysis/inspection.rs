@@ -106,6 +106,7 @@ impl Analysis for Inspection {
     }
 
     fn discontinuity(&mut self, brk: &Break) -> Vec<Event> {
+        self.inspector.discontinuity();
         self.windows.discontinuity(brk);
         Vec::new()
     }

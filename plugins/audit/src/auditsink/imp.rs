@@ -137,6 +137,8 @@ struct State {
     /// Capture time of the detection records (as the aggregator keeps it for files).
     timeline: Timeline,
     fixed_start_ns: Option<u64>,
+    /// The last buffer's PTS: a buffer without one is taken at that time, not as a reset.
+    last_pts: Option<u64>,
     last_queued: Arc<AtomicU64>,
     stopping: Arc<AtomicBool>,
     notify: Option<(glib::WeakRef<gst::Bin>, glib::SignalHandlerId)>,
@@ -544,6 +546,7 @@ impl AuditSink {
             // Detection records' capture time only; the aggregator names the breaks in time.
             timeline: Timeline::new(DETECTIONS_MAX_GAP_NS),
             fixed_start_ns: fixed_start,
+            last_pts: None,
             last_queued,
             stopping,
             notify: None,
@@ -585,9 +588,11 @@ impl AuditSink {
         let (w, h) = (info.width(), info.height());
         let pts = buffer.pts().map(|p| p.nseconds());
         let fixed = state.fixed_start_ns;
+        let running = pts.or(state.last_pts).unwrap_or(0);
+        state.last_pts = Some(running);
         let (capture_ns, _) = state
             .timeline
-            .next(pts.unwrap_or(0), None, || fixed.unwrap_or_else(now_ns));
+            .next(running, None, || fixed.unwrap_or_else(now_ns));
         // Label, confidence and normalized box only: no track ids, no landmarks, no pixels.
         let objects: Vec<Value> = buffer
             .iter_meta::<VideoRegionOfInterestMeta>()

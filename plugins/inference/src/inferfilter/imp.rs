@@ -1084,8 +1084,9 @@ impl BaseTransformImpl for InferFilter {
         let discont = buf.flags().contains(gst::BufferFlags::DISCONT);
         if starts_afresh(discont, state.last_pts, pts) {
             // The first frame after a break is analysed whatever the interval: when a camera
-            // comes back, masking is fresh before its first frame passes.
+            // comes back, masking is fresh before its first frame passes (tiles included).
             state.frames = 0;
+            state.analysed = 0;
         }
         state.last_pts = pts.or(state.last_pts);
         let run_now = state.frames % state.interval as u64 == 0;
