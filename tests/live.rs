@@ -236,14 +236,17 @@ fn a_camera_that_goes_away_twice_is_followed_without_a_restart_and_without_a_lea
         );
     }
     pipeline.send_event(gst::event::Eos::new());
-    let mut events = Vec::new();
+    let mut windows: Vec<MetricsWindow> = Vec::new();
+    let mut breaks: Vec<TimeDiscontinuity> = Vec::new();
     let mut errors = Vec::new();
     let mut ended = false;
     for msg in bus.iter_timed(gst::ClockTime::from_seconds(60)) {
         match msg.view() {
             gst::MessageView::Element(e) => {
-                if let Some(Ok(event)) = e.structure().and_then(veil_meta::events::from_structure) {
-                    events.push(event);
+                match e.structure().and_then(veil_meta::events::from_structure) {
+                    Some(Ok(Event::Window(w))) => windows.push(w),
+                    Some(Ok(Event::Discontinuity(d))) => breaks.push(d),
+                    _ => {}
                 }
             }
             gst::MessageView::Error(e) => errors.push(format!("{} ({:?})", e.error(), e.debug())),
@@ -277,20 +280,6 @@ fn a_camera_that_goes_away_twice_is_followed_without_a_restart_and_without_a_lea
     assert!(errors.is_empty(), "the pipeline failed: {errors:#?}");
     assert!(ended, "no EOS after the camera's last run");
 
-    let windows: Vec<&MetricsWindow> = events
-        .iter()
-        .filter_map(|e| match e {
-            Event::Window(w) => Some(w),
-            _ => None,
-        })
-        .collect();
-    let breaks: Vec<&TimeDiscontinuity> = events
-        .iter()
-        .filter_map(|e| match e {
-            Event::Discontinuity(d) => Some(d),
-            _ => None,
-        })
-        .collect();
     for w in &windows {
         eprintln!(
             "window {} OTS {} dwell {:?} breaks {}",

@@ -300,8 +300,10 @@ mod discontinuity_tests {
         format_time(T0 + seconds_ms * MS)
     }
 
-    /// The window's (start, OTS, dwell bands 0–5 s, dwell time, partial, causes listed).
-    fn summary(w: &MetricsWindow) -> (String, u32, u32, f64, bool, Vec<DiscontinuityCause>) {
+    /// A window's start, OTS, dwell band 0–5 s, dwell time, partial flag and the causes it lists.
+    type Summary = (String, u32, u32, f64, bool, Vec<DiscontinuityCause>);
+
+    fn summary(w: &MetricsWindow) -> Summary {
         (
             w.window_start.clone(),
             w.opportunities_to_see,
@@ -312,15 +314,25 @@ mod discontinuity_tests {
         )
     }
 
+    /// Two [`segment`]s from `(running ms, clock ms)` `first` and `second`: the windows'
+    /// summaries and the breaks.
+    fn around_a_break(
+        first: (u64, Option<u64>),
+        second: (u64, Option<u64>),
+    ) -> (Vec<Summary>, Vec<TimeDiscontinuity>) {
+        let mut frames = segment(first.0, first.1);
+        frames.extend(segment(second.0, second.1));
+        let (windows, breaks) = run(&frames);
+        (windows.iter().map(summary).collect(), breaks)
+    }
+
     #[test]
     fn a_stall_ends_the_track_and_every_window_it_overlaps_lists_it() {
         // Live: 0–4.9 s, nothing for 10.1 s, 15.0–19.9 s; clock and timestamps agree.
-        let mut frames = segment(0, Some(0));
-        frames.extend(segment(15_000, Some(15_000)));
-        let (windows, breaks) = run(&frames);
+        let (windows, breaks) = around_a_break((0, Some(0)), (15_000, Some(15_000)));
         use DiscontinuityCause::Stall;
         assert_eq!(
-            windows.iter().map(summary).collect::<Vec<_>>(),
+            windows,
             vec![
                 (at(0), 1, 1, 4.9, false, vec![Stall]),
                 (at(10_000), 1, 1, 4.9, true, vec![Stall]),
@@ -338,12 +350,10 @@ mod discontinuity_tests {
     fn timestamps_reset_to_zero_continue_on_the_clock_without_a_window_twice() {
         // Live: running 30.0–34.9 s; the camera comes back with timestamps from 0 when the
         // clock says 45.0 s.
-        let mut frames = segment(30_000, Some(30_000));
-        frames.extend(segment(0, Some(45_000)));
-        let (windows, breaks) = run(&frames);
+        let (windows, breaks) = around_a_break((30_000, Some(30_000)), (0, Some(45_000)));
         use DiscontinuityCause::TimestampReset;
         assert_eq!(
-            windows.iter().map(summary).collect::<Vec<_>>(),
+            windows,
             vec![
                 (at(30_000), 1, 1, 4.9, false, vec![TimestampReset]),
                 (at(40_000), 1, 1, 4.9, true, vec![TimestampReset]),
@@ -356,11 +366,9 @@ mod discontinuity_tests {
     #[test]
     fn a_forward_jump_is_held_to_the_clock_and_ends_the_track() {
         // Live: 0–4.9 s, then the timestamps leap an hour while the clock moves 100 ms.
-        let mut frames = segment(0, Some(0));
-        frames.extend(segment(3_605_000, Some(5_000)));
-        let (windows, breaks) = run(&frames);
+        let (windows, breaks) = around_a_break((0, Some(0)), (3_605_000, Some(5_000)));
         assert_eq!(
-            windows.iter().map(summary).collect::<Vec<_>>(),
+            windows,
             vec![(
                 at(0),
                 2,
@@ -376,11 +384,9 @@ mod discontinuity_tests {
     #[test]
     fn a_backward_step_in_a_file_moves_on_by_one_frame() {
         // A file (no clock): 100.0–104.9 s, then timestamps step back to 50 s.
-        let mut frames = segment(100_000, None);
-        frames.extend(segment(50_000, None));
-        let (windows, breaks) = run(&frames);
+        let (windows, breaks) = around_a_break((100_000, None), (50_000, None));
         assert_eq!(
-            windows.iter().map(summary).collect::<Vec<_>>(),
+            windows,
             vec![(
                 at(100_000),
                 2,
