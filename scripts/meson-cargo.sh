@@ -6,9 +6,11 @@ set -euo pipefail
 src=$1 out=$2 profile=$3
 shift 3
 target=${CARGO_TARGET_DIR:-$out/cargo-target}
-packages=()
-for p in "$@"; do packages+=(-p "gst-plugin-$p"); done
-(cd "$src" && CARGO_TARGET_DIR=$target cargo build --profile "$profile" --lib "${packages[@]}")
+# One cargo call per plugin: cargo refuses a `-p` list that mixes workspace members with a
+# dependency's package (gst-plugin-fallbackswitch).
+for p in "$@"; do
+  (cd "$src" && CARGO_TARGET_DIR=$target cargo build --profile "$profile" --lib -p "gst-plugin-$p")
+done
 dir=$target/$([ "$profile" = dev ] && echo debug || echo "$profile")
 for p in "$@"; do
   cp -f "$dir/libgst$p.so" "$out/libgst$p.so"
