@@ -54,15 +54,17 @@ struct Seen {
 ///
 /// | condition (first that applies) | cause | capture time of the new frame |
 /// |---|---|---|
-/// | `step < −max_gap`, new running time `< max_gap` | timestamp reset | previous + `elapsed` (live) or + one frame interval (file); anchored again there |
-/// | `step < −max_gap` | backward step | same |
-/// | live, `step − elapsed > max_gap` | forward jump | previous + `elapsed`; anchored again there |
+/// | `step < −max_gap` (live: or any step back while `elapsed > max_gap`), new running time `< max_gap` | timestamp reset | previous + `elapsed` (live) or + one frame interval (file); anchored again there |
+/// | the same, running time not under `max_gap` | backward step | same |
+/// | live, running time ahead of the clock by more than `max_gap` beyond the most it has been since the last break | forward jump | previous + `elapsed`; anchored again there |
 /// | `step > max_gap` | stall | anchor + running time (the timestamps followed the clock) |
 /// | otherwise (a regular frame, or timestamps back by up to `max_gap`: jitter) | — | anchor + running time, never before the previous frame |
 ///
-/// The arrival clock only tells a forward jump from a stall: a live source's running time is the
-/// clock at capture, so a frame that arrives late (the pipeline was busy) is no break and keeps
-/// its true time. Without a clock (a file read as fast as it decodes) a forward step cannot be
+/// A live source's running time is the clock at capture, so a frame is never ahead of the clock
+/// by more than the pipeline's smallest latency: a frame that arrives late (the pipeline was
+/// busy, a jitter buffer) is no break and keeps its true time, and a stall after a late frame is
+/// still a stall. A source whose timestamps count frames rather than follow the clock cannot show
+/// an outage this way (its running time does not move while it is away). Without a clock (a file read as fast as it decodes) a forward step cannot be
 /// told from a hole in the recording, so it is a stall.
 #[derive(Debug, Clone)]
 pub struct Timeline {
@@ -72,6 +74,10 @@ pub struct Timeline {
     last: Option<Seen>,
     /// The last regular frame interval (ns).
     frame_ns: u64,
+    /// Live: the most a frame's running time has been ahead of the arrival clock since the last
+    /// break (the pipeline's smallest latency, negated). A frame late by processing is further
+    /// behind, never ahead; one ahead of this by more than `max_gap` comes "from the future".
+    lead_ns: Option<i128>,
 }
 
 impl Timeline {
@@ -82,6 +88,7 @@ impl Timeline {
             anchor: None,
             last: None,
             frame_ns: 0,
+            lead_ns: None,
         }
     }
 
@@ -97,6 +104,7 @@ impl Timeline {
         let Some(last) = self.last else {
             let capture_ns = first_capture_ns();
             self.anchor = Some((capture_ns, running_ns));
+            self.lead_ns = clock_ns.map(|c| running_ns as i128 - c as i128);
             self.last = Some(Seen {
                 capture_ns,
                 running_ns,
@@ -111,19 +119,29 @@ impl Timeline {
         let max_gap = self.max_gap_ns as i128;
         // What really passed, when the timestamps cannot say: the clock, or one frame.
         let by_clock = last.capture_ns + elapsed.map_or(self.frame_ns, |e| e.max(0) as u64);
-        let (cause, reanchor) = if step < -max_gap {
+        let lead = clock_ns.map(|c| running_ns as i128 - c as i128);
+        let back = step < -max_gap || (step < 0 && elapsed.is_some_and(|e| e > max_gap));
+        let (cause, reanchor) = if back {
             let cause = if (running_ns as i128) < max_gap {
                 DiscontinuityCause::TimestampReset
             } else {
                 DiscontinuityCause::BackwardStep
             };
             (Some(cause), true)
-        } else if elapsed.is_some_and(|e| step - e > max_gap) {
+        } else if lead
+            .zip(self.lead_ns)
+            .is_some_and(|(now, most)| now - most > max_gap)
+        {
             (Some(DiscontinuityCause::ForwardJump), true)
         } else if step > max_gap {
             (Some(DiscontinuityCause::Stall), false)
         } else {
             (None, false)
+        };
+        self.lead_ns = if reanchor {
+            lead
+        } else {
+            lead.map(|now| self.lead_ns.map_or(now, |most| most.max(now)))
         };
         let capture_ns = if reanchor {
             self.anchor = Some((by_clock, running_ns));
@@ -264,7 +282,7 @@ mod tests {
     }
 
     #[test]
-    fn a_file_with_a_hole_is_a_stall_and_small_jitter_is_not_a_break() {
+    fn a_file_with_a_hole_is_a_stall_and_a_step_under_the_setting_is_not_a_break() {
         let mut t = Timeline::new(2 * S);
         frames(&mut t, 0, 3, false);
         // 1.9 s: under the setting.
@@ -285,6 +303,28 @@ mod tests {
             t.next(1_100 * MS, Some(6_001 * MS), || 0),
             (T0 + 1_100 * MS, None)
         );
+    }
+
+    #[test]
+    fn an_outage_after_a_late_frame_is_a_stall_not_a_jump() {
+        let mut t = Timeline::new(2 * S);
+        frames(&mut t, 0, 10, true);
+        // The last frame before the outage arrives 2.5 s late; the camera is then away 5 s.
+        assert_eq!(t.next(S, Some(3_500 * MS), || 0), (T0 + S, None));
+        let (capture, brk) = t.next(6 * S, Some(6 * S + 5 * MS), || 0);
+        assert_eq!(capture, T0 + 6 * S);
+        assert_eq!(brk.unwrap().cause, DiscontinuityCause::Stall);
+    }
+
+    #[test]
+    fn a_short_run_then_an_outage_then_timestamps_from_zero_is_a_reset() {
+        let mut t = Timeline::new(2 * S);
+        // 1.5 s of camera, away 5 s by the clock, back with timestamps from zero: the step back
+        // (1.4 s) is under max-gap, the clock says it was an outage.
+        frames(&mut t, 0, 15, true);
+        let (capture, brk) = t.next(0, Some(6_405 * MS), || 0);
+        assert_eq!(capture, T0 + 6_400 * MS);
+        assert_eq!(brk.unwrap().cause, DiscontinuityCause::TimestampReset);
     }
 
     #[test]
