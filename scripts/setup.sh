@@ -226,6 +226,14 @@ install_cargo_tools() {
     log "building cargo-machete $MACHETE_VERSION (unused dependencies) into $CARGO_TOOLS"
     cargo install -q --locked --root "$CARGO_TOOLS" "cargo-machete@$MACHETE_VERSION"
   fi
+  # Zenoh's own router, the version of our zenoh crate (the topology tests' mesh; deploy/).
+  # Built in a scratch target: its feature set differs from ours, nothing there is reusable.
+  if ! "$VEIL_ZENOHD" --version 2>/dev/null | grep -q "v$ZENOH_VERSION"; then
+    log "building zenohd $ZENOH_VERSION (the Zenoh router) into $CARGO_TOOLS (~10 min, once)"
+    # --force: cargo's own record may list a binary that is gone.
+    CARGO_TARGET_DIR=$DL/zenohd-target cargo install -q --force --locked --root "$CARGO_TOOLS" \
+      zenohd --version "=$ZENOH_VERSION"
+  fi
 }
 
 main() {

@@ -2,7 +2,7 @@
 //! The sink service as a process, for the end-to-end tests that put real pipelines in front of
 //! it: this package's own `veil-sink-service` binary (the service's command line).
 
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use std::path::Path;
 

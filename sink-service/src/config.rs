@@ -179,8 +179,12 @@ impl StoreConfig {
 pub struct ZenohConfig {
     /// Zenoh configuration file (JSON5); default: listen on tcp/127.0.0.1:7447.
     pub config: Option<PathBuf>,
-    /// What to ingest.
-    pub subscribe: String,
+    /// The key expressions this service stores, acknowledges and answers history for (each
+    /// under `veil/**`, none intersecting another); announced to other services, and the
+    /// service refuses to start when another store announces an intersecting set.
+    pub owns: Vec<String>,
+    /// Before `owns`: one key expression to ingest. Still read, as `owns = [subscribe]`.
+    pub subscribe: Option<String>,
     /// Prefix of the admin queryables (`<admin>/verify`, `<admin>/stats`).
     pub admin: String,
 }
@@ -189,7 +193,8 @@ impl Default for ZenohConfig {
     fn default() -> Self {
         ZenohConfig {
             config: None,
-            subscribe: "veil/**".into(),
+            owns: vec!["veil/**".into()],
+            subscribe: None,
             admin: "veil-admin/sink".into(),
         }
     }
@@ -344,6 +349,19 @@ impl Config {
             .iter()
             .filter_map(|(k, v)| Some((veil_wire::Kind::parse(k)?, parse_duration(v).ok()?)))
             .collect()
+    }
+
+    /// The owned key expressions, checked ([`crate::ownership::parse_owned`]).
+    pub fn owned(&self) -> anyhow::Result<Vec<zenoh::key_expr::OwnedKeyExpr>> {
+        match &self.zenoh.subscribe {
+            Some(one) if self.zenoh.owns == ZenohConfig::default().owns => {
+                crate::ownership::parse_owned(std::slice::from_ref(one))
+            }
+            Some(_) => anyhow::bail!(
+                "zenoh.subscribe and zenoh.owns are both set: keep owns (subscribe is its old name)"
+            ),
+            None => crate::ownership::parse_owned(&self.zenoh.owns),
+        }
     }
 
     pub fn zenoh(&self) -> anyhow::Result<zenoh::Config> {

@@ -4,7 +4,8 @@
 //! Pure parts: [`crypto`] (AES-256-GCM, data keys wrapped by the KEK), [`store`] (sled layout),
 //! [`ingest`] (validation, deduplication, chain verification, staging until a trusted
 //! checkpoint, quarantine), [`verify`], [`retention`], [`backup`], [`query`], [`summary`];
-//! the Zenoh glue is [`serve`]. The HTTPS API is [`api`], with the service's own [`audit`] log,
+//! the Zenoh glue is [`serve`], with [`ownership`] (what a service stores when several share
+//! the key space). The HTTPS API is [`api`], with the service's own [`audit`] log,
 //! its forwarding to a SIEM ([`siem`]) and [`webhooks`].
 
 pub mod api;
@@ -17,6 +18,7 @@ pub mod devices;
 pub mod ingest;
 pub mod migrate;
 pub mod notice;
+pub mod ownership;
 pub mod query;
 pub mod retention;
 pub mod serve;

@@ -37,15 +37,35 @@ pub fn serve(
     for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(signal, stop.clone())?;
     }
+    let owned = config.owned()?;
+    // Acknowledgements are signed and name the record they vouch for: a device given this
+    // key's public half drops records from its spool on nothing else.
+    let ack_key_path = config.store.ack_key_path();
+    let ack_key = veil_wire::DeviceKey::load_or_create(&ack_key_path)
+        .with_context(|| format!("the acknowledgement key {}", ack_key_path.display()))?;
+    tracing::info!(public_key = %ack_key.public_hex(), "acknowledgements signed");
     let session = zenoh::open(config.zenoh()?)
         .wait()
         .map_err(zerr)
         .context("opening the Zenoh session")?;
-    let subscriber = session
-        .declare_subscriber(config.zenoh.subscribe.as_str())
-        .with(zenoh::handlers::FifoChannel::new(16_384))
-        .wait()
-        .map_err(zerr)?;
+    let _claims = claim_ownership(&session, &store.id(), &owned)?;
+    // Every owned set into one queue: a sample is one set's (they do not intersect).
+    let (samples, subscriber) = std::sync::mpsc::sync_channel::<zenoh::sample::Sample>(16_384);
+    let mut _subscribers = Vec::new();
+    for ke in &owned {
+        let tx = samples.clone();
+        _subscribers.push(
+            session
+                .declare_subscriber(ke.clone())
+                .callback(move |sample| {
+                    // Blocks the transport when full: back-pressure, not loss.
+                    let _ = tx.send(sample);
+                })
+                .wait()
+                .map_err(zerr)?,
+        );
+    }
+    drop(samples);
     let stats = Arc::new(Mutex::new(Stats::default()));
     let mut threads = Vec::new();
     let audit = Arc::new(crate::audit::AuditLog::open(&store)?);
@@ -85,55 +105,14 @@ pub fn serve(
     }
 
     // History queries: an API key with the read scope, in the query's attachment; the answer
-    // holds only the key's tenant (another tenant's key space answers like an absent one).
-    let queryable = session.declare_queryable("veil/**").wait().map_err(zerr)?;
-    {
-        let (store, stop, api) = (store.clone(), stop.clone(), api.clone());
+    // holds only the key's tenant (another tenant's key space answers like an absent one), and
+    // of it only what this service owns: one queryable per owned set, each answering its set,
+    // so a query spanning several owners gets each record once, from its owner.
+    for ke in &owned {
+        let queryable = session.declare_queryable(ke.clone()).wait().map_err(zerr)?;
+        let (store, stop, api, ke) = (store.clone(), stop.clone(), api.clone(), ke.clone());
         threads.push(std::thread::spawn(move || {
-            let mut tidied = Instant::now();
-            while !stop.load(Ordering::Acquire) {
-                if tidied.elapsed() >= Duration::from_secs(10) {
-                    api.tidy();
-                    tidied = Instant::now();
-                }
-                let Ok(Some(query)) = queryable.recv_timeout(Duration::from_millis(100)) else {
-                    continue;
-                };
-                let key = match api.authorize_query(
-                    attached_token(&query).as_deref(),
-                    query.key_expr().as_str(),
-                    Scope::Read,
-                ) {
-                    Ok(key) => key,
-                    Err(refused) => {
-                        let _ = query.reply_err(refused).wait();
-                        continue;
-                    }
-                };
-                let answer = crate::query::parse_range(query.parameters().as_str())
-                    .map_err(anyhow::Error::msg)
-                    .and_then(|range| {
-                        crate::query::history(
-                            &store,
-                            query.key_expr(),
-                            range,
-                            Some(&key.tenant),
-                            &|kind, site, device, stream| {
-                                key.may_read(kind) && key.stations.admits(site, device, stream)
-                            },
-                        )
-                    });
-                match answer {
-                    Ok(records) => {
-                        for (key, bytes) in records {
-                            let _ = query.reply(key, bytes).wait();
-                        }
-                    }
-                    Err(e) => {
-                        let _ = query.reply_err(format!("{e}")).wait();
-                    }
-                }
-            }
+            answer_history(&store, &api, &queryable, &ke, &stop)
         }));
     }
 
@@ -240,17 +219,15 @@ pub fn serve(
         }));
     }
 
-    // Acknowledgements are signed and name the record they vouch for: a device given this
-    // key's public half drops records from its spool on nothing else.
-    let ack_key_path = config.store.ack_key_path();
-    let ack_key = veil_wire::DeviceKey::load_or_create(&ack_key_path)
-        .with_context(|| format!("the acknowledgement key {}", ack_key_path.display()))?;
-    tracing::info!(public_key = %ack_key.public_hex(), "acknowledgements signed");
-
     on_ready(&format!(
-        "sink-service: ready — store {}, subscribed to {}, history on veil/**, admin on {}/{{verify,stats}}",
+        "sink-service: ready — store {} (id {}), owns {} (stored, acknowledged, history), admin on {}/{{verify,stats}}",
         store.path.display(),
-        config.zenoh.subscribe,
+        store.id(),
+        owned
+            .iter()
+            .map(|k| k.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
         config.zenoh.admin
     ));
     let mut ingest = Ingest::new(store.clone(), config.trust.clone(), config.limits.clone());
@@ -258,7 +235,7 @@ pub fn serve(
     let mut last_commit = Instant::now();
     let mut pending = false;
     while !stop.load(Ordering::Acquire) {
-        let sample = subscriber.recv_timeout(group).ok().flatten();
+        let sample = subscriber.recv_timeout(group).ok();
         if let Some(sample) = &sample {
             let payload = sample.payload().to_bytes();
             match ingest.take(sample.key_expr().as_str(), &payload) {
@@ -309,4 +286,149 @@ fn attached_token(query: &zenoh::query::Query) -> Option<String> {
     std::str::from_utf8(&bytes)
         .ok()
         .map(|t| t.trim().to_owned())
+}
+
+/// Answers history queries on `queryable` (declared on `owned`) until `stop`; the API keys'
+/// housekeeping runs here too (every 10 s).
+fn answer_history(
+    store: &Store,
+    api: &crate::api::Api,
+    queryable: &zenoh::query::Queryable<zenoh::handlers::FifoChannelHandler<zenoh::query::Query>>,
+    owned: &zenoh::key_expr::OwnedKeyExpr,
+    stop: &AtomicBool,
+) {
+    let mut tidied = Instant::now();
+    while !stop.load(Ordering::Acquire) {
+        if tidied.elapsed() >= Duration::from_secs(10) {
+            api.tidy();
+            tidied = Instant::now();
+        }
+        let Ok(Some(query)) = queryable.recv_timeout(Duration::from_millis(100)) else {
+            continue;
+        };
+        let key = match api.authorize_query(
+            attached_token(&query).as_deref(),
+            query.key_expr().as_str(),
+            Scope::Read,
+        ) {
+            Ok(key) => key,
+            Err(refused) => {
+                let _ = query.reply_err(refused).wait();
+                continue;
+            }
+        };
+        let answer = crate::query::parse_range(query.parameters().as_str())
+            .map_err(anyhow::Error::msg)
+            .and_then(|range| {
+                crate::query::history(
+                    store,
+                    query.key_expr(),
+                    range,
+                    Some(&key.tenant),
+                    &|kind, site, device, stream| {
+                        key.may_read(kind) && key.stations.admits(site, device, stream)
+                    },
+                )
+            });
+        match answer {
+            Ok(records) => {
+                for (key, bytes) in records {
+                    // Records stored before the owned set narrowed are another owner's now.
+                    if crate::ownership::owner_entry(std::slice::from_ref(owned), &key).is_some() {
+                        let _ = query.reply(key, bytes).wait();
+                    }
+                }
+            }
+            Err(e) => {
+                let _ = query.reply_err(format!("{e}")).wait();
+            }
+        }
+    }
+}
+
+/// Announces this store's owned sets (liveliness tokens, held while the returned tokens live)
+/// and refuses to go on when another store announces an intersecting set. A set announced
+/// later is reported (logged) when it appears; that service refuses to start itself.
+///
+/// Errors: each overlap, naming both sets and the other store's key.
+fn claim_ownership(
+    session: &zenoh::Session,
+    store_id: &str,
+    owned: &[zenoh::key_expr::OwnedKeyExpr],
+) -> anyhow::Result<ClaimTokens> {
+    use crate::ownership::{Claim, Role, TOKEN_PREFIX, conflicts, parse_token, token_key};
+    let ours: Vec<Claim> = owned
+        .iter()
+        .map(|ke| Claim {
+            role: Role::Owner,
+            store: store_id.to_owned(),
+            key_expr: ke.clone(),
+        })
+        .collect();
+    // Declared first: two services starting at once each see the other and both refuse,
+    // rather than both going on.
+    let mut tokens = Vec::new();
+    for claim in &ours {
+        tokens.push(
+            session
+                .liveliness()
+                .declare_token(token_key(claim))
+                .wait()
+                .map_err(zerr)?,
+        );
+    }
+    let pattern = format!("{TOKEN_PREFIX}/**");
+    let replies = session
+        .liveliness()
+        .get(pattern.as_str())
+        .timeout(Duration::from_secs(3))
+        .wait()
+        .map_err(zerr)?;
+    let mut seen = Vec::new();
+    while let Ok(reply) = replies.recv() {
+        if let Ok(sample) = reply.result()
+            && let Some(claim) = parse_token(sample.key_expr().as_str())
+        {
+            seen.push(claim);
+        }
+    }
+    let found = conflicts(&ours, &seen);
+    anyhow::ensure!(
+        found.is_empty(),
+        "another store owns part of this one's key space: {} (each record needs one owner: \
+         narrow zenoh.owns here or there)",
+        found.join("; ")
+    );
+    let ours_seen = ours.clone();
+    let watcher = session
+        .liveliness()
+        .declare_subscriber(pattern.as_str())
+        .callback(move |sample| {
+            if sample.kind() != zenoh::sample::SampleKind::Put {
+                return;
+            }
+            if let Some(claim) = parse_token(sample.key_expr().as_str()) {
+                for overlap in conflicts(&ours_seen, std::slice::from_ref(&claim)) {
+                    tracing::error!(%overlap, "another store announced part of this one's key space");
+                }
+            }
+        })
+        .wait()
+        .map_err(zerr)?;
+    tracing::info!(
+        sets = owned.len(),
+        others = seen.iter().filter(|c| c.store != store_id).count(),
+        "ownership announced"
+    );
+    Ok(ClaimTokens {
+        _tokens: tokens,
+        _watcher: watcher,
+    })
+}
+
+/// The announcement of this store's sets: withdrawn when dropped (and by Zenoh when the
+/// session dies).
+struct ClaimTokens {
+    _tokens: Vec<zenoh::liveliness::LivelinessToken>,
+    _watcher: zenoh::pubsub::Subscriber<()>,
 }

@@ -362,6 +362,13 @@ impl Store {
         })
     }
 
+    /// This store's name among the services sharing a Zenoh key space: 32 hex digits, from the
+    /// store's own random names key (stable across restarts, different for every store even
+    /// when two share a key file directory and with it an acknowledgement key).
+    pub fn id(&self) -> String {
+        hex::encode(self.opaque("store-id", &[]))
+    }
+
     /// 16 bytes of HMAC-SHA256(names key, `label␀part␀part…`): an opaque name.
     fn opaque(&self, label: &str, parts: &[&str]) -> [u8; 16] {
         use hmac::{Hmac, Mac};

@@ -1,0 +1,209 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! Which records a service owns, and how services tell each other over Zenoh.
+//!
+//! A service owns a set of key expressions (`[zenoh] owns = ["veil/acme/**"]`): it subscribes,
+//! stores, acknowledges and answers history only there. Two services owning intersecting sets
+//! would both acknowledge the same records (and a device keeping the highest acknowledgement
+//! could drop what only the lagging one missed), so each service announces its set with Zenoh
+//! liveliness tokens and refuses to start when its set intersects one another store announces.
+//!
+//! A token's key is `veil-store/<role>/<store id>/<hex of the owned key expression>`: liveliness
+//! tokens carry no payload, and an owned set contains wildcards, which a token's key may not; hex
+//! keeps it one plain chunk. The store id is [`crate::store::Store::id`]: stable across
+//! restarts, different for every store.
+
+use zenoh::key_expr::{KeyExpr, OwnedKeyExpr};
+
+/// Where the tokens live.
+pub const TOKEN_PREFIX: &str = "veil-store";
+
+/// What a service is for the set it announces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Stores, acknowledges and answers history for the set (at most one per set).
+    Owner,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Owner => "owner",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Role> {
+        (s == "owner").then_some(Role::Owner)
+    }
+}
+
+/// One announced claim: a store's role for one key expression.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claim {
+    pub role: Role,
+    pub store: String,
+    pub key_expr: OwnedKeyExpr,
+}
+
+/// Checks an `owns` list: each entry a key expression under `veil/**`, no two intersecting
+/// (a record belongs to one entry: each entry answers its own part of a history query).
+///
+/// Errors: the entry and why (not a key expression, outside `veil/**`, intersecting another).
+pub fn parse_owned(owns: &[String]) -> anyhow::Result<Vec<OwnedKeyExpr>> {
+    anyhow::ensure!(
+        !owns.is_empty(),
+        "zenoh.owns is empty: list the key expressions this service stores, e.g. [\"veil/acme/**\"]"
+    );
+    let all: KeyExpr<'static> = KeyExpr::try_from("veil/**").expect("a valid key expression");
+    let mut owned: Vec<OwnedKeyExpr> = Vec::new();
+    for entry in owns {
+        let ke = OwnedKeyExpr::autocanonize(entry.clone())
+            .map_err(|e| anyhow::anyhow!("zenoh.owns: {entry:?} is not a key expression: {e}"))?;
+        anyhow::ensure!(
+            all.includes(&ke),
+            "zenoh.owns: {entry:?} is not under veil/** (records live under veil/<tenant>/<site>/<device>/<stream>/<kind>)"
+        );
+        if let Some(other) = owned.iter().find(|o| o.intersects(&ke)) {
+            anyhow::bail!(
+                "zenoh.owns: {entry:?} intersects {other}: list each record's key in one entry only"
+            );
+        }
+        owned.push(ke);
+    }
+    Ok(owned)
+}
+
+/// The liveliness token's key announcing `claim`.
+pub fn token_key(claim: &Claim) -> String {
+    format!(
+        "{TOKEN_PREFIX}/{}/{}/{}",
+        claim.role.as_str(),
+        claim.store,
+        hex::encode(claim.key_expr.as_str())
+    )
+}
+
+/// The claim a token's key announces; `None` for a key that is not one (ignored, not trusted).
+pub fn parse_token(key: &str) -> Option<Claim> {
+    let mut parts = key.split('/');
+    let (prefix, role, store, hexed) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    if prefix != TOKEN_PREFIX || parts.next().is_some() {
+        return None;
+    }
+    let text = String::from_utf8(hex::decode(hexed).ok()?).ok()?;
+    Some(Claim {
+        role: Role::parse(role)?,
+        store: store.to_owned(),
+        key_expr: OwnedKeyExpr::autocanonize(text).ok()?,
+    })
+}
+
+/// Each way `ours` (this store's claims) collides with `seen` (what the network announces,
+/// this store's own tokens included and skipped): one line per overlap, naming both sides.
+pub fn conflicts(ours: &[Claim], seen: &[Claim]) -> Vec<String> {
+    let mut found = Vec::new();
+    for mine in ours {
+        for theirs in seen.iter().filter(|c| c.store != mine.store) {
+            if mine.role == Role::Owner
+                && theirs.role == Role::Owner
+                && mine.key_expr.intersects(&theirs.key_expr)
+            {
+                found.push(format!(
+                    "{} overlaps {} owned by store {}",
+                    mine.key_expr, theirs.key_expr, theirs.store
+                ));
+            }
+        }
+    }
+    found.sort();
+    found.dedup();
+    found
+}
+
+/// The index of the owned entry that includes `key` (a record's key expression), if any.
+pub fn owner_entry(owned: &[OwnedKeyExpr], key: &str) -> Option<usize> {
+    let key = KeyExpr::try_from(key).ok()?;
+    owned.iter().position(|o| o.includes(&key))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn owned(list: &[&str]) -> Vec<OwnedKeyExpr> {
+        parse_owned(&list.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap()
+    }
+
+    fn claim(store: &str, ke: &str) -> Claim {
+        Claim {
+            role: Role::Owner,
+            store: store.into(),
+            key_expr: OwnedKeyExpr::autocanonize(ke.to_string()).unwrap(),
+        }
+    }
+
+    #[test]
+    fn owned_sets_are_key_expressions_under_veil_that_do_not_intersect() {
+        assert_eq!(owned(&["veil/acme/**", "veil/globex/hq/**"]).len(), 2);
+        let err = |list: &[&str]| {
+            parse_owned(&list.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(err(&[]).contains("empty"));
+        assert!(err(&["veil-ack/acme/**"]).contains("not under veil/**"));
+        assert!(err(&["veil//acme"]).contains("not a key expression"));
+        let e = err(&["veil/acme/**", "veil/*/hq/**"]);
+        assert!(e.contains("intersects veil/acme/**"), "{e}");
+    }
+
+    #[test]
+    fn a_token_key_round_trips_its_claim_and_others_are_ignored() {
+        let c = claim(&"ab".repeat(32), "veil/globex/hq/**");
+        let key = token_key(&c);
+        assert!(!key.contains('*'), "{key}");
+        assert!(zenoh::key_expr::KeyExpr::try_from(key.as_str()).is_ok());
+        assert_eq!(parse_token(&key), Some(c));
+        assert_eq!(parse_token("veil-store/owner/x"), None);
+        assert_eq!(parse_token("veil-store/owner/x/zz"), None);
+        assert_eq!(parse_token("veil-store/judge/x/00"), None);
+        assert_eq!(parse_token("other/owner/x/76"), None);
+    }
+
+    #[test]
+    fn an_intersecting_claim_of_another_store_is_a_conflict_its_own_is_not() {
+        let ours = [claim("a", "veil/acme/**"), claim("a", "veil/globex/hq/**")];
+        // Control: disjoint sets, and this store's own tokens, conflict with nothing.
+        let fine = [
+            claim("b", "veil/initech/**"),
+            claim("b", "veil/globex/lab/**"),
+        ];
+        assert!(conflicts(&ours, &fine).is_empty());
+        assert!(conflicts(&ours, &ours).is_empty());
+        let found = conflicts(&ours, &[claim("b", "veil/*/hq/cam-1/**")]);
+        assert_eq!(
+            found,
+            vec![
+                "veil/acme/** overlaps veil/*/hq/cam-1/** owned by store b",
+                "veil/globex/hq/** overlaps veil/*/hq/cam-1/** owned by store b",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_record_key_belongs_to_the_entry_that_includes_it() {
+        let o = owned(&["veil/acme/**", "veil/globex/hq/**"]);
+        assert_eq!(
+            owner_entry(&o, "veil/acme/hq/cam-1/default/metrics"),
+            Some(0)
+        );
+        assert_eq!(
+            owner_entry(&o, "veil/globex/hq/cam-2/default/metrics"),
+            Some(1)
+        );
+        assert_eq!(
+            owner_entry(&o, "veil/globex/lab/cam-2/default/metrics"),
+            None
+        );
+        assert_eq!(owner_entry(&o, "not a key"), None);
+    }
+}
