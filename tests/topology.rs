@@ -358,3 +358,102 @@ fn a_service_claiming_part_of_an_owned_tenant_refuses_to_start_naming_the_overla
     assert!(a.stop());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_history_query_through_one_router_is_answered_by_every_owner_for_one_credential() {
+    let dir = temp("history-mesh");
+    let (_r1, _r2, ports) = mesh(&dir);
+    // One tenant, two sites, two stores: A owns acme's hq, B owns acme's lab.
+    let (config_a, key_a) = store(&dir, "store-a", &["veil/acme/hq/**"], &ports);
+    let (config_b, key_b) = store(&dir, "store-b", &["veil/acme/lab/**"], &swapped(&ports));
+    let api_key = |config: &Path| -> String {
+        let out = sink_service(
+            config,
+            &[
+                "api-keys", "create", "--tenant", "acme", "--role", "operator",
+            ],
+        );
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    };
+    // One credential for both stores (made in A, imported into B: the secret's hash only) and
+    // one that only A knows (the control).
+    let (shared, a_only) = (api_key(&config_a), api_key(&config_a));
+    let id = shared.split('_').nth(1).unwrap();
+    let exported = sink_service(&config_a, &["api-keys", "export", id, "--tenant", "acme"]);
+    assert!(exported.status.success(), "{exported:?}");
+    let file = dir.join("key.json");
+    std::fs::write(&file, &exported.stdout).unwrap();
+    assert!(
+        !String::from_utf8_lossy(&exported.stdout).contains(shared.rsplit('_').next().unwrap())
+    );
+    let imported = sink_service(&config_b, &["api-keys", "import", file.to_str().unwrap()]);
+    assert!(imported.status.success(), "{imported:?}");
+
+    let (a, b) = (serve(&config_a), serve(&config_b));
+    let mut runs = Vec::new();
+    for (i, (site, key, order)) in [("hq", &key_a, ports), ("lab", &key_b, swapped(&ports))]
+        .into_iter()
+        .enumerate()
+    {
+        let zenoh = config_with_ports(
+            "configs/zenoh/device-routers.json5",
+            &order,
+            &dir,
+            &format!("device-{site}.json5"),
+        );
+        let description = format!(
+            "videotestsrc num-buffers=300 pattern=black ! video/x-raw,width=64,height=48,framerate=10/1 ! \
+             aggregator window=1 start-time=2026-11-23T10:00:00Z ! \
+             auditsink tenant=acme site={site} device=cam-{i} store-public-key={key} checkpoint-interval=5 \
+             eos-timeout=60000 ack-timeout=300 zenoh-config={} spool-dir={}",
+            zenoh.display(),
+            dir.join(format!("spool-{site}")).display()
+        );
+        runs.push(std::thread::spawn(move || {
+            veil_e2e::audit_outcome(&veil_e2e::run_to_eos(&description, 300))
+        }));
+    }
+    let lasts: Vec<u64> = runs
+        .into_iter()
+        .map(|t| {
+            let (last, complete) = t.join().unwrap();
+            assert!(complete);
+            last
+        })
+        .collect();
+
+    // The PyPI eclipse-zenoh client through one router.
+    let ask = |router: u16, credential: &str, selector: &str| -> serde_json::Value {
+        let out = Command::new(veil_e2e::python_client())
+            .arg(veil_e2e::repo_path("examples/python/veil_history.py"))
+            .args(["--connect", &format!("tcp/127.0.0.1:{router}")])
+            .args(["--key", selector, "--api-key", credential])
+            .env_remove("VEIL_API_KEY")
+            .output()
+            .unwrap();
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)))
+    };
+    let (r1, r2) = (ports[0].1, ports[1].1);
+    let everything = ask(r1, &shared, "veil/**");
+    assert_eq!(everything["records"], lasts[0] + lasts[1], "{everything}");
+    assert_eq!(everything["errors"], serde_json::json!([]), "{everything}");
+    // Equal to asking each owner for its own set (through the other router).
+    let hq = ask(r2, &shared, "veil/acme/hq/**");
+    let lab = ask(r2, &shared, "veil/acme/lab/**");
+    assert_eq!(hq["records"], lasts[0], "{hq}");
+    assert_eq!(lab["records"], lasts[1], "{lab}");
+    let mut units = hq["units"].as_object().unwrap().clone();
+    units.extend(lab["units"].as_object().unwrap().clone());
+    assert_eq!(everything["units"], serde_json::Value::Object(units));
+    // The control: a key only A knows gets A's records and B's refusal.
+    let partial = ask(r1, &a_only, "veil/**");
+    assert_eq!(partial["records"], lasts[0], "{partial}");
+    assert!(
+        partial["errors"].to_string().contains("401"),
+        "B did not refuse a key it does not know: {partial}"
+    );
+    assert!(a.stop() && b.stop());
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -259,6 +259,16 @@ pub enum ApiKeysCommand {
         #[arg(long = "stream", value_name = "STREAM", value_delimiter = ',')]
         streams: Vec<String>,
     },
+    /// One key's stored form (its secret's hash, never the secret), for `import` into another
+    /// store of the tenant's sites (docs/deploy.md).
+    Export {
+        id: String,
+        #[arg(long)]
+        tenant: String,
+    },
+    /// A key exported by another store (a file, or - for standard input): the same credential
+    /// then works here too. Import again after a revocation or rotation there.
+    Import { file: PathBuf },
     /// The tenant's keys (without secrets).
     List {
         #[arg(long)]
@@ -670,6 +680,28 @@ fn api_keys(
                 key.id,
                 key.scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>()
             );
+        }
+        ApiKeysCommand::Export { id, tenant } => {
+            let key = keys
+                .get(&tenant, &id)
+                .with_context(|| format!("tenant {tenant} has no key {id}"))?;
+            log(&tenant, "key.export", serde_json::json!({"key": id}));
+            println!("{}", serde_json::to_string(&key)?);
+        }
+        ApiKeysCommand::Import { file } => {
+            let text = if file.as_os_str() == "-" {
+                std::io::read_to_string(std::io::stdin()).context("reading standard input")?
+            } else {
+                std::fs::read_to_string(&file)
+                    .with_context(|| format!("reading {}", file.display()))?
+            };
+            let key: crate::api::keys::ApiKey = serde_json::from_str(&text)
+                .with_context(|| format!("{}: not an exported key", file.display()))?;
+            let (id, tenant) = (key.id.clone(), key.tenant.clone());
+            keys.import(store, key)
+                .with_context(|| format!("{}", file.display()))?;
+            log(&tenant, "key.import", serde_json::json!({"key": id}));
+            println!("imported {id} for tenant {tenant}");
         }
         ApiKeysCommand::List { tenant } => {
             for k in keys.list(&tenant) {

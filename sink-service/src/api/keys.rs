@@ -375,6 +375,33 @@ impl KeyStore {
         Ok(Some(key))
     }
 
+    /// Takes a key exported by another store (`api-keys export`: the stored form, the secret's
+    /// hash, never the secret), so that one credential is accepted by every store of a tenant's
+    /// sites. Replaces an earlier import of the same key (a later revocation or rotation).
+    ///
+    /// Errors: a bad tenant name, id or hash; the id held by another tenant's key.
+    pub fn import(&self, store: &Store, key: ApiKey) -> anyhow::Result<()> {
+        veil_wire::names::check_name("tenant", &key.tenant)?;
+        let hex = |s: &str, len: usize| s.len() == len && s.bytes().all(|b| b.is_ascii_hexdigit());
+        anyhow::ensure!(hex(&key.id, 16), "key id {:?} is not 16 hex digits", key.id);
+        anyhow::ensure!(
+            hex(&key.hash, 64),
+            "key {}: hash is not a SHA-256 in hex",
+            key.id
+        );
+        anyhow::ensure!(!key.scopes.is_empty(), "key {} has no scope", key.id);
+        if let Some(held) = self
+            .cache
+            .read()
+            .map_err(|_| anyhow::anyhow!("key cache poisoned"))?
+            .get(&key.id)
+            && held.tenant != key.tenant
+        {
+            bail!("key id {} belongs to another tenant here", key.id);
+        }
+        self.save(store, key)
+    }
+
     /// Checks a presented key: shape, id, secret (constant time), revocation, expiry.
     pub fn authenticate(&self, token: Option<&str>, now_ns: u64) -> Result<ApiKey, Refusal> {
         let token = token.ok_or(Refusal::Missing)?;
@@ -503,5 +530,50 @@ mod tests {
         assert!(engineer.may_read(Kind::Image) && engineer.may_read(Kind::Detections));
         let images_only = key([Scope::Images].into());
         assert!(images_only.may_read(Kind::Image) && !images_only.may_read(Kind::Metrics));
+    }
+
+    #[test]
+    fn a_key_exported_from_one_store_authenticates_in_another_and_follows_its_revocation() {
+        let (_dir_a, a) = crate::store::temp_store("keys-export-a");
+        let (_dir_b, b) = crate::store::temp_store("keys-export-b");
+        let (keys_a, keys_b) = (KeyStore::open(&a).unwrap(), KeyStore::open(&b).unwrap());
+        let now = 1_795_428_000_000_000_000;
+        let new = NewKey {
+            tenant: "acme".into(),
+            name: "two sites".into(),
+            role: Some(Role::Operator),
+            scopes: None,
+            tier: "standard".into(),
+            expires: None,
+            stations: Stations::default(),
+        };
+        let (key, token) = keys_a.create(&a, new, now).unwrap();
+        // Control: unknown in B before the import.
+        assert_eq!(
+            keys_b.authenticate(Some(&token), now),
+            Err(Refusal::Unknown(key.id.clone()))
+        );
+        let exported = serde_json::to_string(&keys_a.get("acme", &key.id).unwrap()).unwrap();
+        assert!(
+            !exported.contains(&token[22..]),
+            "the secret left the store"
+        );
+        keys_b
+            .import(&b, serde_json::from_str(&exported).unwrap())
+            .unwrap();
+        assert_eq!(keys_b.authenticate(Some(&token), now).unwrap().id, key.id);
+        // Reopened: kept. Revoked in A and imported again: refused in B too.
+        let keys_b = KeyStore::open(&b).unwrap();
+        let revoked = keys_a.revoke(&a, "acme", &key.id, now).unwrap().unwrap();
+        keys_b.import(&b, revoked.clone()).unwrap();
+        assert!(keys_b.authenticate(Some(&token), now).is_err());
+        // Refused: a malformed hash, another tenant's id.
+        let mut bad = revoked.clone();
+        bad.hash = "zz".into();
+        assert!(keys_b.import(&b, bad).is_err());
+        let mut other = revoked;
+        other.tenant = "globex".into();
+        let e = keys_b.import(&b, other).unwrap_err().to_string();
+        assert!(e.contains("another tenant"), "{e}");
     }
 }
