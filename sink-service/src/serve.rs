@@ -403,6 +403,8 @@ fn claim_ownership(
     let watcher = session
         .liveliness()
         .declare_subscriber(pattern.as_str())
+        // The tokens already there too: Zenoh then knows each one whose withdrawal it passes on.
+        .history(true)
         .callback(move |sample| {
             if sample.kind() != zenoh::sample::SampleKind::Put {
                 return;
