@@ -3,7 +3,8 @@
 //! library) serves a looped clip with faces; the shipped live pipeline
 //! (`pipelines/audience-rtsp.pipeline`: fallbacksrc → persons and faces → anonymizer →
 //! aggregator) runs against it while the server is stopped and started again twice, each time
-//! with its timestamps from zero. One pipeline, never restarted: windows continue in order, each
+//! with its timestamps from zero, the second time at another resolution (a camera reconfigured
+//! while it was away). One pipeline, never restarted: windows continue in order, each
 //! outage is named (a window field and an integrity event), no dwell spans one, and no frame
 //! leaves the anonymizer with a face an independent detector finds.
 
@@ -25,16 +26,16 @@ const OUTAGE: Duration = Duration::from_secs(6);
 /// Frames each time the camera is up (15 fps: 6 s).
 const FRAMES_PER_RUN: u64 = 90;
 
-/// The served clip: the synthetic faces clip at 640×360, three times over (24 s), a key frame
-/// every second so that a reconnecting client decodes at once.
-fn served_clip(dir: &Path) -> PathBuf {
-    let out = dir.join("camera.mp4");
+/// The served clip: the synthetic faces clip at `width`×`height`, three times over (24 s), a key
+/// frame every second so that a reconnecting client decodes at once.
+fn served_clip(dir: &Path, width: u32, height: u32) -> PathBuf {
+    let out = dir.join(format!("camera-{width}x{height}.mp4"));
     let status = std::process::Command::new("ffmpeg")
         .args(["-v", "error", "-y", "-stream_loop", "2", "-i"])
         .arg(assets::require("media/faces-720p.mp4"))
         .args([
             "-vf",
-            "scale=640:360",
+            &format!("scale={width}:{height}"),
             "-c:v",
             "libx264",
             "-preset",
@@ -122,7 +123,8 @@ impl Camera {
 }
 
 /// `pipelines/audience-rtsp.pipeline` filled as `envsubst` fills it, the aggregator's windows
-/// shortened to 2 s, and the anonymizer's output recorded to `out`.
+/// shortened to 2 s, and the anonymizer's output recorded to `out` (at 640×360 whatever the
+/// camera sends: the recording's muxer takes no size change).
 fn live_pipeline(uri: &str, out: &Path) -> String {
     let text = std::fs::read_to_string(repo_path("pipelines/audience-rtsp.pipeline"))
         .expect("pipelines/audience-rtsp.pipeline");
@@ -144,7 +146,7 @@ fn live_pipeline(uri: &str, out: &Path) -> String {
     let description = description.join(" ").replace("window=60", "window=2");
     assert!(!description.contains('$'), "{description}");
     format!(
-        "{description} ! identity name=out ! videoconvert ! x264enc speed-preset=ultrafast tune=zerolatency key-int-max=15 ! matroskamux ! filesink location=\"{}\"",
+        "{description} ! identity name=out ! videoconvert ! videoscale ! video/x-raw,width=640,height=360 ! x264enc speed-preset=ultrafast tune=zerolatency key-int-max=15 ! matroskamux ! filesink location=\"{}\"",
         out.display()
     )
 }
@@ -184,7 +186,9 @@ fn a_camera_that_goes_away_twice_is_followed_without_a_restart_and_without_a_lea
     let dir = veil_e2e::target_dir().join("live");
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("scratch folder");
-    let clip = served_clip(&dir);
+    let clip = served_clip(&dir, 640, 360);
+    // After the second outage the camera comes back reconfigured.
+    let reconfigured = served_clip(&dir, 480, 270);
     let recorded = dir.join("anonymized.mkv");
 
     let mut camera = Camera::start(&clip, 0);
@@ -203,6 +207,26 @@ fn a_camera_that_goes_away_twice_is_followed_without_a_restart_and_without_a_lea
         .expect("src pad")
         .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
             counted.fetch_add(1, Ordering::SeqCst);
+            gst::PadProbeReturn::Ok
+        });
+    // The sizes the anonymizer's output had, as caps events tell.
+    let widths = Arc::new(std::sync::Mutex::new(Vec::<i32>::new()));
+    let seen = widths.clone();
+    pipeline
+        .by_name("out")
+        .expect("identity out")
+        .static_pad("src")
+        .expect("src pad")
+        .add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
+            if let Some(gst::PadProbeData::Event(e)) = &info.data
+                && let gst::EventView::Caps(c) = e.view()
+                && let Some(w) = c
+                    .caps()
+                    .structure(0)
+                    .and_then(|s| s.get::<i32>("width").ok())
+            {
+                seen.lock().expect("widths").push(w);
+            }
             gst::PadProbeReturn::Ok
         });
     let bus = pipeline.bus().expect("bus");
@@ -227,7 +251,7 @@ fn a_camera_that_goes_away_twice_is_followed_without_a_restart_and_without_a_lea
             during <= 8,
             "outage {outage}: {during} frames while the camera was away"
         );
-        camera = Camera::start(&clip, port);
+        camera = Camera::start(if outage == 2 { &reconfigured } else { &clip }, port);
         wait_for(
             &frames,
             before + during + FRAMES_PER_RUN,
@@ -278,6 +302,13 @@ fn a_camera_that_goes_away_twice_is_followed_without_a_restart_and_without_a_lea
         "{blacked_out} of {processed} frames blacked out"
     );
     assert!(errors.is_empty(), "the pipeline failed: {errors:#?}");
+    // The reconfigured camera's frames went through at their own size.
+    let widths = widths.lock().expect("widths").clone();
+    eprintln!("widths out of the anonymizer: {widths:?}");
+    assert!(
+        widths.contains(&640) && widths.last() == Some(&480),
+        "{widths:?}"
+    );
     assert!(ended, "no EOS after the camera's last run");
 
     for w in &windows {
@@ -324,9 +355,9 @@ fn a_camera_that_goes_away_twice_is_followed_without_a_restart_and_without_a_lea
     }
 
     // Nothing left the anonymizer with a face: the control finds faces in what was served.
-    let (served_faces, _) = faces(&clip);
+    let served_faces = faces(&clip).0 + faces(&reconfigured).0;
     assert!(
-        served_faces > 100,
+        served_faces > 200,
         "control: {served_faces} faces in the served clip"
     );
     let (leaked, recorded_frames) = faces(&recorded);
