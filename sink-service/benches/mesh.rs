@@ -145,7 +145,7 @@ fn aggregate_ingest(stores: usize, total: u64) -> f64 {
             start(&store_config(&dir, &format!("store-{k}"), &zenoh, &owns))
         })
         .collect();
-    let mut chains: Vec<Vec<(String, Vec<u8>)>> = (0..devices)
+    let chains: Vec<Vec<(String, Vec<u8>)>> = (0..devices)
         .map(|d| {
             let mut dev = common::Device::new(&format!("bench{d}"), "cam", d as u8 + 1);
             let per = total / devices as u64;
@@ -163,23 +163,7 @@ fn aggregate_ingest(stores: usize, total: u64) -> f64 {
     // Let the routers learn every subscriber before the first put.
     std::thread::sleep(Duration::from_millis(500));
     let started = Instant::now();
-    let senders: Vec<_> = chains
-        .drain(..)
-        .zip(sessions)
-        .map(|(chain, session)| {
-            std::thread::spawn(move || {
-                for (key, payload) in chain {
-                    session
-                        .put(key, payload)
-                        .congestion_control(CongestionControl::Block)
-                        .wait()
-                        .unwrap();
-                }
-                session
-            })
-        })
-        .collect();
-    let sessions: Vec<zenoh::Session> = senders.into_iter().map(|t| t.join().unwrap()).collect();
+    let sessions = common::publish_in_parallel(chains, sessions);
     while acks.1.load(Ordering::Acquire) < n && started.elapsed() < Duration::from_secs(600) {
         std::thread::sleep(Duration::from_millis(2));
     }

@@ -20,7 +20,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use zenoh::Wait;
-use zenoh::qos::CongestionControl;
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
@@ -49,7 +48,7 @@ fn ingest_over_zenoh(n: u64) {
 
     // Four devices, n records in all.
     let devices = 4;
-    let mut chains: Vec<Vec<(String, Vec<u8>)>> = (0..devices)
+    let chains: Vec<Vec<(String, Vec<u8>)>> = (0..devices)
         .map(|d| {
             let mut dev = common::Device::new("bench", &format!("cam-{d}"), d as u8 + 1);
             let per = n / devices as u64;
@@ -92,23 +91,7 @@ fn ingest_over_zenoh(n: u64) {
     // One session and thread per device, as devices are.
     let sessions: Vec<zenoh::Session> = (0..devices).map(|_| client()).collect();
     let start = Instant::now();
-    let senders: Vec<_> = chains
-        .drain(..)
-        .zip(sessions)
-        .map(|(chain, session)| {
-            std::thread::spawn(move || {
-                for (key, payload) in chain {
-                    session
-                        .put(key, payload)
-                        .congestion_control(CongestionControl::Block)
-                        .wait()
-                        .unwrap();
-                }
-                session
-            })
-        })
-        .collect();
-    let sessions: Vec<zenoh::Session> = senders.into_iter().map(|t| t.join().unwrap()).collect();
+    let sessions = common::publish_in_parallel(chains, sessions);
     let sent = start.elapsed();
     while acked.load(Ordering::Acquire) < total && start.elapsed() < Duration::from_secs(300) {
         std::thread::sleep(Duration::from_millis(2));

@@ -54,3 +54,29 @@ pub fn sink_service(config: &Path, args: &[&str]) -> std::process::Output {
 pub fn serve(config: &Path) -> Service {
     veil_testkit::service::serve(env!("CARGO_BIN_EXE_sink-service"), config)
 }
+
+/// Publishes each chain from its own session and thread, as devices do (congestion control
+/// Block: nothing dropped); returns the sessions once every put is done.
+pub fn publish_in_parallel(
+    chains: Vec<Vec<(String, Vec<u8>)>>,
+    sessions: Vec<zenoh::Session>,
+) -> Vec<zenoh::Session> {
+    use zenoh::Wait;
+    let senders: Vec<_> = chains
+        .into_iter()
+        .zip(sessions)
+        .map(|(chain, session)| {
+            std::thread::spawn(move || {
+                for (key, payload) in chain {
+                    session
+                        .put(key, payload)
+                        .congestion_control(zenoh::qos::CongestionControl::Block)
+                        .wait()
+                        .unwrap();
+                }
+                session
+            })
+        })
+        .collect();
+    senders.into_iter().map(|t| t.join().unwrap()).collect()
+}
