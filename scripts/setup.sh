@@ -18,8 +18,8 @@ APT_PACKAGES=(
   ffmpeg
   # the live test's camera: a real RTSP server (GStreamer's RTSP server library)
   libgstrtspserver-1.0-dev
-  # systemd-analyze and systemd-sysusers check the units in deploy/
-  systemd
+  # systemd-analyze and systemd-sysusers check the units in deploy/, strace their syscall filter
+  systemd strace
 )
 
 # Pinned inputs: name version sha256.

@@ -127,23 +127,49 @@ fn the_systemd_units_verify_and_stay_hardened() {
     std::fs::create_dir_all(&pipelines).unwrap();
     std::fs::write(
         pipelines.join("smoke.pipeline"),
-        "# a comment line\nvideotestsrc num-buffers=${FRAMES} !\nfakesink\n",
+        "# a comment line\nvideotestsrc num-buffers=${FRAMES} ! queue !\nvideoconvert ! fakesink\n",
     )
     .unwrap();
     let command = exec
         .replace("$$", "$")
         .replace("%i", "smoke")
         .replace("/etc/veil/pipelines", &pipelines.display().to_string());
-    let out = Command::new("/usr/bin/sh")
-        .arg("-c")
-        .arg(&command)
-        .env("FRAMES", "5")
+    // Under strace: every system call it makes must be one the unit's filter lets through
+    // (a filter that denies one GLib makes for each thread killed every pipeline once).
+    let calls = dir.join("syscalls.txt");
+    let out = Command::new("strace")
+        .args(["-f", "-c", "-o"])
+        .arg(&calls)
+        .args(["/usr/bin/sh", "-c", &command])
+        .env("FRAMES", "30")
         .output()
-        .unwrap();
+        .expect("strace (scripts/setup.sh installs it)");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success() && text.contains("Got EOS"),
         "{command}: {text}"
+    );
+    let used = syscalls_in_summary(&std::fs::read_to_string(&calls).unwrap());
+    assert!(
+        used.contains("clone") || used.contains("clone3"),
+        "{used:?}"
+    );
+    let denied: Vec<&String> = used.iter().filter(|c| !filter_allows(&unit, c)).collect();
+    assert!(
+        denied.is_empty(),
+        "the pipeline unit's SystemCallFilter denies {denied:?}"
+    );
+    // Control: the filter this unit had before denies a call the pipeline makes.
+    let strict = unit.replace(
+        "SystemCallFilter=~@privileged\n",
+        "SystemCallFilter=~@privileged @resources\n",
+    );
+    let strictly_denied: Vec<&String> =
+        used.iter().filter(|c| !filter_allows(&strict, c)).collect();
+    assert!(!strictly_denied.is_empty(), "{used:?}");
+    eprintln!(
+        "{} system calls, all allowed; ~@resources would deny {strictly_denied:?}",
+        used.len()
     );
 
     // The dedicated user, as systemd-sysusers would create it (dry run on a copy of /etc).
@@ -162,4 +188,67 @@ fn the_systemd_units_verify_and_stay_hardened() {
     assert!(out.status.success(), "{text}");
     assert!(text.contains("Creating user 'veil'"), "{text}");
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The system call names in `strace -c`'s summary table.
+fn syscalls_in_summary(text: &str) -> std::collections::BTreeSet<String> {
+    text.lines()
+        .filter(|l| !l.starts_with('%') && !l.starts_with('-'))
+        .filter_map(|l| l.split_whitespace().last())
+        .filter(|name| {
+            *name != "total"
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        })
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The system calls of a set (`@name`, nested sets expanded), as `systemd-analyze
+/// syscall-filter` lists them.
+fn syscall_set(name: &str) -> std::collections::BTreeSet<String> {
+    let out = Command::new("systemd-analyze")
+        .args(["syscall-filter", name])
+        .output()
+        .unwrap();
+    let mut set = std::collections::BTreeSet::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines().skip(1) {
+        let item = line.trim();
+        if item.is_empty() || item.starts_with('#') {
+            continue;
+        }
+        if item.starts_with('@') {
+            set.extend(syscall_set(item));
+        } else {
+            set.insert(item.to_owned());
+        }
+    }
+    set
+}
+
+/// Whether a unit's `SystemCallFilter=` lines (an allow list, then `~` deny lists) let `call`
+/// through.
+fn filter_allows(unit: &str, call: &str) -> bool {
+    let mut allowed = true;
+    for value in unit
+        .lines()
+        .filter_map(|l| l.strip_prefix("SystemCallFilter="))
+    {
+        let (deny, names) = match value.strip_prefix('~') {
+            Some(rest) => (true, rest),
+            None => (false, value),
+        };
+        let listed = names.split_whitespace().any(|n| {
+            if n.starts_with('@') {
+                syscall_set(n).contains(call)
+            } else {
+                n == call
+            }
+        });
+        if deny == listed {
+            allowed = false;
+        }
+    }
+    allowed
 }
