@@ -698,9 +698,11 @@ fn api_keys(
             let key: crate::api::keys::ApiKey = serde_json::from_str(&text)
                 .with_context(|| format!("{}: not an exported key", file.display()))?;
             let (id, tenant) = (key.id.clone(), key.tenant.clone());
+            let detail = serde_json::json!({"key": id, "scopes": key.scopes, "tier": key.tier,
+                "stations": key.stations.public(), "revoked": key.revoked, "rotated": key.rotated});
             keys.import(store, key)
                 .with_context(|| format!("{}", file.display()))?;
-            log(&tenant, "key.import", serde_json::json!({"key": id}));
+            log(&tenant, "key.import", detail);
             println!("imported {id} for tenant {tenant}");
         }
         ApiKeysCommand::List { tenant } => {

@@ -54,6 +54,8 @@ pub fn parse_owned(owns: &[String]) -> anyhow::Result<Vec<OwnedKeyExpr>> {
         "zenoh.owns is empty: list the key expressions this service stores, e.g. [\"veil/acme/**\"]"
     );
     let all: KeyExpr<'static> = KeyExpr::try_from("veil/**").expect("a valid key expression");
+    let record_keys: KeyExpr<'static> =
+        KeyExpr::try_from("veil/*/*/*/*/*").expect("a valid key expression");
     let mut owned: Vec<OwnedKeyExpr> = Vec::new();
     for entry in owns {
         let ke = OwnedKeyExpr::autocanonize(entry.clone())
@@ -61,6 +63,12 @@ pub fn parse_owned(owns: &[String]) -> anyhow::Result<Vec<OwnedKeyExpr>> {
         anyhow::ensure!(
             all.includes(&ke),
             "zenoh.owns: {entry:?} is not under veil/** (records live under veil/<tenant>/<site>/<device>/<stream>/<kind>)"
+        );
+        // veil/<tenant>/<site>/<device>/<stream>/<kind>: a set that no record key falls in
+        // (`veil/acme/*`, `veil/acme`) would acknowledge nothing while blocking other owners.
+        anyhow::ensure!(
+            ke.intersects(&record_keys),
+            "zenoh.owns: {entry:?} holds no record key (veil/<tenant>/<site>/<device>/<stream>/<kind>); did you mean {entry}/**?"
         );
         if let Some(other) = owned.iter().find(|o| o.intersects(&ke)) {
             anyhow::bail!(
@@ -152,6 +160,10 @@ mod tests {
         assert!(err(&[]).contains("empty"));
         assert!(err(&["veil-ack/acme/**"]).contains("not under veil/**"));
         assert!(err(&["veil//acme"]).contains("not a key expression"));
+        for typo in ["veil/acme/*", "veil/acme", "veil", "veil/a/b/c/d/e/f"] {
+            assert!(err(&[typo]).contains("holds no record key"), "{typo}");
+        }
+        assert_eq!(owned(&["veil/*/hq/cam-1/*/*"]).len(), 1);
         let e = err(&["veil/acme/**", "veil/*/hq/**"]);
         assert!(e.contains("intersects veil/acme/**"), "{e}");
     }

@@ -382,22 +382,76 @@ impl KeyStore {
     /// Errors: a bad tenant name, id or hash; the id held by another tenant's key.
     pub fn import(&self, store: &Store, key: ApiKey) -> anyhow::Result<()> {
         veil_wire::names::check_name("tenant", &key.tenant)?;
-        let hex = |s: &str, len: usize| s.len() == len && s.bytes().all(|b| b.is_ascii_hexdigit());
-        anyhow::ensure!(hex(&key.id, 16), "key id {:?} is not 16 hex digits", key.id);
+        let hex = |s: &str, len: usize| {
+            s.len() == len
+                && s.bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        };
+        anyhow::ensure!(
+            hex(&key.id, 16),
+            "key id {:?} is not 16 lowercase hex digits",
+            key.id
+        );
         anyhow::ensure!(
             hex(&key.hash, 64),
-            "key {}: hash is not a SHA-256 in hex",
+            "key {}: hash is not a SHA-256 in lowercase hex",
             key.id
         );
         anyhow::ensure!(!key.scopes.is_empty(), "key {} has no scope", key.id);
+        if let Some(role) = key.role
+            && let Some(extra) = key.scopes.iter().find(|s| !role.scopes().contains(s))
+        {
+            bail!(
+                "key {}: scope {} is not part of role {}",
+                key.id,
+                extra.as_str(),
+                role.as_str()
+            );
+        }
+        for (field, value) in [
+            ("created", Some(&key.created)),
+            ("expires", key.expires.as_ref()),
+            ("revoked", key.revoked.as_ref()),
+            ("rotated", key.rotated.as_ref()),
+        ] {
+            if let Some(v) = value {
+                anyhow::ensure!(
+                    parse_time(v).is_some(),
+                    "key {}: {field} {v:?} is not an RFC 3339 UTC time",
+                    key.id
+                );
+            }
+        }
+        // The station names, checked as a new key's are.
+        let names = |set: &BTreeSet<String>| set.iter().cloned().collect::<Vec<_>>();
+        Stations::new(
+            &names(&key.stations.sites),
+            &names(&key.stations.devices),
+            &names(&key.stations.streams),
+        )?;
         if let Some(held) = self
             .cache
             .read()
             .map_err(|_| anyhow::anyhow!("key cache poisoned"))?
             .get(&key.id)
-            && held.tenant != key.tenant
         {
-            bail!("key id {} belongs to another tenant here", key.id);
+            anyhow::ensure!(
+                held.tenant == key.tenant,
+                "key id {} belongs to another tenant here",
+                key.id
+            );
+            // Forward only: an old export must not undo a revocation or a rotation.
+            anyhow::ensure!(
+                held.revoked.is_none() || key.revoked.is_some(),
+                "key {} is revoked here and the imported copy is not: an older export?",
+                key.id
+            );
+            let when = |t: &Option<String>| t.as_deref().and_then(parse_time).unwrap_or(0);
+            anyhow::ensure!(
+                when(&key.rotated) >= when(&held.rotated),
+                "key {} was rotated here after the imported copy: an older export?",
+                key.id
+            );
         }
         self.save(store, key)
     }
@@ -567,10 +621,36 @@ mod tests {
         let revoked = keys_a.revoke(&a, "acme", &key.id, now).unwrap().unwrap();
         keys_b.import(&b, revoked.clone()).unwrap();
         assert!(keys_b.authenticate(Some(&token), now).is_err());
-        // Refused: a malformed hash, another tenant's id.
-        let mut bad = revoked.clone();
-        bad.hash = "zz".into();
-        assert!(keys_b.import(&b, bad).is_err());
+        // Refused: the old, unrevoked export again (it would undo the revocation).
+        let e = keys_b
+            .import(&b, serde_json::from_str(&exported).unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("revoked here"), "{e}");
+        assert!(keys_b.authenticate(Some(&token), now).is_err());
+        // Refused: a malformed or uppercase hash, a time that is none, a scope beyond the role,
+        // a station name that is none.
+        for (what, damage) in [
+            (
+                "hash",
+                &(|k: &mut ApiKey| k.hash = "zz".into()) as &dyn Fn(&mut ApiKey),
+            ),
+            ("hash", &|k: &mut ApiKey| k.hash = k.hash.to_uppercase()),
+            ("expires", &|k: &mut ApiKey| {
+                k.expires = Some("next tuesday".into())
+            }),
+            ("admin", &|k: &mut ApiKey| {
+                k.scopes.insert(Scope::Admin);
+            }),
+            ("site", &|k: &mut ApiKey| {
+                k.stations.sites.insert("../x".into());
+            }),
+        ] {
+            let mut bad = revoked.clone();
+            damage(&mut bad);
+            let e = keys_b.import(&b, bad).unwrap_err().to_string();
+            assert!(e.contains(what), "{what}: {e}");
+        }
         let mut other = revoked;
         other.tenant = "globex".into();
         let e = keys_b.import(&b, other).unwrap_err().to_string();
