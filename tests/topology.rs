@@ -356,6 +356,63 @@ fn a_service_claiming_part_of_an_owned_tenant_refuses_to_start_naming_the_overla
     let c = serve(&config_c);
     assert!(c.stop());
     assert!(a.stop());
+
+    // Two stores claiming intersecting sets started at the same moment, each behind its own
+    // router: the one that announced first keeps its set, the other stops, naming it.
+    let (config_d, _) = store(&dir, "store-d", &["veil/globex/**"], &ports);
+    let (config_e, _) = store(&dir, "store-e", &["veil/globex/hq/**"], &swapped(&ports));
+    let spawn = |config: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_veil-sink-service"))
+            .arg("--config")
+            .arg(config)
+            .arg("serve")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let mut both = [spawn(&config_d), spawn(&config_e)];
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut exited = Vec::new();
+    while Instant::now() < deadline && exited.is_empty() {
+        std::thread::sleep(Duration::from_millis(100));
+        for (i, child) in both.iter_mut().enumerate() {
+            if let Some(status) = child.try_wait().unwrap() {
+                exited.push((i, status));
+            }
+        }
+    }
+    // Give the other time to go too, if it (wrongly) would.
+    std::thread::sleep(Duration::from_secs(3));
+    for (i, child) in both.iter_mut().enumerate() {
+        if !exited.iter().any(|(j, _)| *j == i)
+            && let Some(status) = child.try_wait().unwrap()
+        {
+            exited.push((i, status));
+        }
+    }
+    assert_eq!(
+        exited.len(),
+        1,
+        "exactly one of two simultaneous owners stops: {exited:?}"
+    );
+    let (loser, status) = exited[0];
+    assert!(!status.success());
+    let mut text = String::new();
+    both[loser]
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut text)
+        .unwrap();
+    assert!(text.contains("announced before this one"), "{text}");
+    let winner = &mut both[1 - loser];
+    Command::new("kill")
+        .arg("-TERM")
+        .arg(winner.id().to_string())
+        .status()
+        .unwrap();
+    assert!(winner.wait().unwrap().success());
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

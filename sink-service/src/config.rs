@@ -187,6 +187,10 @@ pub struct ZenohConfig {
     pub subscribe: Option<String>,
     /// Prefix of the admin queryables (`<admin>/verify`, `<admin>/stats`).
     pub admin: String,
+    /// How long `serve` waits, after announcing what it owns, for other stores' announcements
+    /// still crossing the routers before it says it is ready (ms). Default: 1000 for a client
+    /// of routers (Zenoh mode `client`), 0 for a service devices connect to.
+    pub ownership_grace_ms: Option<u64>,
 }
 
 impl Default for ZenohConfig {
@@ -196,6 +200,7 @@ impl Default for ZenohConfig {
             owns: vec!["veil/**".into()],
             subscribe: None,
             admin: "veil-admin/sink".into(),
+            ownership_grace_ms: None,
         }
     }
 }
@@ -362,6 +367,19 @@ impl Config {
             ),
             None => crate::ownership::parse_owned(&self.zenoh.owns),
         }
+    }
+
+    /// [`ZenohConfig::ownership_grace_ms`] with its default for `zenoh` (this service's Zenoh
+    /// configuration).
+    pub fn ownership_grace(&self, zenoh: &zenoh::Config) -> Duration {
+        let behind_routers = zenoh
+            .get_json("mode")
+            .is_ok_and(|m| m.trim_matches('"') == "client");
+        Duration::from_millis(self.zenoh.ownership_grace_ms.unwrap_or(if behind_routers {
+            1000
+        } else {
+            0
+        }))
     }
 
     pub fn zenoh(&self) -> anyhow::Result<zenoh::Config> {

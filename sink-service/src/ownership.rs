@@ -7,10 +7,14 @@
 //! could drop what only the lagging one missed), so each service announces its set with Zenoh
 //! liveliness tokens and refuses to start when its set intersects one another store announces.
 //!
-//! A token's key is `veil-store/<role>/<store id>/<hex of the owned key expression>`: liveliness
-//! tokens carry no payload, and an owned set contains wildcards, which a token's key may not; hex
-//! keeps it one plain chunk. The store id is [`crate::store::Store::id`]: stable across
-//! restarts, different for every store.
+//! A token's key is `veil-store/<role>/<store id>/<started>/<hex of the owned key expression>`:
+//! liveliness tokens carry no payload, and an owned set contains wildcards, which a token's key
+//! may not; hex keeps it one plain chunk. The store id is [`crate::store::Store::id`]: stable
+//! across restarts, different for every store (a copied store keeps its id: run one copy).
+//! `started` (ns since the Unix epoch, when the process began serving) decides between two
+//! stores that announce intersecting sets: the earlier one keeps them, the later one stops
+//! (ties: the lower store id keeps them). Both sides read the same two keys, so they agree —
+//! also when two start at the same moment, or when two halves of a mesh join.
 
 use zenoh::key_expr::{KeyExpr, OwnedKeyExpr};
 
@@ -41,7 +45,26 @@ impl Role {
 pub struct Claim {
     pub role: Role,
     pub store: String,
+    /// When the announcing process began serving (ns since the Unix epoch).
+    pub started: u64,
     pub key_expr: OwnedKeyExpr,
+}
+
+impl Claim {
+    /// Whether this claim keeps an intersecting set against `other`: announced earlier, or at
+    /// the same moment by a store with a lower id.
+    pub fn precedes(&self, other: &Claim) -> bool {
+        (self.started, &self.store) < (other.started, &other.store)
+    }
+}
+
+/// Two stores' intersecting claims, as one of them sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Overlap {
+    /// Both sets and the other store, in words.
+    pub text: String,
+    /// The other store announced first: this one must give way.
+    pub theirs_first: bool,
 }
 
 /// Checks an `owns` list: each entry a key expression under `veil/**`, no two intersecting
@@ -83,9 +106,10 @@ pub fn parse_owned(owns: &[String]) -> anyhow::Result<Vec<OwnedKeyExpr>> {
 /// The liveliness token's key announcing `claim`.
 pub fn token_key(claim: &Claim) -> String {
     format!(
-        "{TOKEN_PREFIX}/{}/{}/{}",
+        "{TOKEN_PREFIX}/{}/{}/{}/{}",
         claim.role.as_str(),
         claim.store,
+        claim.started,
         hex::encode(claim.key_expr.as_str())
     )
 }
@@ -93,7 +117,13 @@ pub fn token_key(claim: &Claim) -> String {
 /// The claim a token's key announces; `None` for a key that is not one (ignored, not trusted).
 pub fn parse_token(key: &str) -> Option<Claim> {
     let mut parts = key.split('/');
-    let (prefix, role, store, hexed) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    let (prefix, role, store, started, hexed) = (
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+    );
     if prefix != TOKEN_PREFIX || parts.next().is_some() {
         return None;
     }
@@ -101,13 +131,15 @@ pub fn parse_token(key: &str) -> Option<Claim> {
     Some(Claim {
         role: Role::parse(role)?,
         store: store.to_owned(),
+        started: started.parse().ok()?,
         key_expr: OwnedKeyExpr::autocanonize(text).ok()?,
     })
 }
 
 /// Each way `ours` (this store's claims) collides with `seen` (what the network announces,
-/// this store's own tokens included and skipped): one line per overlap, naming both sides.
-pub fn conflicts(ours: &[Claim], seen: &[Claim]) -> Vec<String> {
+/// this store's own tokens — any incarnation of it — skipped), naming both sides and which one
+/// announced first; sorted, no line twice.
+pub fn overlaps(ours: &[Claim], seen: &[Claim]) -> Vec<Overlap> {
     let mut found = Vec::new();
     for mine in ours {
         for theirs in seen.iter().filter(|c| c.store != mine.store) {
@@ -115,14 +147,25 @@ pub fn conflicts(ours: &[Claim], seen: &[Claim]) -> Vec<String> {
                 && theirs.role == Role::Owner
                 && mine.key_expr.intersects(&theirs.key_expr)
             {
-                found.push(format!(
-                    "{} overlaps {} owned by store {}",
-                    mine.key_expr, theirs.key_expr, theirs.store
-                ));
+                let theirs_first = theirs.precedes(mine);
+                found.push(Overlap {
+                    text: format!(
+                        "{} overlaps {} owned by store {} ({})",
+                        mine.key_expr,
+                        theirs.key_expr,
+                        theirs.store,
+                        if theirs_first {
+                            "announced before this one"
+                        } else {
+                            "announced after this one: it gives way"
+                        }
+                    ),
+                    theirs_first,
+                });
             }
         }
     }
-    found.sort();
+    found.sort_by(|a, b| a.text.cmp(&b.text));
     found.dedup();
     found
 }
@@ -142,9 +185,14 @@ mod tests {
     }
 
     fn claim(store: &str, ke: &str) -> Claim {
+        claim_at(store, 100, ke)
+    }
+
+    fn claim_at(store: &str, started: u64, ke: &str) -> Claim {
         Claim {
             role: Role::Owner,
             store: store.into(),
+            started,
             key_expr: OwnedKeyExpr::autocanonize(ke.to_string()).unwrap(),
         }
     }
@@ -175,30 +223,52 @@ mod tests {
         assert!(!key.contains('*'), "{key}");
         assert!(zenoh::key_expr::KeyExpr::try_from(key.as_str()).is_ok());
         assert_eq!(parse_token(&key), Some(c));
-        assert_eq!(parse_token("veil-store/owner/x"), None);
-        assert_eq!(parse_token("veil-store/owner/x/zz"), None);
-        assert_eq!(parse_token("veil-store/judge/x/00"), None);
-        assert_eq!(parse_token("other/owner/x/76"), None);
+        assert_eq!(parse_token("veil-store/owner/x/1"), None);
+        assert_eq!(parse_token("veil-store/owner/x/1/zz"), None);
+        assert_eq!(parse_token("veil-store/owner/x/soon/76"), None);
+        assert_eq!(parse_token("veil-store/judge/x/1/00"), None);
+        assert_eq!(parse_token("other/owner/x/1/76"), None);
     }
 
     #[test]
-    fn an_intersecting_claim_of_another_store_is_a_conflict_its_own_is_not() {
+    fn an_intersecting_claim_of_another_store_is_an_overlap_its_own_is_not() {
         let ours = [claim("a", "veil/acme/**"), claim("a", "veil/globex/hq/**")];
-        // Control: disjoint sets, and this store's own tokens, conflict with nothing.
+        // Control: disjoint sets, and this store's own tokens, overlap nothing.
         let fine = [
             claim("b", "veil/initech/**"),
             claim("b", "veil/globex/lab/**"),
         ];
-        assert!(conflicts(&ours, &fine).is_empty());
-        assert!(conflicts(&ours, &ours).is_empty());
-        let found = conflicts(&ours, &[claim("b", "veil/*/hq/cam-1/**")]);
+        assert!(overlaps(&ours, &fine).is_empty());
+        assert!(overlaps(&ours, &[claim_at("a", 5, "veil/**")]).is_empty());
+        let found: Vec<String> = overlaps(&ours, &[claim("b", "veil/*/hq/cam-1/**")])
+            .into_iter()
+            .map(|o| o.text)
+            .collect();
         assert_eq!(
             found,
             vec![
-                "veil/acme/** overlaps veil/*/hq/cam-1/** owned by store b",
-                "veil/globex/hq/** overlaps veil/*/hq/cam-1/** owned by store b",
+                "veil/acme/** overlaps veil/*/hq/cam-1/** owned by store b (announced after this one: it gives way)",
+                "veil/globex/hq/** overlaps veil/*/hq/cam-1/** owned by store b (announced after this one: it gives way)",
             ]
         );
+    }
+
+    #[test]
+    fn of_two_intersecting_claims_both_sides_agree_the_earlier_one_keeps_its_set() {
+        let (early, late) = (
+            claim_at("b", 10, "veil/acme/**"),
+            claim_at("a", 20, "veil/**"),
+        );
+        let seen_by_late = overlaps(std::slice::from_ref(&late), std::slice::from_ref(&early));
+        let seen_by_early = overlaps(std::slice::from_ref(&early), std::slice::from_ref(&late));
+        assert!(seen_by_late[0].theirs_first && !seen_by_early[0].theirs_first);
+        // The same moment: the lower store id keeps its set, as both see it.
+        let (a, b) = (
+            claim_at("a", 10, "veil/**"),
+            claim_at("b", 10, "veil/acme/**"),
+        );
+        assert!(!overlaps(std::slice::from_ref(&a), std::slice::from_ref(&b))[0].theirs_first);
+        assert!(overlaps(std::slice::from_ref(&b), std::slice::from_ref(&a))[0].theirs_first);
     }
 
     #[test]

@@ -44,11 +44,13 @@ pub fn serve(
     let ack_key = veil_wire::DeviceKey::load_or_create(&ack_key_path)
         .with_context(|| format!("the acknowledgement key {}", ack_key_path.display()))?;
     tracing::info!(public_key = %ack_key.public_hex(), "acknowledgements signed");
-    let session = zenoh::open(config.zenoh()?)
+    let zenoh_config = config.zenoh()?;
+    let grace = config.ownership_grace(&zenoh_config);
+    let session = zenoh::open(zenoh_config)
         .wait()
         .map_err(zerr)
         .context("opening the Zenoh session")?;
-    let _claims = claim_ownership(&session, &store.id(), &owned)?;
+    let claims = claim_ownership(&session, &store.id(), &owned, grace)?;
     // Every owned set into one queue: a sample is one set's (they do not intersect).
     let (samples, subscriber) = std::sync::mpsc::sync_channel::<zenoh::sample::Sample>(16_384);
     let mut _subscribers = Vec::new();
@@ -234,7 +236,16 @@ pub fn serve(
     let group = Duration::from_millis(config.limits.ack_interval_ms);
     let mut last_commit = Instant::now();
     let mut pending = false;
+    let mut gave_way = None;
     while !stop.load(Ordering::Acquire) {
+        if let Some(overlap) = claims.lost() {
+            // Another store keeps these records: stop before acknowledging anything more
+            // (what is staged stays unacknowledged; its devices send it to the owner).
+            tracing::error!(%overlap, "another store announced part of this one's key space first: stopping");
+            stop.store(true, Ordering::Release);
+            gave_way = Some(overlap);
+            break;
+        }
         let sample = subscriber.recv_timeout(group).ok();
         if let Some(sample) = &sample {
             let payload = sample.payload().to_bytes();
@@ -270,14 +281,22 @@ pub fn serve(
             last_commit = Instant::now();
         }
     }
-    let _ = ingest.commit();
+    if gave_way.is_none() {
+        let _ = ingest.commit();
+    }
     for t in threads {
         let _ = t.join();
     }
     let _ = session.close().wait();
     store.flush()?;
     tracing::info!(received = ingest.stats.received, "stopped");
-    Ok(())
+    match gave_way {
+        Some(overlap) => anyhow::bail!(
+            "another store announced part of this one's key space first: {overlap} (each record \
+             needs one owner: narrow zenoh.owns here or there)"
+        ),
+        None => Ok(()),
+    }
 }
 
 /// The API key a query carries as its attachment (the token as UTF-8), if any.
@@ -347,26 +366,29 @@ fn answer_history(
 }
 
 /// Announces this store's owned sets (liveliness tokens, held while the returned tokens live)
-/// and refuses to go on when another store announces an intersecting set. A set announced
-/// later is reported (logged) when it appears; that service refuses to start itself.
+/// and refuses to go on when another store announced an intersecting set first
+/// ([`crate::ownership`]: the earlier announcement keeps the set). It waits `grace` for
+/// announcements still crossing the mesh; an intersecting set that wins later (two halves of a
+/// mesh joining) is reported through [`ClaimTokens::lost`], and the store stops.
 ///
-/// Errors: each overlap, naming both sets and the other store's key.
+/// Errors: each overlap this store must give way to, naming both sets and the other store.
 fn claim_ownership(
     session: &zenoh::Session,
     store_id: &str,
     owned: &[zenoh::key_expr::OwnedKeyExpr],
+    grace: Duration,
 ) -> anyhow::Result<ClaimTokens> {
-    use crate::ownership::{Claim, Role, TOKEN_PREFIX, conflicts, parse_token, token_key};
+    use crate::ownership::{Claim, Role, TOKEN_PREFIX, overlaps, parse_token, token_key};
+    let started = crate::store::now_ns();
     let ours: Vec<Claim> = owned
         .iter()
         .map(|ke| Claim {
             role: Role::Owner,
             store: store_id.to_owned(),
+            started,
             key_expr: ke.clone(),
         })
         .collect();
-    // Declared first: two services starting at once each see the other and both refuse,
-    // rather than both going on.
     let mut tokens = Vec::new();
     for claim in &ours {
         tokens.push(
@@ -378,6 +400,35 @@ fn claim_ownership(
         );
     }
     let pattern = format!("{TOKEN_PREFIX}/**");
+    // Every announcement, those already there included (history): the ones this store must
+    // give way to go to `lost`, the others (which give way) are logged once each.
+    let lost: Arc<Mutex<Option<String>>> = Arc::default();
+    let (judge, verdict) = (ours.clone(), lost.clone());
+    let reported = Mutex::new(std::collections::HashSet::new());
+    let watcher = session
+        .liveliness()
+        .declare_subscriber(pattern.as_str())
+        .history(true)
+        .callback(move |sample| {
+            if sample.kind() != zenoh::sample::SampleKind::Put {
+                return;
+            }
+            let Some(claim) = parse_token(sample.key_expr().as_str()) else {
+                return;
+            };
+            for overlap in overlaps(&judge, std::slice::from_ref(&claim)) {
+                if overlap.theirs_first {
+                    if let Ok(mut v) = verdict.lock() {
+                        v.get_or_insert(overlap.text);
+                    }
+                } else if reported.lock().is_ok_and(|mut r| r.insert(overlap.text.clone())) {
+                    tracing::error!(overlap = %overlap.text, "another store announced part of this one's key space");
+                }
+            }
+        })
+        .wait()
+        .map_err(zerr)?;
+    // The announcements known now, then those still on their way.
     let replies = session
         .liveliness()
         .get(pattern.as_str())
@@ -392,31 +443,23 @@ fn claim_ownership(
             seen.push(claim);
         }
     }
-    let found = conflicts(&ours, &seen);
+    std::thread::sleep(grace);
+    let mut first: Vec<String> = overlaps(&ours, &seen)
+        .into_iter()
+        .filter(|o| o.theirs_first)
+        .map(|o| o.text)
+        .collect();
+    if let Some(later) = lost.lock().ok().and_then(|l| l.clone())
+        && !first.contains(&later)
+    {
+        first.push(later);
+    }
     anyhow::ensure!(
-        found.is_empty(),
+        first.is_empty(),
         "another store owns part of this one's key space: {} (each record needs one owner: \
          narrow zenoh.owns here or there)",
-        found.join("; ")
+        first.join("; ")
     );
-    let ours_seen = ours.clone();
-    let watcher = session
-        .liveliness()
-        .declare_subscriber(pattern.as_str())
-        // The tokens already there too: Zenoh then knows each one whose withdrawal it passes on.
-        .history(true)
-        .callback(move |sample| {
-            if sample.kind() != zenoh::sample::SampleKind::Put {
-                return;
-            }
-            if let Some(claim) = parse_token(sample.key_expr().as_str()) {
-                for overlap in conflicts(&ours_seen, std::slice::from_ref(&claim)) {
-                    tracing::error!(%overlap, "another store announced part of this one's key space");
-                }
-            }
-        })
-        .wait()
-        .map_err(zerr)?;
     tracing::info!(
         sets = owned.len(),
         others = seen.iter().filter(|c| c.store != store_id).count(),
@@ -425,6 +468,7 @@ fn claim_ownership(
     Ok(ClaimTokens {
         _tokens: tokens,
         _watcher: watcher,
+        lost,
     })
 }
 
@@ -433,4 +477,12 @@ fn claim_ownership(
 struct ClaimTokens {
     _tokens: Vec<zenoh::liveliness::LivelinessToken>,
     _watcher: zenoh::pubsub::Subscriber<()>,
+    /// Set when a store that announced first claims part of this one's sets.
+    lost: Arc<Mutex<Option<String>>>,
+}
+
+impl ClaimTokens {
+    fn lost(&self) -> Option<String> {
+        self.lost.lock().ok().and_then(|l| l.clone())
+    }
 }
