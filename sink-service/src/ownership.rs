@@ -127,12 +127,26 @@ pub fn parse_token(key: &str) -> Option<Claim> {
     if prefix != TOKEN_PREFIX || parts.next().is_some() {
         return None;
     }
+    // A store id is 32 lowercase hex digits ([`crate::store::Store::id`]) and a set lies
+    // under veil/**: anything else is no store's announcement.
+    if store.len() != 32
+        || !store
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
+        return None;
+    }
     let text = String::from_utf8(hex::decode(hexed).ok()?).ok()?;
+    let key_expr = OwnedKeyExpr::autocanonize(text).ok()?;
+    let all = KeyExpr::try_from("veil/**").ok()?;
+    if !all.includes(&key_expr) {
+        return None;
+    }
     Some(Claim {
         role: Role::parse(role)?,
         store: store.to_owned(),
         started: started.parse().ok()?,
-        key_expr: OwnedKeyExpr::autocanonize(text).ok()?,
+        key_expr,
     })
 }
 
@@ -218,7 +232,7 @@ mod tests {
 
     #[test]
     fn a_token_key_round_trips_its_claim_and_others_are_ignored() {
-        let c = claim(&"ab".repeat(32), "veil/globex/hq/**");
+        let c = claim(&"ab".repeat(16), "veil/globex/hq/**");
         let key = token_key(&c);
         assert!(!key.contains('*'), "{key}");
         assert!(zenoh::key_expr::KeyExpr::try_from(key.as_str()).is_ok());
@@ -228,6 +242,26 @@ mod tests {
         assert_eq!(parse_token("veil-store/owner/x/soon/76"), None);
         assert_eq!(parse_token("veil-store/judge/x/1/00"), None);
         assert_eq!(parse_token("other/owner/x/1/76"), None);
+        // Not a store id, or a set outside veil/**: ignored.
+        let id = "ab".repeat(16);
+        assert_eq!(
+            parse_token(&format!(
+                "veil-store/owner/evil/1/{}",
+                hex::encode("veil/**")
+            )),
+            None
+        );
+        assert_eq!(
+            parse_token(&format!("veil-store/owner/{id}/1/{}", hex::encode("**"))),
+            None
+        );
+        assert!(
+            parse_token(&format!(
+                "veil-store/owner/{id}/1/{}",
+                hex::encode("veil/**")
+            ))
+            .is_some()
+        );
     }
 
     #[test]
