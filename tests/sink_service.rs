@@ -633,3 +633,91 @@ fn zenoh_access_control_confines_each_device_certificate() {
     assert!(service.stop());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_device_certificate_cannot_announce_a_store_through_the_access_control() {
+    use veil_testkit::zenoh_acl::{access_control, with_access_control};
+    use wait_timeout::ChildExt;
+    let dir = temp("acl-tokens");
+    let (port, config, _) = initialized(&dir);
+    let certs = dir.join("certs");
+    let (device, store) = ("acme/hq/cam-1", "store-x");
+    veil_testkit::certs::generate(&certs, "Veil test", &[device, store]).unwrap();
+    let endpoint = format!("tls/127.0.0.1:{port}");
+    let local = |text: &str| {
+        text.replace("tls/127.0.0.1:7448", &endpoint)
+            .replace("configs/certs/", &format!("{}/", certs.display()))
+    };
+    // The shipped rules for the device and, for the control, a subject that may announce stores.
+    let mut acl = access_control(&[device], &[]);
+    acl["rules"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({"id": "stores.announce",
+        "messages": ["liveliness_token"], "flows": ["ingress"], "permission": "allow",
+        "key_exprs": ["veil-store/**"]}));
+    acl["subjects"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({"id": "store-x", "cert_common_names": [store]}));
+    acl["policies"].as_array_mut().unwrap().push(
+        serde_json::json!({"id": "stores", "rules": ["stores.announce"], "subjects": ["store-x"]}),
+    );
+    let base =
+        std::fs::read_to_string(veil_e2e::repo_path("configs/zenoh/service-mtls.json5")).unwrap();
+    std::fs::write(
+        dir.join("service.json5"),
+        local(&with_access_control(&base, &acl).unwrap()),
+    )
+    .unwrap();
+    let client = |name: &str| {
+        let stem = veil_testkit::certs::device_file_stem(name);
+        let text = std::fs::read_to_string(veil_e2e::repo_path("configs/zenoh/device-mtls.json5"))
+            .unwrap()
+            .replace(
+                "configs/certs/device.pem",
+                &format!("configs/certs/{stem}.pem"),
+            )
+            .replace(
+                "configs/certs/device-key.pem",
+                &format!("configs/certs/{stem}-key.pem"),
+            );
+        let path = dir.join(format!("{stem}.json5"));
+        std::fs::write(&path, local(&text)).unwrap();
+        path
+    };
+    // An announcement that would win over the service's own (started at 0, owning veil/**).
+    let claim = format!(
+        "veil-store/owner/{}/0/{}",
+        "ab".repeat(16),
+        "veil/**"
+            .bytes()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    );
+    let announce = |config: &Path| {
+        let out = Command::new(veil_e2e::python_client())
+            .arg(veil_e2e::repo_path("tests/python/zenoh_probe.py"))
+            .arg(config)
+            .args(["token", &claim, "3"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+    };
+    let mut service = serve(&config);
+    // The device's certificate: denied, the service keeps running.
+    announce(&client(device));
+    assert!(
+        service.0.try_wait().unwrap().is_none(),
+        "a device certificate's announcement stopped the store"
+    );
+    // Control: a certificate the rules let announce stores stops it (the announcement arrives).
+    announce(&client(store));
+    let status = service
+        .0
+        .wait_timeout(Duration::from_secs(10))
+        .unwrap()
+        .expect("the store did not give way to an announcement that arrived");
+    assert!(!status.success());
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -7,6 +7,7 @@ and does one thing, printing what happened as one JSON object.
   zenoh_probe.py CONFIG put KEY COUNT            declared publisher, COUNT puts (congestion: block)
   zenoh_probe.py CONFIG sub KEY SECONDS          samples heard in SECONDS: {"count", "keys"}
   zenoh_probe.py CONFIG get KEY [API_KEY]        replies: {"ok", "payloads", "errors"} (no consolidation)
+  zenoh_probe.py CONFIG token KEY SECONDS        a liveliness token on KEY held for SECONDS
 """
 import json
 import sys
@@ -44,6 +45,11 @@ def main():
                 else:
                     errors.append(reply.err.payload.to_string())
             print(json.dumps({"ok": len(ok), "payloads": ok, "errors": errors}))
+        elif action == "token":
+            token = session.liveliness().declare_token(key)
+            time.sleep(float(sys.argv[4]))
+            token.undeclare()
+            print(json.dumps({"token": key}))
         else:
             sys.exit(f"unknown action {action}")
     finally:
