@@ -182,7 +182,8 @@ pub struct ZenohConfig {
     /// The key expressions this service stores, acknowledges and answers history for (each
     /// under `veil/**`, none intersecting another); announced to other services, and the
     /// service refuses to start when another store announces an intersecting set.
-    pub owns: Vec<String>,
+    /// Unset: `["veil/**"]` (everything).
+    pub owns: Option<Vec<String>>,
     /// Before `owns`: one key expression to ingest. Still read, as `owns = [subscribe]`.
     pub subscribe: Option<String>,
     /// Prefix of the admin queryables (`<admin>/verify`, `<admin>/stats`).
@@ -197,7 +198,7 @@ impl Default for ZenohConfig {
     fn default() -> Self {
         ZenohConfig {
             config: None,
-            owns: vec!["veil/**".into()],
+            owns: None,
             subscribe: None,
             admin: "veil-admin/sink".into(),
             ownership_grace_ms: None,
@@ -358,14 +359,14 @@ impl Config {
 
     /// The owned key expressions, checked ([`crate::ownership::parse_owned`]).
     pub fn owned(&self) -> anyhow::Result<Vec<zenoh::key_expr::OwnedKeyExpr>> {
-        match &self.zenoh.subscribe {
-            Some(one) if self.zenoh.owns == ZenohConfig::default().owns => {
-                crate::ownership::parse_owned(std::slice::from_ref(one))
-            }
-            Some(_) => anyhow::bail!(
+        match (&self.zenoh.subscribe, &self.zenoh.owns) {
+            (Some(_), Some(_)) => anyhow::bail!(
                 "zenoh.subscribe and zenoh.owns are both set: keep owns (subscribe is its old name)"
             ),
-            None => crate::ownership::parse_owned(&self.zenoh.owns),
+            (Some(one), None) => crate::ownership::parse_owned(std::slice::from_ref(one))
+                .map_err(|e| anyhow::anyhow!("zenoh.subscribe (read as owns): {e}")),
+            (None, Some(list)) => crate::ownership::parse_owned(list),
+            (None, None) => crate::ownership::parse_owned(&["veil/**".to_owned()]),
         }
     }
 
@@ -415,5 +416,39 @@ mod tests {
         );
         assert_eq!(parse_duration("5").unwrap(), Duration::from_secs(5));
         assert!(parse_duration("5 weeks").is_err());
+    }
+
+    #[test]
+    fn owns_defaults_to_everything_and_reads_the_old_subscribe_but_not_both() {
+        let config = |zenoh: &str| -> Config {
+            toml::from_str(&format!(
+                "[store]\npath = \"s\"\nkek_file = \"k\"\n[zenoh]\n{zenoh}\n"
+            ))
+            .unwrap()
+        };
+        let owned = |zenoh: &str| -> Vec<String> {
+            config(zenoh)
+                .owned()
+                .unwrap()
+                .iter()
+                .map(|k| k.to_string())
+                .collect()
+        };
+        assert_eq!(owned(""), ["veil/**"]);
+        assert_eq!(owned("subscribe = \"veil/acme/**\""), ["veil/acme/**"]);
+        assert_eq!(
+            owned("owns = [\"veil/acme/**\", \"veil/b/hq/**\"]"),
+            ["veil/acme/**", "veil/b/hq/**"]
+        );
+        let e = config("subscribe = \"veil/a/**\"\nowns = [\"veil/**\"]")
+            .owned()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("both set"), "{e}");
+        let e = config("subscribe = \"**\"")
+            .owned()
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("zenoh.subscribe"), "{e}");
     }
 }
