@@ -514,3 +514,157 @@ fn a_history_query_through_one_router_is_answered_by_every_owner_for_one_credent
     assert!(a.stop() && b.stop());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_mutual_tls_mesh_carries_each_device_to_its_store_and_no_device_poses_as_a_store() {
+    use veil_testkit::zenoh_acl::{mesh_access_control, with_access_control};
+    // The shipped example is the generator's output (VEIL_UPDATE_EXAMPLES=1 rewrites it).
+    let example = veil_e2e::repo_path("configs/zenoh/router-1-mtls-acl.json5");
+    let expected = with_access_control(
+        &std::fs::read_to_string(veil_e2e::repo_path("configs/zenoh/router-1-mtls.json5")).unwrap(),
+        &mesh_access_control(
+            &["veil-sink-service"],
+            &[("store-a", vec!["veil/acme/**".to_owned()])],
+            &["acme/hq/cam-1"],
+            &["operator"],
+        ),
+    )
+    .unwrap();
+    if std::env::var_os("VEIL_UPDATE_EXAMPLES").is_some() {
+        std::fs::write(&example, &expected).unwrap();
+    }
+    assert_eq!(
+        std::fs::read_to_string(&example).unwrap_or_default(),
+        expected,
+        "configs/zenoh/router-1-mtls-acl.json5 is stale: it is router-1-mtls.json5 with \
+         zenoh_acl::mesh_access_control for the router certificate, store-a owning veil/acme/**, \
+         acme/hq/cam-1 and operator"
+    );
+    let dir = temp("mesh-mtls");
+    let certs = dir.join("certs");
+    let (device, hostile, store_cn) = ("acme/hq/cam-1", "beta/hq/cam-2", "store-a");
+    veil_testkit::certs::generate(&certs, "Veil test", &[device, hostile, store_cn, "store-b"])
+        .unwrap();
+    let ports = [
+        (7461, veil_e2e::store::free_port()),
+        (7462, veil_e2e::store::free_port()),
+    ];
+    let acl = mesh_access_control(
+        &["veil-sink-service"],
+        &[
+            (store_cn, vec!["veil/acme/**".to_owned()]),
+            // Store B's assignment overlaps A's on purpose: the control below.
+            ("store-b", vec!["veil/acme/hq/**".to_owned()]),
+        ],
+        &[device, hostile],
+        &[],
+    );
+    let local = |path: &Path| {
+        let text = std::fs::read_to_string(path)
+            .unwrap()
+            .replace("configs/certs/", &format!("{}/", certs.display()));
+        std::fs::write(path, text).unwrap();
+    };
+    let mut routers = Vec::new();
+    for n in 1..=2 {
+        let path = config_with_ports(
+            &format!("configs/zenoh/router-{n}-mtls.json5"),
+            &ports,
+            &dir,
+            &format!("router-{n}.json5"),
+        );
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, with_access_control(&text, &acl).unwrap()).unwrap();
+        local(&path);
+        routers.push(Router::start(&path, ports[n - 1].1));
+    }
+    let client = |name: &str, order: &[(u16, u16); 2]| {
+        let stem = veil_testkit::certs::device_file_stem(name);
+        let path = config_with_ports(
+            "configs/zenoh/client-routers-mtls.json5",
+            order,
+            &dir,
+            &format!("{stem}.json5"),
+        );
+        let text = std::fs::read_to_string(&path)
+            .unwrap()
+            .replace("configs/certs/client", &format!("configs/certs/{stem}"));
+        std::fs::write(&path, text).unwrap();
+        local(&path);
+        path
+    };
+    let swapped = [(7461, ports[1].1), (7462, ports[0].1)];
+    // The store behind router 2, with its own certificate.
+    let (config, key) = store(&dir, "store-a", &["veil/acme/**"], &ports);
+    let store_zenoh = client(store_cn, &swapped);
+    let text = std::fs::read_to_string(&config).unwrap();
+    let text = text
+        .lines()
+        .map(|l| {
+            if l.starts_with("config = ") {
+                format!("config = \"{}\"", store_zenoh.display())
+            } else {
+                l.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(&config, text).unwrap();
+    let mut service = serve(&config);
+
+    // The device behind router 1: every record acknowledged by its store across the mesh.
+    let device_zenoh = client(device, &ports);
+    let description = format!(
+        "videotestsrc num-buffers=200 pattern=black ! video/x-raw,width=64,height=48,framerate=10/1 ! \
+         aggregator window=1 start-time=2026-11-23T10:00:00Z ! \
+         auditsink tenant=acme site=hq device=cam-1 store-public-key={key} checkpoint-interval=5 \
+         eos-timeout=60000 ack-timeout=300 zenoh-config={} spool-dir={}",
+        device_zenoh.display(),
+        dir.join("spool").display()
+    );
+    let (last, complete) = veil_e2e::audit_outcome(&veil_e2e::run_to_eos(&description, 300));
+    assert!(
+        complete && last > 20,
+        "{last} records, complete: {complete}"
+    );
+
+    // Another device's certificate announces itself owner of everything, first; so does store
+    // B's, beyond the set its rules give it: the routers drop both and store A keeps running.
+    // Control: store B announces the set its rules give it (overlapping A's), it arrives, and
+    // store A gives way.
+    let claim = |set: &str| {
+        format!(
+            "veil-store/owner/{}/0/{}",
+            "ab".repeat(16),
+            set.bytes().map(|b| format!("{b:02x}")).collect::<String>()
+        )
+    };
+    let announce = |config: PathBuf, claim: String| {
+        let out = Command::new(veil_e2e::python_client())
+            .arg(veil_e2e::repo_path("tests/python/zenoh_probe.py"))
+            .arg(config)
+            .args(["token", &claim, "3"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+    };
+    for who in [hostile, "store-b"] {
+        announce(client(who, &ports), claim("veil/**"));
+        std::thread::sleep(Duration::from_secs(1));
+        assert!(
+            service.0.try_wait().unwrap().is_none(),
+            "{who}'s announcement of veil/** through the mesh stopped the store"
+        );
+    }
+    announce(client("store-b", &ports), claim("veil/acme/hq/**"));
+    let status = service
+        .0
+        .wait_timeout(Duration::from_secs(10))
+        .unwrap()
+        .expect("a store's announcement did not cross the mesh (control)");
+    assert!(!status.success());
+    let report = verify(&config);
+    assert_eq!(report["chains"]["acme/cam-1/default"], last, "{report}");
+    drop(routers);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

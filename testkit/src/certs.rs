@@ -59,12 +59,17 @@ pub fn generate(dir: &Path, organization: &str, devices: &[&str]) -> anyhow::Res
     write(&dir.join("ca.pem"), &ca.pem(), false)?;
 
     let service_key = KeyPair::generate()?;
-    let service = leaf(
+    let mut service = leaf(
         "veil-sink-service",
         vec!["localhost".into(), "127.0.0.1".into()],
         ExtendedKeyUsagePurpose::ServerAuth,
-    )?
-    .signed_by(&service_key, &ca)?;
+    )?;
+    // Also a client's: zenohd routers of a mesh use it both to listen and to connect to each
+    // other (configs/zenoh/router-*-mtls.json5).
+    service
+        .extended_key_usages
+        .push(ExtendedKeyUsagePurpose::ClientAuth);
+    let service = service.signed_by(&service_key, &ca)?;
     write(&dir.join("service.pem"), &service.pem(), false)?;
     write(
         &dir.join("service-key.pem"),

@@ -88,6 +88,103 @@ pub fn access_control(devices: &[&str], operators: &[&str]) -> Value {
            "subjects": subjects, "policies": policies})
 }
 
+/// The `access_control` object for a router of a mesh ([`access_control`]'s device and
+/// operator rules, plus): `routers` (certificate common names of the other routers) may send and
+/// receive everything; each store (`(common name, owned key expressions)`) may subscribe to and
+/// answer queries on its owned sets, put acknowledgements under `veil-ack/**`, watch the
+/// announcements under `veil-store/**` and announce its own sets there (given in canonical form,
+/// as the store's `owns`) — the only subjects that may, and each only its sets, so no device can
+/// pose as a store and no store can claim another's sets (docs/security.md).
+pub fn mesh_access_control(
+    routers: &[&str],
+    stores: &[(&str, Vec<String>)],
+    devices: &[&str],
+    operators: &[&str],
+) -> Value {
+    let mut acl = access_control(devices, operators);
+    let (mut rules, mut subjects, mut policies) = (Vec::new(), Vec::new(), Vec::new());
+    let everything = [
+        "put",
+        "delete",
+        "declare_subscriber",
+        "query",
+        "reply",
+        "declare_queryable",
+        "liveliness_token",
+        "declare_liveliness_subscriber",
+        "liveliness_query",
+    ];
+    if !routers.is_empty() {
+        rules.push(json!({"id": "routers.all", "messages": everything,
+            "flows": ["ingress", "egress"], "permission": "allow", "key_exprs": ["**"]}));
+        for r in routers {
+            subjects.push(json!({"id": id_of(r), "cert_common_names": [r]}));
+        }
+        policies.push(json!({"id": "routers", "rules": ["routers.all"],
+            "subjects": routers.iter().map(|r| id_of(r)).collect::<Vec<_>>()}));
+    }
+    let announce = vec!["veil-store/**".to_owned()];
+    let acks = vec!["veil-ack/**".to_owned()];
+    for (store, owned) in stores {
+        let id = id_of(store);
+        let mut mine = Vec::new();
+        let mut add = |suffix: &str, messages: &[&str], flows: &[&str], keys: &Vec<String>| {
+            let rid = format!("{id}.{suffix}");
+            rules.push(json!({"id": rid, "messages": messages, "flows": flows,
+                "permission": "allow", "key_exprs": keys}));
+            mine.push(rid);
+        };
+        add(
+            "records",
+            &["declare_subscriber", "declare_queryable", "reply"],
+            &["ingress"],
+            owned,
+        );
+        add("records-in", &["put", "query"], &["egress"], owned);
+        add("acks", &["put"], &["ingress"], &acks);
+        add(
+            "acks-see-devices",
+            &["declare_subscriber"],
+            &["egress"],
+            &acks,
+        );
+        // Its own sets only: the token's last chunk is the set in hex (sink-service's
+        // ownership.rs), so a store's certificate cannot claim what it was not given.
+        let own_claims = owned
+            .iter()
+            .map(|k| {
+                let hexed: String = k.bytes().map(|b| format!("{b:02x}")).collect();
+                format!("veil-store/owner/*/*/{hexed}")
+            })
+            .collect();
+        add("announce", &["liveliness_token"], &["ingress"], &own_claims);
+        add(
+            "watch",
+            &["declare_liveliness_subscriber", "liveliness_query"],
+            &["ingress"],
+            &announce,
+        );
+        add(
+            "announcements",
+            &["liveliness_token", "reply"],
+            &["egress"],
+            &announce,
+        );
+        subjects.push(json!({"id": id, "cert_common_names": [store]}));
+        policies.push(json!({"id": id, "subjects": [id], "rules": mine}));
+    }
+    for (field, extra) in [
+        ("rules", rules),
+        ("subjects", subjects),
+        ("policies", policies),
+    ] {
+        if let Some(list) = acl[field].as_array_mut() {
+            list.extend(extra);
+        }
+    }
+    acl
+}
+
 /// A Zenoh configuration (JSON5 text of one object) with `access_control` added as its last
 /// field.
 ///
