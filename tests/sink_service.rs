@@ -718,6 +718,6 @@ fn a_device_certificate_cannot_announce_a_store_through_the_access_control() {
         .wait_timeout(Duration::from_secs(10))
         .unwrap()
         .expect("the store did not give way to an announcement that arrived");
-    assert!(!status.success());
+    assert_eq!(status.code(), Some(3), "the ownership refusal's exit code");
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -99,7 +99,8 @@ fn verify(config: &Path) -> serde_json::Value {
     report
 }
 
-/// `serve` that must refuse to start: its exit status and what it printed.
+/// `serve` that must refuse to start: whether it exited 0, and what it printed (asserting
+/// the ownership refusal's exit code, 3, when it did not).
 fn refused_serve(config: &Path) -> (bool, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_veil-sink-service"))
         .arg("--config")
@@ -130,6 +131,9 @@ fn refused_serve(config: &Path) -> (bool, String) {
     .flatten()
     {
         let _ = stream.read_to_string(&mut text);
+    }
+    if !status.success() {
+        assert_eq!(status.code(), Some(3), "{text}");
     }
     (status.success(), text)
 }
@@ -397,7 +401,7 @@ fn a_service_claiming_part_of_an_owned_tenant_refuses_to_start_naming_the_overla
         "exactly one of two simultaneous owners stops: {exited:?}"
     );
     let (loser, status) = exited[0];
-    assert!(!status.success());
+    assert_eq!(status.code(), Some(3));
     let mut text = String::new();
     both[loser]
         .stderr
@@ -662,7 +666,7 @@ fn a_mutual_tls_mesh_carries_each_device_to_its_store_and_no_device_poses_as_a_s
         .wait_timeout(Duration::from_secs(10))
         .unwrap()
         .expect("a store's announcement did not cross the mesh (control)");
-    assert!(!status.success());
+    assert_eq!(status.code(), Some(3));
     let report = verify(&config);
     assert_eq!(report["chains"]["acme/cam-1/default"], last, "{report}");
     drop(routers);

@@ -348,7 +348,11 @@ pub fn main() -> ExitCode {
         Ok(false) => ExitCode::FAILURE,
         Err(e) => {
             eprintln!("sink-service: {e:#}");
-            ExitCode::from(2)
+            if e.is::<crate::ownership::OwnershipConflict>() {
+                ExitCode::from(crate::ownership::OwnershipConflict::EXIT_CODE)
+            } else {
+                ExitCode::from(2)
+            }
         }
     }
 }

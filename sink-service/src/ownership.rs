@@ -40,6 +40,29 @@ impl Role {
     }
 }
 
+/// `serve` stopped because another store owns part of this one's key space (announced first).
+/// The command line exits with [`OwnershipConflict::EXIT_CODE`], which a service manager can
+/// treat as "do not restart" (deploy/systemd/veil-sink.service: `RestartPreventExitStatus=3`).
+#[derive(Debug)]
+pub struct OwnershipConflict(pub String);
+
+impl OwnershipConflict {
+    pub const EXIT_CODE: u8 = 3;
+}
+
+impl std::fmt::Display for OwnershipConflict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "another store owns part of this one's key space: {} (each record needs one owner: \
+             narrow zenoh.owns here or there)",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for OwnershipConflict {}
+
 /// One announced claim: a store's role for one key expression.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Claim {

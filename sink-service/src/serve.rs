@@ -291,10 +291,7 @@ pub fn serve(
     store.flush()?;
     tracing::info!(received = ingest.stats.received, "stopped");
     match gave_way {
-        Some(overlap) => anyhow::bail!(
-            "another store announced part of this one's key space first: {overlap} (each record \
-             needs one owner: narrow zenoh.owns here or there)"
-        ),
+        Some(overlap) => Err(crate::ownership::OwnershipConflict(overlap).into()),
         None => Ok(()),
     }
 }
@@ -454,12 +451,9 @@ fn claim_ownership(
     {
         first.push(later);
     }
-    anyhow::ensure!(
-        first.is_empty(),
-        "another store owns part of this one's key space: {} (each record needs one owner: \
-         narrow zenoh.owns here or there)",
-        first.join("; ")
-    );
+    if !first.is_empty() {
+        return Err(crate::ownership::OwnershipConflict(first.join("; ")).into());
+    }
     tracing::info!(
         sets = owned.len(),
         others = seen.iter().filter(|c| c.store != store_id).count(),
