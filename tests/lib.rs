@@ -121,3 +121,23 @@ pub fn repository_root() -> std::path::PathBuf {
         .expect("tests/ sits in the repository")
         .to_owned()
 }
+
+/// What a made-up store would announce to claim `set` (sink-service's owner token key), dated 0
+/// so that it precedes every real store's announcement: the attacker's claim in the ownership
+/// tests.
+pub fn winning_claim(set: &str) -> String {
+    let hexed: String = set.bytes().map(|b| format!("{b:02x}")).collect();
+    format!("veil-store/owner/{}/0/{hexed}", "ab".repeat(16))
+}
+
+/// Holds a liveliness token on `key` for 3 s with the PyPI `eclipse-zenoh` client and the Zenoh
+/// configuration `config` (tests/python/zenoh_probe.py).
+pub fn announce_token(config: &std::path::Path, key: &str) {
+    let out = std::process::Command::new(python_client())
+        .arg(repo_path("tests/python/zenoh_probe.py"))
+        .arg(config)
+        .args(["token", key, "3"])
+        .output()
+        .expect("the Python client runs");
+    assert!(out.status.success(), "{out:?}");
+}

@@ -31,6 +31,26 @@ fn initialized(dir: &Path) -> (u16, std::path::PathBuf, std::path::PathBuf) {
     (port, config, device)
 }
 
+/// A client of the service's mutual-TLS listener with `name`'s certificate
+/// (configs/zenoh/device-mtls.json5 made local by `local`, retrying every 300 ms at most).
+fn mtls_client(dir: &Path, local: &dyn Fn(&str) -> String, name: &str) -> std::path::PathBuf {
+    let stem = veil_testkit::certs::device_file_stem(name);
+    let text = std::fs::read_to_string(veil_e2e::repo_path("configs/zenoh/device-mtls.json5"))
+        .unwrap()
+        .replace(
+            "configs/certs/device.pem",
+            &format!("configs/certs/{stem}.pem"),
+        )
+        .replace(
+            "configs/certs/device-key.pem",
+            &format!("configs/certs/{stem}-key.pem"),
+        )
+        .replace("period_max_ms: 2000", "period_max_ms: 300");
+    let path = dir.join(format!("{stem}.json5"));
+    std::fs::write(&path, local(&text)).unwrap();
+    path
+}
+
 fn pipeline(frames: u32, pace_us: u32, device: &str, zenoh: &Path, spool: &Path) -> String {
     format!(
         "videotestsrc num-buffers={frames} pattern=black ! video/x-raw,width=64,height=48,framerate=10/1 ! \
@@ -510,23 +530,7 @@ fn zenoh_access_control_confines_each_device_certificate() {
         local(&with_access_control(&base, &access_control(&[acme, beta], &["operator"])).unwrap()),
     )
     .unwrap();
-    let client = |name: &str| {
-        let stem = veil_testkit::certs::device_file_stem(name);
-        let text = std::fs::read_to_string(veil_e2e::repo_path("configs/zenoh/device-mtls.json5"))
-            .unwrap()
-            .replace(
-                "configs/certs/device.pem",
-                &format!("configs/certs/{stem}.pem"),
-            )
-            .replace(
-                "configs/certs/device-key.pem",
-                &format!("configs/certs/{stem}-key.pem"),
-            )
-            .replace("period_max_ms: 2000", "period_max_ms: 300");
-        let path = dir.join(format!("{stem}.json5"));
-        std::fs::write(&path, local(&text)).unwrap();
-        path
-    };
+    let client = |name: &str| mtls_client(&dir, &local, name);
     let (acme_device, beta_device, operator) = (client(acme), client(beta), client("operator"));
     let api_key = |tenant: &str| {
         let out = sink_service(
@@ -670,40 +674,10 @@ fn a_device_certificate_cannot_announce_a_store_through_the_access_control() {
         local(&with_access_control(&base, &acl).unwrap()),
     )
     .unwrap();
-    let client = |name: &str| {
-        let stem = veil_testkit::certs::device_file_stem(name);
-        let text = std::fs::read_to_string(veil_e2e::repo_path("configs/zenoh/device-mtls.json5"))
-            .unwrap()
-            .replace(
-                "configs/certs/device.pem",
-                &format!("configs/certs/{stem}.pem"),
-            )
-            .replace(
-                "configs/certs/device-key.pem",
-                &format!("configs/certs/{stem}-key.pem"),
-            );
-        let path = dir.join(format!("{stem}.json5"));
-        std::fs::write(&path, local(&text)).unwrap();
-        path
-    };
+    let client = |name: &str| mtls_client(&dir, &local, name);
     // An announcement that would win over the service's own (started at 0, owning veil/**).
-    let claim = format!(
-        "veil-store/owner/{}/0/{}",
-        "ab".repeat(16),
-        "veil/**"
-            .bytes()
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>()
-    );
-    let announce = |config: &Path| {
-        let out = Command::new(veil_e2e::python_client())
-            .arg(veil_e2e::repo_path("tests/python/zenoh_probe.py"))
-            .arg(config)
-            .args(["token", &claim, "3"])
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{out:?}");
-    };
+    let claim = veil_e2e::winning_claim("veil/**");
+    let announce = |config: &Path| veil_e2e::announce_token(config, &claim);
     let mut service = serve(&config);
     // The device's certificate: denied, the service keeps running.
     announce(&client(device));

@@ -636,31 +636,19 @@ fn a_mutual_tls_mesh_carries_each_device_to_its_store_and_no_device_poses_as_a_s
     // B's, beyond the set its rules give it: the routers drop both and store A keeps running.
     // Control: store B announces the set its rules give it (overlapping A's), it arrives, and
     // store A gives way.
-    let claim = |set: &str| {
-        format!(
-            "veil-store/owner/{}/0/{}",
-            "ab".repeat(16),
-            set.bytes().map(|b| format!("{b:02x}")).collect::<String>()
-        )
-    };
-    let announce = |config: PathBuf, claim: String| {
-        let out = Command::new(veil_e2e::python_client())
-            .arg(veil_e2e::repo_path("tests/python/zenoh_probe.py"))
-            .arg(config)
-            .args(["token", &claim, "3"])
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{out:?}");
-    };
+    use veil_e2e::{announce_token, winning_claim};
     for who in [hostile, "store-b"] {
-        announce(client(who, &ports), claim("veil/**"));
+        announce_token(&client(who, &ports), &winning_claim("veil/**"));
         std::thread::sleep(Duration::from_secs(1));
         assert!(
             service.0.try_wait().unwrap().is_none(),
             "{who}'s announcement of veil/** through the mesh stopped the store"
         );
     }
-    announce(client("store-b", &ports), claim("veil/acme/hq/**"));
+    announce_token(
+        &client("store-b", &ports),
+        &winning_claim("veil/acme/hq/**"),
+    );
     let status = service
         .0
         .wait_timeout(Duration::from_secs(10))
