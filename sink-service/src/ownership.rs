@@ -41,8 +41,8 @@ impl Role {
 }
 
 /// `serve` stopped because another store owns part of this one's key space (announced first).
-/// The command line exits with [`OwnershipConflict::EXIT_CODE`], which a service manager can
-/// treat as "do not restart" (deploy/systemd/veil-sink.service: `RestartPreventExitStatus=3`).
+/// The command line exits with [`OwnershipConflict::EXIT_CODE`], so that scripts and service
+/// managers can tell it from other failures.
 #[derive(Debug)]
 pub struct OwnershipConflict(pub String);
 

@@ -53,10 +53,10 @@ pub fn serve(
     let claims = claim_ownership(&session, &store.id(), &owned, grace)?;
     // Every owned set into one queue: a sample is one set's (they do not intersect).
     let (samples, subscriber) = std::sync::mpsc::sync_channel::<zenoh::sample::Sample>(16_384);
-    let mut _subscribers = Vec::new();
+    let mut subscribers = Vec::new();
     for ke in &owned {
         let tx = samples.clone();
-        _subscribers.push(
+        subscribers.push(
             session
                 .declare_subscriber(ke.clone())
                 .callback(move |sample| {
@@ -262,7 +262,12 @@ pub fn serve(
                 }
             }
         }
-        if pending && (sample.is_none() || last_commit.elapsed() >= group) {
+        // Checked again here: the announcement may have come while waiting for a sample, and
+        // nothing more may be acknowledged after it (the loop's top then stops).
+        if pending
+            && claims.lost().is_none()
+            && (sample.is_none() || last_commit.elapsed() >= group)
+        {
             let span = tracing::debug_span!("ingest_group", units = ingest.staged()).entered();
             match ingest.commit() {
                 Ok(acks) => {
@@ -284,6 +289,10 @@ pub fn serve(
     if gave_way.is_none() {
         let _ = ingest.commit();
     }
+    // Nothing reads the queue any more: undeclare, so that no Zenoh thread stays blocked on a
+    // full queue while the session closes.
+    drop(subscribers);
+    drop(subscriber);
     for t in threads {
         let _ = t.join();
     }

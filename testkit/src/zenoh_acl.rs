@@ -153,6 +153,11 @@ pub fn mesh_access_control(
         let own_claims = owned
             .iter()
             .map(|k| {
+                // The canonical form, as the store encodes it (a differently written set would
+                // never match, and the store's announcements would be dropped silently).
+                let k = zenoh::key_expr::OwnedKeyExpr::autocanonize(k.clone())
+                    .map(|c| c.to_string())
+                    .unwrap_or_else(|_| k.clone());
                 let hexed: String = k.bytes().map(|b| format!("{b:02x}")).collect();
                 format!("veil-store/owner/*/*/{hexed}")
             })
