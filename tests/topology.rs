@@ -660,3 +660,233 @@ fn a_mutual_tls_mesh_carries_each_device_to_its_store_and_no_device_poses_as_a_s
     drop(routers);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Flips one bit of a store's sled log (`db`): in a written byte a third of the way in, so that
+/// it lands in a logged message, not in a segment's unused tail. Returns the offset.
+fn flip_a_bit(store: &Path) -> u64 {
+    let file = store.join("db");
+    let mut bytes = std::fs::read(&file).unwrap();
+    let from = bytes.len() / 3;
+    let offset = from
+        + bytes[from..]
+            .iter()
+            .position(|b| *b != 0)
+            .expect("a written byte after the first third");
+    bytes[offset] ^= 0x10;
+    std::fs::write(&file, bytes).unwrap();
+    offset as u64
+}
+
+/// The records and the per-chain heads `verify` reports, asserting it passes.
+fn records_and_chains(config: &Path) -> (u64, serde_json::Value) {
+    let report = verify(config);
+    assert_eq!(report["staged"], 0, "{report}");
+    assert_eq!(report["quarantined"], 0, "{report}");
+    (
+        report["records"].as_u64().unwrap(),
+        report["chains"].clone(),
+    )
+}
+
+#[test]
+fn a_damaged_store_is_rebuilt_from_its_replica_with_every_acknowledged_record() {
+    let dir = temp("replica");
+    let (_r1, _r2, ports) = mesh(&dir);
+    // The replica behind router 2, the owner behind router 1; the owner acknowledges only what
+    // the replica confirmed, and backs itself up every 2 s (keeping 2).
+    let (replica, replica_key) = store(&dir, "replica", &["veil/acme/**"], &swapped(&ports));
+    let text = std::fs::read_to_string(&replica).unwrap();
+    std::fs::write(&replica, text.replace("owns = [", "replicates = [")).unwrap();
+    let (primary, primary_key) = store(&dir, "primary", &["veil/acme/**"], &ports);
+    let backups = dir.join("primary-backups");
+    let mut text = std::fs::read_to_string(&primary).unwrap();
+    text.push_str(&format!(
+        "[replication]\nreplicas = [\"{replica_key}\"]\n[backup]\ndir = \"{}\"\nkey_file = \"{}\"\nevery = \"2s\"\nkeep = 2\n",
+        backups.display(),
+        dir.join("primary-keys/backup.key").display()
+    ));
+    std::fs::write(&primary, text).unwrap();
+    let mut replica_service = Some(serve(&replica));
+    let primary_service = serve(&primary);
+
+    // What the devices hear: the owner's acknowledgements (chain unit, sequence number), by
+    // moment.
+    let watcher = zenoh::open(veil_e2e::client_config(&format!(
+        "tcp/127.0.0.1:{}",
+        ports[0].1
+    )))
+    .wait()
+    .unwrap();
+    type Heard = Vec<(Instant, String, u64)>;
+    let acks: Arc<Mutex<Heard>> = Arc::default();
+    let log = acks.clone();
+    let _watch = watcher
+        .declare_subscriber("veil-ack/**")
+        .callback(move |sample| {
+            let ack = veil_wire::Ack::from_slice(&sample.payload().to_bytes());
+            if let (Some(ack), Ok(mut l)) = (ack, log.lock()) {
+                l.push((Instant::now(), sample.key_expr().to_string(), ack.seq));
+            }
+        })
+        .wait()
+        .unwrap();
+    // The highest acknowledged sequence number per chain unit among acknowledgements heard
+    // before `to`.
+    let acked_before = |to: Instant| {
+        let mut highest = std::collections::BTreeMap::new();
+        for (t, unit, seq) in acks.lock().unwrap().iter() {
+            if *t < to {
+                let h = highest.entry(unit.clone()).or_insert(0u64);
+                *h = (*h).max(*seq);
+            }
+        }
+        highest
+    };
+
+    let device = |i: usize, buffers: u32| {
+        let zenoh = config_with_ports(
+            "configs/zenoh/device-routers.json5",
+            &ports,
+            &dir,
+            &format!("device-{i}.json5"),
+        );
+        let description = format!(
+            "videotestsrc num-buffers={buffers} pattern=black ! video/x-raw,width=64,height=48,framerate=10/1 ! \
+             identity sleep-time=33000 ! aggregator window=1 start-time=2026-11-23T10:00:00Z ! \
+             auditsink tenant=acme site=hq device=cam-{i} store-public-key={primary_key} checkpoint-interval=5 \
+             eos-timeout=120000 ack-timeout=300 zenoh-config={} spool-dir={}",
+            zenoh.display(),
+            dir.join(format!("spool-{i}")).display()
+        );
+        std::thread::spawn(move || {
+            veil_e2e::audit_outcome(&veil_e2e::run_to_eos(&description, 300))
+        })
+    };
+    let start = Instant::now();
+    let threads: Vec<_> = (0..2).map(|i| device(i, 600)).collect();
+    std::thread::sleep(Duration::from_secs(5));
+    // The replica goes away for 6 s: the owner goes on storing, acknowledges nothing.
+    eprintln!("SIGKILL the replica");
+    replica_service.take().unwrap().kill();
+    let down = Instant::now();
+    std::thread::sleep(Duration::from_secs(6));
+    let up = Instant::now();
+    replica_service = Some(serve(&replica));
+    eprintln!("replica back");
+    let outcomes: Vec<(u64, bool)> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    eprintln!(
+        "devices done after {:.0} s: {outcomes:?}",
+        start.elapsed().as_secs_f64()
+    );
+    for (i, (last, complete)) in outcomes.iter().enumerate() {
+        assert!(*complete, "cam-{i}: not every record acknowledged");
+        assert!(*last > 50, "cam-{i}: only {last} records");
+    }
+    // No acknowledgement moved on while the replica was down (1 s allowed for what was in
+    // flight); before and after, they did (the control).
+    let (at_down, at_up) = (
+        acked_before(down + Duration::from_secs(1)),
+        acked_before(up),
+    );
+    let at_end = acked_before(Instant::now());
+    assert_eq!(
+        at_down.len(),
+        2,
+        "both devices acknowledged before: {at_down:?}"
+    );
+    assert_eq!(
+        at_down, at_up,
+        "acknowledgements moved on without the replica"
+    );
+    for (unit, seq) in &at_up {
+        assert!(at_end[unit] > *seq, "{unit}: {seq} → {}", at_end[unit]);
+    }
+    assert!(primary_service.stop());
+    assert!(replica_service.take().unwrap().stop());
+
+    // Both copies hold every record, and verify.
+    let total: u64 = outcomes.iter().map(|(last, _)| last).sum();
+    let (n, chains) = records_and_chains(&primary);
+    assert_eq!(n, total);
+    assert_eq!(records_and_chains(&replica), (n, chains.clone()));
+
+    // The scheduled backups: at most 2 kept, none half-written, the newest restores and
+    // verifies (taken while the devices published: a prefix of the records).
+    let mut taken: Vec<String> = std::fs::read_dir(&backups)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    taken.sort();
+    assert!(
+        (1..=2).contains(&taken.len()) && taken.iter().all(|n| n.ends_with(".bak")),
+        "{taken:?}"
+    );
+    let (scratch, _) = store(&dir, "scratch", &["veil/initech/**"], &ports);
+    let restored = sink_service(
+        &scratch,
+        &[
+            "restore",
+            "--in",
+            backups.join(taken.last().unwrap()).to_str().unwrap(),
+            "--key",
+            dir.join("primary-keys/backup.key").to_str().unwrap(),
+        ],
+    );
+    assert!(restored.status.success(), "{restored:?}");
+    let (in_backup, _) = records_and_chains(&scratch);
+    assert!(
+        in_backup > 0 && in_backup <= total,
+        "{in_backup} of {total}"
+    );
+
+    // One flipped bit: the owner's store refuses to open, `verify` and `serve` alike.
+    let offset = flip_a_bit(&dir.join("primary"));
+    let damaged = sink_service(&primary, &["verify"]);
+    let said = String::from_utf8_lossy(&damaged.stderr).to_string();
+    assert!(
+        !damaged.status.success(),
+        "a flipped bit at {offset} went unnoticed"
+    );
+    assert!(said.contains("corrupt"), "{said}");
+
+    // The documented recovery (docs/deploy.md, "A second copy"): a backup of the replica
+    // (stopped for it), the damaged store moved aside, the backup restored in its place.
+    let copy = dir.join("replica.bak");
+    let key = dir.join("replica-keys/backup.key");
+    let out = sink_service(
+        &replica,
+        &[
+            "backup",
+            "--out",
+            copy.to_str().unwrap(),
+            "--key",
+            key.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{out:?}");
+    std::fs::rename(dir.join("primary"), dir.join("primary.damaged")).unwrap();
+    let out = sink_service(
+        &primary,
+        &[
+            "restore",
+            "--in",
+            copy.to_str().unwrap(),
+            "--key",
+            key.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(records_and_chains(&primary), (total, chains));
+
+    // Serving again, both: a device's further records are stored and acknowledged.
+    let replica_service = serve(&replica);
+    let primary_service = serve(&primary);
+    let (last, complete) = device(0, 100).join().unwrap();
+    assert!(complete && last > outcomes[0].0, "{last} {complete}");
+    assert!(primary_service.stop());
+    assert!(replica_service.stop());
+    let (n, _) = records_and_chains(&primary);
+    assert_eq!(records_and_chains(&replica).0, n);
+    assert!(n > total, "{n} after {total}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -38,8 +38,86 @@ fn push_entry(buf: &mut Vec<u8>, tree: &[u8], key: &[u8], value: &[u8]) {
     buf.extend_from_slice(value);
 }
 
-/// Writes the backup; returns the number of entries.
+/// Writes the backup; returns the number of entries. The file appears whole or not at all
+/// (written beside `out` as `<out>.partial`, synced, then renamed).
+///
+/// Errors: the store's (reading) and the file system's, naming the file.
 pub fn backup(store: &Store, out: &Path, backup_key: &SecretKey) -> anyhow::Result<u64> {
+    let mut partial = out.as_os_str().to_owned();
+    partial.push(".partial");
+    let partial = std::path::PathBuf::from(partial);
+    let written = write_backup(store, &partial, backup_key);
+    let renamed = written.and_then(|n| {
+        std::fs::rename(&partial, out)
+            .with_context(|| format!("moving {} to {}", partial.display(), out.display()))?;
+        Ok(n)
+    });
+    if renamed.is_err() {
+        let _ = std::fs::remove_file(&partial);
+    }
+    renamed
+}
+
+/// The file name of a scheduled backup taken at `ns` (since the Unix epoch):
+/// `veil-<RFC 3339 UTC, ':' as '-'>.bak`; names sort by time.
+pub fn scheduled_name(ns: u64) -> String {
+    format!(
+        "veil-{}.bak",
+        veil_wire::time::format_time(ns).replace(':', "-")
+    )
+}
+
+/// Of the scheduled backups named in `names`, those to delete so that the newest `keep` stay
+/// (other files are not ours and stay).
+pub fn beyond_keep(names: &[String], keep: usize) -> Vec<String> {
+    let mut ours: Vec<&String> = names
+        .iter()
+        .filter(|n| n.starts_with("veil-") && n.ends_with(".bak"))
+        .collect();
+    ours.sort();
+    let excess = ours.len().saturating_sub(keep);
+    ours.into_iter().take(excess).cloned().collect()
+}
+
+/// A scheduled backup ([`crate::config::BackupSchedule`]) into its folder, then the oldest ones
+/// beyond `keep` deleted; returns the file and its number of entries.
+///
+/// Errors: the backup's (the folder, the key file, the store); an older backup that cannot be
+/// deleted is logged, not an error.
+pub fn scheduled(
+    store: &Store,
+    schedule: &crate::config::BackupSchedule,
+) -> anyhow::Result<(std::path::PathBuf, u64)> {
+    std::fs::create_dir_all(&schedule.dir)
+        .with_context(|| format!("creating {}", schedule.dir.display()))?;
+    let key = load_or_create_key(&schedule.key_file)?;
+    let out = schedule.dir.join(scheduled_name(crate::store::now_ns()));
+    let n = backup(store, &out, &key)?;
+    let names: Vec<String> = std::fs::read_dir(&schedule.dir)
+        .with_context(|| format!("listing {}", schedule.dir.display()))?
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .collect();
+    for old in beyond_keep(&names, schedule.keep) {
+        let path = schedule.dir.join(&old);
+        if let Err(e) = std::fs::remove_file(&path) {
+            tracing::warn!(file = %path.display(), "could not delete an old backup: {e}");
+        }
+    }
+    Ok((out, n))
+}
+
+/// The backup key in `path`, made (mode 0600) when there is none.
+pub fn load_or_create_key(path: &Path) -> anyhow::Result<SecretKey> {
+    if path.exists() {
+        SecretKey::load(path)
+    } else {
+        let key = SecretKey::generate()?;
+        key.save(path)?;
+        Ok(key)
+    }
+}
+
+fn write_backup(store: &Store, out: &Path, backup_key: &SecretKey) -> anyhow::Result<u64> {
     store.flush()?;
     let mut file =
         std::fs::File::create(out).with_context(|| format!("creating {}", out.display()))?;
@@ -78,7 +156,8 @@ pub fn backup(store: &Store, out: &Path, backup_key: &SecretKey) -> anyhow::Resu
         }
     }
     emit(&mut chunk, true, &mut file)?;
-    file.sync_all()?;
+    file.sync_all()
+        .with_context(|| format!("writing {}", out.display()))?;
     Ok(entries)
 }
 
@@ -169,4 +248,28 @@ pub fn restore(store: &Store, input: &Path, backup_key: &SecretKey) -> anyhow::R
     }
     store.flush()?;
     Ok(entries)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scheduled_names_sort_by_time_and_only_the_oldest_beyond_keep_go() {
+        let a = scheduled_name(1_700_000_000_000_000_000);
+        let b = scheduled_name(1_700_000_000_500_000_000);
+        let c = scheduled_name(1_700_000_100_000_000_000);
+        assert!(a < b && b < c, "{a} {b} {c}");
+        assert!(!a.contains(':'), "{a}");
+        let names = vec![
+            c.clone(),
+            "notes.txt".to_owned(),
+            a.clone(),
+            format!("{b}.partial"),
+            b.clone(),
+        ];
+        assert_eq!(beyond_keep(&names, 2), vec![a.clone()]);
+        assert_eq!(beyond_keep(&names, 1), vec![a, b]);
+        assert!(beyond_keep(&names, 5).is_empty());
+    }
 }

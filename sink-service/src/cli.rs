@@ -455,13 +455,7 @@ pub fn run(cli: Cli) -> anyhow::Result<bool> {
             );
         }
         Command::Backup { out, key } => {
-            let backup_key = if key.exists() {
-                SecretKey::load(&key)?
-            } else {
-                let k = SecretKey::generate()?;
-                k.save(&key)?;
-                k
-            };
+            let backup_key = backup::load_or_create_key(&key)?;
             let n = backup::backup(&open()?, &out, &backup_key)?;
             println!(
                 "backed up {n} entries to {} (key {})",

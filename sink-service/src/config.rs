@@ -26,6 +26,10 @@ pub struct Config {
     pub audit: AuditConfig,
     #[serde(default)]
     pub webhooks: WebhookConfig,
+    #[serde(default)]
+    pub replication: ReplicationConfig,
+    /// Scheduled encrypted backups; absent: none (backups by hand with `sink-service backup`).
+    pub backup: Option<BackupSchedule>,
     /// SHA-256 of the configuration file (for the audit log's `config.load`).
     #[serde(skip)]
     pub sha256: String,
@@ -192,6 +196,55 @@ pub struct ZenohConfig {
     /// still crossing the routers before it says it is ready (ms). Default: 1000 for a client
     /// of routers (Zenoh mode `client`), 0 for a service devices connect to.
     pub ownership_grace_ms: Option<u64>,
+    /// Key expressions this service keeps a second copy of, as a replica of their owner
+    /// ([`crate::replication`]): stored and verified, never acknowledged to a device, confirmed
+    /// to the owner instead. Same rules as `owns`, and no entry may intersect an owned one. With
+    /// `replicates` set and `owns` unset, the service owns nothing.
+    pub replicates: Vec<String>,
+}
+
+/// The owner's side of replication ([`crate::replication`]).
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReplicationConfig {
+    /// The acknowledgement public keys (64 hex digits, `sink-service keys public` on each
+    /// replica) of the replicas that must confirm a record before this owner acknowledges it.
+    /// Empty: acknowledge on the owner's own commit.
+    pub replicas: Vec<String>,
+}
+
+impl ReplicationConfig {
+    /// The replicas' keys, checked.
+    ///
+    /// Errors: an entry that is not an Ed25519 public key in hex.
+    pub fn keys(&self) -> anyhow::Result<Vec<veil_wire::VerifyingKey>> {
+        self.replicas
+            .iter()
+            .map(|k| {
+                veil_wire::checkpoint::parse_public_key(k)
+                    .map_err(|e| anyhow::anyhow!("replication.replicas: {k:?}: {e}"))
+            })
+            .collect()
+    }
+}
+
+/// `[backup]`: encrypted backups taken by `serve` itself ([`crate::backup`]).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackupSchedule {
+    /// Where the backups go (`veil-<UTC time>.bak`); created if missing.
+    pub dir: PathBuf,
+    /// The backups' key (created if missing; keep a copy away from the backups).
+    pub key_file: PathBuf,
+    /// How often ("6h"); the first one is taken one interval after `serve` starts.
+    pub every: String,
+    /// How many of the newest backups are kept (older ones are deleted).
+    #[serde(default = "default_backups_kept")]
+    pub keep: usize,
+}
+
+fn default_backups_kept() -> usize {
+    7
 }
 
 impl Default for ZenohConfig {
@@ -202,6 +255,7 @@ impl Default for ZenohConfig {
             subscribe: None,
             admin: "veil-admin/sink".into(),
             ownership_grace_ms: None,
+            replicates: Vec::new(),
         }
     }
 }
@@ -331,6 +385,17 @@ impl Config {
             parse_duration(value)?;
         }
         config.webhooks.policy()?;
+        config.replication.keys()?;
+        if let Some(backup) = &mut config.backup {
+            backup.dir = expand_home(&backup.dir);
+            backup.key_file = expand_home(&backup.key_file);
+            anyhow::ensure!(
+                parse_duration(&backup.every)? >= Duration::from_secs(1),
+                "backup.every: at least 1s"
+            );
+            anyhow::ensure!(backup.keep >= 1, "backup.keep: at least 1");
+        }
+        config.replicated()?;
         for kind in config.retention.keep.keys() {
             anyhow::ensure!(
                 veil_wire::Kind::parse(kind).is_some(),
@@ -360,6 +425,7 @@ impl Config {
     /// The owned key expressions, checked ([`crate::ownership::parse_owned`]).
     pub fn owned(&self) -> anyhow::Result<Vec<zenoh::key_expr::OwnedKeyExpr>> {
         match (&self.zenoh.subscribe, &self.zenoh.owns) {
+            (None, None) if !self.zenoh.replicates.is_empty() => Ok(Vec::new()),
             (Some(_), Some(_)) => anyhow::bail!(
                 "zenoh.subscribe and zenoh.owns are both set: keep owns (subscribe is its old name)"
             ),
@@ -368,6 +434,29 @@ impl Config {
             (None, Some(list)) => crate::ownership::parse_owned(list),
             (None, None) => crate::ownership::parse_owned(&["veil/**".to_owned()]),
         }
+    }
+
+    /// The replicated key expressions, checked as `owns` is, and against the owned ones.
+    ///
+    /// Errors: an entry `owns` would refuse, or one intersecting an owned entry.
+    pub fn replicated(&self) -> anyhow::Result<Vec<zenoh::key_expr::OwnedKeyExpr>> {
+        if self.zenoh.replicates.is_empty() {
+            return Ok(Vec::new());
+        }
+        let replicated = crate::ownership::parse_owned(&self.zenoh.replicates).map_err(|e| {
+            anyhow::anyhow!(
+                "{}",
+                e.to_string().replace("zenoh.owns", "zenoh.replicates")
+            )
+        })?;
+        for owned in self.owned()? {
+            if let Some(r) = replicated.iter().find(|r| r.intersects(&owned)) {
+                anyhow::bail!(
+                    "zenoh.replicates: {r} intersects the owned {owned}: a service keeps a record as its owner or as a replica, not both"
+                );
+            }
+        }
+        Ok(replicated)
     }
 
     /// [`ZenohConfig::ownership_grace_ms`] with its default for `zenoh` (this service's Zenoh
@@ -450,5 +539,32 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.starts_with("zenoh.subscribe"), "{e}");
+    }
+
+    #[test]
+    fn a_replica_owns_nothing_unless_told_and_never_what_it_replicates() {
+        let config = |zenoh: &str| -> Config {
+            toml::from_str(&format!(
+                "[store]\npath = \"s\"\nkek_file = \"k\"\n[zenoh]\n{zenoh}\n"
+            ))
+            .unwrap()
+        };
+        let c = config("replicates = [\"veil/acme/**\"]");
+        assert!(c.owned().unwrap().is_empty());
+        assert_eq!(c.replicated().unwrap()[0].as_str(), "veil/acme/**");
+        let c = config("owns = [\"veil/globex/**\"]\nreplicates = [\"veil/acme/**\"]");
+        assert_eq!(c.owned().unwrap()[0].as_str(), "veil/globex/**");
+        let e = config("owns = [\"veil/**\"]\nreplicates = [\"veil/acme/**\"]")
+            .replicated()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("intersects the owned veil/**"), "{e}");
+        let e = config("replicates = [\"veil/acme/*\"]")
+            .replicated()
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("zenoh.replicates"), "{e}");
+        // No replicates: the owner alone.
+        assert!(config("").replicated().unwrap().is_empty());
     }
 }

@@ -97,6 +97,24 @@ impl Ingest {
         }
     }
 
+    /// The stored hash (hex) of record `seq` of `names`' chain unit, when it is stored and live
+    /// (kept as valid or staged; not deleted by retention, not quarantined) and the unit was
+    /// seen in this run.
+    pub fn hash_at(&self, names: &Names, seq: u64) -> Option<String> {
+        let id = names.unit();
+        let unit = self.units.get(&id)?;
+        let entry = self
+            .store
+            .tree("index", &id.tenant)
+            .ok()?
+            .get(seq_key(&unit.uid, seq))
+            .ok()??;
+        match Entry::decode(&entry)? {
+            Entry::Live(hash, _) => Some(hex::encode(hash)),
+            _ => None,
+        }
+    }
+
     /// Chain units with records taken since the last commit.
     pub fn staged(&self) -> usize {
         self.touched.len()

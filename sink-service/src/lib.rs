@@ -20,6 +20,7 @@ pub mod migrate;
 pub mod notice;
 pub mod ownership;
 pub mod query;
+pub mod replication;
 pub mod retention;
 pub mod serve;
 pub mod siem;

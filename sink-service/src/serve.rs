@@ -38,6 +38,8 @@ pub fn serve(
         signal_hook::flag::register(signal, stop.clone())?;
     }
     let owned = config.owned()?;
+    let replicated = config.replicated()?;
+    let mut gate = crate::replication::Gate::new(config.replication.keys()?);
     // Acknowledgements are signed and name the record they vouch for: a device given this
     // key's public half drops records from its spool on nothing else.
     let ack_key_path = config.store.ack_key_path();
@@ -51,10 +53,11 @@ pub fn serve(
         .map_err(zerr)
         .context("opening the Zenoh session")?;
     let claims = claim_ownership(&session, &store.id(), &owned, grace)?;
-    // Every owned set into one queue: a sample is one set's (they do not intersect).
+    // Every owned and replicated set into one queue: a sample is one set's (they do not
+    // intersect).
     let (samples, subscriber) = std::sync::mpsc::sync_channel::<zenoh::sample::Sample>(16_384);
     let mut subscribers = Vec::new();
-    for ke in &owned {
+    for ke in owned.iter().chain(&replicated) {
         let tx = samples.clone();
         subscribers.push(
             session
@@ -68,6 +71,29 @@ pub fn serve(
         );
     }
     drop(samples);
+    // The replicas' confirmations (an owner whose acknowledgements wait for them).
+    let (confirmations, confirmed) = std::sync::mpsc::sync_channel::<(String, Vec<u8>)>(16_384);
+    let mut confirmation_subscribers = Vec::new();
+    for replica in &config.replication.replicas {
+        let tx = confirmations.clone();
+        confirmation_subscribers.push(
+            session
+                .declare_subscriber(format!(
+                    "{}/{}/**",
+                    crate::replication::CONFIRM_PREFIX,
+                    replica.to_ascii_lowercase()
+                ))
+                .callback(move |sample| {
+                    let _ = tx.send((
+                        sample.key_expr().to_string(),
+                        sample.payload().to_bytes().to_vec(),
+                    ));
+                })
+                .wait()
+                .map_err(zerr)?,
+        );
+    }
+    drop(confirmations);
     let stats = Arc::new(Mutex::new(Stats::default()));
     let mut threads = Vec::new();
     let audit = Arc::new(crate::audit::AuditLog::open(&store)?);
@@ -221,17 +247,44 @@ pub fn serve(
         }));
     }
 
-    on_ready(&format!(
-        "sink-service: ready — store {} (id {}), owns {} (stored, acknowledged, history), admin on {}/{{verify,stats}}",
-        store.path.display(),
-        store.id(),
-        owned
-            .iter()
+    let list = |sets: &[zenoh::key_expr::OwnedKeyExpr]| {
+        sets.iter()
             .map(|k| k.as_str())
             .collect::<Vec<_>>()
-            .join(", "),
+            .join(", ")
+    };
+    let mut roles = Vec::new();
+    if !owned.is_empty() {
+        roles.push(format!(
+            "owns {} (stored, acknowledged{}, history)",
+            list(&owned),
+            match config.replication.replicas.len() {
+                0 => String::new(),
+                n => format!(" once {n} replica(s) confirmed"),
+            }
+        ));
+    }
+    if !replicated.is_empty() {
+        roles.push(format!(
+            "replicates {} (stored, confirmed to the owner)",
+            list(&replicated)
+        ));
+    }
+    on_ready(&format!(
+        "sink-service: ready — store {} (id {}), {}, admin on {}/{{verify,stats}}",
+        store.path.display(),
+        store.id(),
+        roles.join("; "),
         config.zenoh.admin
     ));
+    let confirmer = ack_key.public_hex();
+    // Chain units whose records came from a replicated set (confirmed, not acknowledged).
+    let mut replica_units = std::collections::HashSet::new();
+    let mut next_backup = match &config.backup {
+        Some(schedule) => Some((schedule, parse_duration(&schedule.every)?)),
+        None => None,
+    }
+    .map(|(schedule, every)| (schedule, every, Instant::now() + every));
     let mut ingest = Ingest::new(store.clone(), config.trust.clone(), config.limits.clone());
     let group = Duration::from_millis(config.limits.ack_interval_ms);
     let mut last_commit = Instant::now();
@@ -249,6 +302,13 @@ pub fn serve(
         let sample = subscriber.recv_timeout(group).ok();
         if let Some(sample) = &sample {
             let payload = sample.payload().to_bytes();
+            if !replicated.is_empty()
+                && crate::ownership::owner_entry(&replicated, sample.key_expr().as_str()).is_some()
+                && let Some((names, _)) =
+                    veil_wire::Names::parse_record_key(sample.key_expr().as_str())
+            {
+                replica_units.insert(names.ack_key());
+            }
             match ingest.take(sample.key_expr().as_str(), &payload) {
                 Ok(outcome) => {
                     if let crate::ingest::Outcome::Quarantined(reason) = &outcome {
@@ -273,7 +333,16 @@ pub fn serve(
                 Ok(acks) => {
                     for (names, upto, hash) in acks {
                         let ack = ack_key.sign_ack(&names, upto, &hash);
-                        let _ = session.put(names.ack_key(), ack.to_vec()).wait();
+                        if replica_units.contains(&names.ack_key()) {
+                            // A replica confirms to the owner; devices never hear from it.
+                            let key = crate::replication::confirm_key(&confirmer, &names);
+                            let _ = session.put(key, ack.to_vec()).wait();
+                        } else if let Some((names, upto, hash)) =
+                            gate.stored(&names, upto, &hash, |seq| ingest.hash_at(&names, seq))
+                        {
+                            let ack = ack_key.sign_ack(&names, upto, &hash);
+                            let _ = session.put(names.ack_key(), ack.to_vec()).wait();
+                        }
                     }
                 }
                 Err(e) => tracing::error!("could not commit: {e:#}"),
@@ -285,6 +354,45 @@ pub fn serve(
             pending = false;
             last_commit = Instant::now();
         }
+        // Replicas' confirmations: what they hold may open acknowledgements (not after another
+        // store took over part of this one's sets).
+        while claims.lost().is_none()
+            && let Ok((key, payload)) = confirmed.try_recv()
+        {
+            let (Some((replica, names)), Some(ack)) = (
+                crate::replication::parse_confirm_key(&key),
+                veil_wire::Ack::from_slice(&payload),
+            ) else {
+                tracing::warn!(%key, "not a replica's confirmation");
+                continue;
+            };
+            match gate.confirmed(&replica, &names, &ack, |seq| ingest.hash_at(&names, seq)) {
+                Ok(Some((names, upto, hash))) => {
+                    let ack = ack_key.sign_ack(&names, upto, &hash);
+                    let _ = session.put(names.ack_key(), ack.to_vec()).wait();
+                }
+                Ok(None) => {}
+                Err(reason) => tracing::warn!(%key, reason, "replica confirmation refused"),
+            }
+        }
+        // Scheduled backups between group commits: a consistent cut of the records (ingest
+        // waits meanwhile; devices keep what is unacknowledged).
+        if !pending
+            && let Some((schedule, every, due)) = &mut next_backup
+            && Instant::now() >= *due
+        {
+            let began = Instant::now();
+            match crate::backup::scheduled(&store, schedule) {
+                Ok((file, entries)) => tracing::info!(
+                    file = %file.display(),
+                    entries,
+                    ms = began.elapsed().as_millis() as u64,
+                    "scheduled backup written"
+                ),
+                Err(e) => tracing::error!("scheduled backup failed: {e:#}"),
+            }
+            *due = Instant::now() + *every;
+        }
     }
     if gave_way.is_none() {
         let _ = ingest.commit();
@@ -293,6 +401,8 @@ pub fn serve(
     // full queue while the session closes.
     drop(subscribers);
     drop(subscriber);
+    drop(confirmation_subscribers);
+    drop(confirmed);
     for t in threads {
         let _ = t.join();
     }

@@ -43,6 +43,7 @@ use crate::crypto::{DataKey, SecretKey};
 /// Pseudo-tenant of the quarantine and of service-wide events (not a valid tenant name).
 pub const SERVICE_TENANT: &str = ".service";
 const KEK_FINGERPRINT: &[u8] = b"kek-fingerprint";
+const STORE_ID: &[u8] = b"store-id";
 /// `meta` entry: the on-disk layout (absent: layout 1, names spelled out).
 pub const LAYOUT: &[u8] = b"layout";
 pub const LAYOUT_VERSION: &[u8] = b"2";
@@ -198,6 +199,8 @@ pub struct KeyChange {
 
 pub struct Store {
     pub path: PathBuf,
+    /// [`Store::id`].
+    id: String,
     db: sled::Db,
     keys: sled::Tree,
     kek: SecretKey,
@@ -347,8 +350,22 @@ impl Store {
                 names
             }
         };
+        // The store's own name, kept in `meta` (never in a backup): a store restored from
+        // another's backup, or a replica seeded from its owner's, gets its own.
+        let meta = db.open_tree("meta")?;
+        let id = match meta.get(STORE_ID)? {
+            Some(id) => hex::encode(id),
+            None => {
+                let mut id = [0u8; 16];
+                getrandom::fill(&mut id).map_err(|e| anyhow::anyhow!("no random numbers: {e}"))?;
+                meta.insert(STORE_ID, id.as_slice())?;
+                db.flush()?;
+                hex::encode(id)
+            }
+        };
         Ok(Store {
             path: path.to_owned(),
+            id,
             db,
             keys,
             kek,
@@ -362,11 +379,12 @@ impl Store {
         })
     }
 
-    /// This store's name among the services sharing a Zenoh key space: 32 hex digits, from the
-    /// store's own random names key (stable across restarts, different for every store even
-    /// when two share a key file directory and with it an acknowledgement key).
+    /// This store's name among the services sharing a Zenoh key space: 32 hex digits, random,
+    /// made when the store is created and kept in its `meta` tree (stable across restarts,
+    /// different for every store even when two share a key file directory and with it an
+    /// acknowledgement key; not carried by backups, so a restored copy gets its own).
     pub fn id(&self) -> String {
-        hex::encode(self.opaque("store-id", &[]))
+        self.id.clone()
     }
 
     /// 16 bytes of HMAC-SHA256(names key, `label␀part␀part…`): an opaque name.
