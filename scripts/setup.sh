@@ -20,6 +20,8 @@ APT_PACKAGES=(
   libgstrtspserver-1.0-dev
   # systemd-analyze and systemd-sysusers check the units in deploy/, strace their syscall filter
   systemd strace
+  # an HTTPS client we did not write, for the front-door read test
+  curl
 )
 
 # Pinned inputs: name version sha256.

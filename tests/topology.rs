@@ -451,6 +451,17 @@ fn a_history_query_through_one_router_is_answered_by_every_owner_for_one_credent
     let imported = sink_service(&config_b, &["api-keys", "import", file.to_str().unwrap()]);
     assert!(imported.status.success(), "{imported:?}");
 
+    // Store A also serves the HTTPS API: the one front door.
+    let certs = dir.join("certs");
+    veil_testkit::certs::generate(&certs, "Veil test", &[]).unwrap();
+    let api_port = veil_e2e::store::free_port();
+    let mut text = std::fs::read_to_string(&config_a).unwrap();
+    text.push_str(&format!(
+        "[api]\nlisten = \"127.0.0.1:{api_port}\"\ncert = \"{0}/service.pem\"\nkey = \"{0}/service-key.pem\"\n",
+        certs.display()
+    ));
+    std::fs::write(&config_a, text).unwrap();
+
     let (a, b) = (serve(&config_a), serve(&config_b));
     let mut runs = Vec::new();
     for (i, (site, key, order)) in [("hq", &key_a, ports), ("lab", &key_b, swapped(&ports))]
@@ -515,7 +526,97 @@ fn a_history_query_through_one_router_is_answered_by_every_owner_for_one_credent
         partial["errors"].to_string().contains("401"),
         "B did not refuse a key it does not know: {partial}"
     );
-    assert!(a.stop() && b.stop());
+
+    // HTTPS to store A alone (curl, A's CA): acme's windows of both sites, paged, equal to
+    // asking each owner over Zenoh; roll-ups merged over both owners.
+    let https = |credential: &str, path: &str| -> (u16, serde_json::Value) {
+        let out = Command::new("curl")
+            .args(["-sS", "--cacert"])
+            .arg(certs.join("ca.pem"))
+            .args(["-H", &format!("Authorization: Bearer {credential}")])
+            .args(["-w", "\n%{http_code}"])
+            .arg(format!("https://127.0.0.1:{api_port}{path}"))
+            .output()
+            .unwrap();
+        let text = String::from_utf8(out.stdout).unwrap();
+        let (body, status) = text.rsplit_once('\n').unwrap();
+        (
+            status.parse().unwrap(),
+            serde_json::from_str(body).unwrap_or(serde_json::Value::String(body.to_owned())),
+        )
+    };
+    let metrics_over_zenoh = |site: &str| -> u64 {
+        ask(r2, &shared, &format!("veil/acme/{site}/*/*/metrics"))["records"]
+            .as_u64()
+            .unwrap()
+    };
+    let (hq_windows, lab_windows) = (metrics_over_zenoh("hq"), metrics_over_zenoh("lab"));
+    assert!(
+        hq_windows > 10 && lab_windows > 10,
+        "{hq_windows} {lab_windows}"
+    );
+    let mut listed = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let (status, page) = https(&shared, &format!("/v1/t/acme/metrics?limit=7{cursor}"));
+        assert_eq!(status, 200, "{page}");
+        listed.extend(page["items"].as_array().unwrap().iter().cloned());
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = format!("&cursor={next}"),
+            None => break,
+        }
+    }
+    let sites = |site: &str| listed.iter().filter(|r| r["site"] == site).count() as u64;
+    assert_eq!((sites("hq"), sites("lab")), (hq_windows, lab_windows));
+    let distinct: std::collections::BTreeSet<String> = listed
+        .iter()
+        .map(|r| format!("{}/{}/{}", r["site"], r["device"], r["seq"]))
+        .collect();
+    assert_eq!(distinct.len(), listed.len(), "a record listed twice");
+    // Roll-ups: one bucket per hour over both owners, equal to the two sites' sums.
+    let rollup = |query: &str| {
+        let (status, body) = https(&shared, &format!("/v1/t/acme/rollups/hour-of-day{query}"));
+        assert_eq!(status, 200, "{body}");
+        body
+    };
+    let (both, hq, lab) = (rollup(""), rollup("?site=hq"), rollup("?site=lab"));
+    assert_eq!(both["windows"], hq_windows + lab_windows, "{both}");
+    assert_eq!(hq["windows"], hq_windows, "{hq}");
+    let keys: Vec<&serde_json::Value> = both["buckets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| &b["key"])
+        .collect();
+    let unique: std::collections::BTreeSet<String> = keys.iter().map(|k| k.to_string()).collect();
+    assert_eq!(
+        unique.len(),
+        keys.len(),
+        "buckets concatenated, not merged: {both}"
+    );
+    for bucket in both["buckets"].as_array().unwrap() {
+        let part = |r: &serde_json::Value| {
+            r["buckets"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|b| b["key"] == bucket["key"])
+                .map_or(0, |b| b["windows"].as_u64().unwrap())
+        };
+        assert_eq!(bucket["windows"].as_u64().unwrap(), part(&hq) + part(&lab));
+    }
+    // The controls: a key only A knows is refused by B, and the front door says so (502)
+    // rather than serving A's half; with B stopped, 504 naming B's set, not a partial answer.
+    let (status, body) = https(&a_only, "/v1/t/acme/metrics");
+    assert_eq!(status, 502, "{body}");
+    assert!(body.to_string().contains("401"), "{body}");
+    assert!(b.stop());
+    let (status, body) = https(&shared, "/v1/t/acme/rollups/day");
+    assert!(
+        status == 504 && body.to_string().contains("veil/acme/lab/**"),
+        "{status} {body}"
+    );
+    assert!(a.stop());
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -53,6 +53,9 @@ pub struct ApiConfig {
     pub auth_failures_per_minute: u32,
     /// The largest page a list endpoint returns.
     pub max_page: usize,
+    /// How long a read of a tenant other services own waits for their answers over Zenoh
+    /// ([`crate::federation`]), in ms.
+    pub federation_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -89,6 +92,7 @@ impl Default for ApiConfig {
             .into(),
             auth_failures_per_minute: 30,
             max_page: 1000,
+            federation_timeout_ms: 5000,
         }
     }
 }

@@ -15,6 +15,7 @@ pub mod cli;
 pub mod config;
 pub mod crypto;
 pub mod devices;
+pub mod federation;
 pub mod ingest;
 pub mod migrate;
 pub mod notice;

@@ -113,7 +113,13 @@ pub fn serve(
 
     // One gate for both transports: the API keys, their scopes, rate limits and audit entries
     // guard the HTTPS API and the Zenoh queries alike.
-    let api = Arc::new(crate::api::Api::new(config, store.clone(), audit.clone())?);
+    let mut api = crate::api::Api::new(config, store.clone(), audit.clone())?;
+    api.federation = Some(crate::federation::Federation::start(
+        &session,
+        owned.clone(),
+        Duration::from_millis(api.config.federation_timeout_ms),
+    )?);
+    let api = Arc::new(api);
     // The HTTPS API and the webhook deliveries.
     if config.api.is_some() {
         store.set_notify(true);
@@ -472,6 +478,18 @@ fn answer_history(
                     if crate::ownership::owner_entry(std::slice::from_ref(owned), &key).is_some() {
                         let _ = query.reply(key, bytes).wait();
                     }
+                }
+                // A federated read ([`crate::federation`]) counts the owners that answered.
+                if query
+                    .parameters()
+                    .contains_key(crate::federation::ANSWERED_PARAMETER)
+                {
+                    let _ = query
+                        .reply(
+                            crate::federation::answered_key(&store.id(), owned),
+                            Vec::<u8>::new(),
+                        )
+                        .wait();
                 }
             }
             Err(e) => {

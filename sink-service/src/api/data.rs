@@ -30,7 +30,7 @@ impl Filter {
         }
     }
 
-    fn admits(&self, site: &str, device: &str, stream: &str) -> bool {
+    pub fn admits(&self, site: &str, device: &str, stream: &str) -> bool {
         self.admits_known(Some(site), Some(device), Some(stream))
     }
 
@@ -145,6 +145,52 @@ pub fn scan_raw(
         }
     }
     Ok(())
+}
+
+/// The order of a federated listing ([`crate::federation`]): site, device, stream, capture
+/// time (ns), sequence number — the same series-then-time order as a local one, by name.
+pub type FederatedCursor = (String, String, String, u64, u64);
+
+/// A record's place in a federated listing.
+pub fn federated_order(r: &Record) -> FederatedCursor {
+    (
+        r.site.clone(),
+        r.device.clone(),
+        r.stream.clone(),
+        crate::ingest::capture_ns(r),
+        r.seq,
+    )
+}
+
+/// A federated cursor (JSON of [`FederatedCursor`]); `None` for anything else.
+pub fn federated_cursor(bytes: &[u8]) -> Option<FederatedCursor> {
+    serde_json::from_slice(bytes).ok()
+}
+
+/// A page of at most `limit` of `all` (sorted by [`federated_order`]) after `after`; the
+/// next cursor names the last item's place.
+pub fn federated_page(
+    all: Vec<(Record, Vec<u8>)>,
+    after: Option<&FederatedCursor>,
+    limit: usize,
+) -> Page {
+    let mut page = Page::default();
+    let mut rest = all
+        .into_iter()
+        .filter(|(r, _)| after.is_none_or(|a| federated_order(r) > *a))
+        .peekable();
+    let mut last = None;
+    while page.items.len() < limit {
+        let Some((r, bytes)) = rest.next() else {
+            break;
+        };
+        last = Some(federated_order(&r));
+        page.items.push(bytes);
+    }
+    if rest.peek().is_some() {
+        page.next = last.and_then(|c| serde_json::to_vec(&c).ok());
+    }
+    page
 }
 
 /// A page of at most `limit` records.

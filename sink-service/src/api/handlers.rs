@@ -325,9 +325,74 @@ fn cursor(req: &Req) -> Result<Option<Vec<u8>>, Fail> {
     }
 }
 
+/// The federation, when `tenant` is not wholly this service's ([`crate::federation`]).
+fn elsewhere<'a>(api: &'a Api, tenant: &str) -> Option<&'a crate::federation::Federation> {
+    api.federation
+        .as_ref()
+        .filter(|f| !crate::federation::covers(&f.owned, tenant))
+}
+
+/// Records gathered from every owner (parsed, with their bytes), or the reply saying why not.
+type Gathered = Result<Vec<(veil_wire::Record, Vec<u8>)>, Reply>;
+
+/// Every owner's valid records of `kind` in the filter's time range, parsed, then filtered
+/// here too (site, device, stream, the key's stations), in [`data::federated_order`].
+fn gathered(
+    federation: &crate::federation::Federation,
+    req: &Req,
+    tenant: &str,
+    kind: Kind,
+    f: &Filter,
+) -> Result<Gathered, Fail> {
+    let token = req.bearer().unwrap_or_default();
+    let records = match federation.gather(tenant, kind, f.from, f.to, token) {
+        Ok(Ok(records)) => records,
+        Ok(Err(unanswered)) => {
+            let status = match unanswered {
+                crate::federation::Unanswered::Refused(_) => 502,
+                crate::federation::Unanswered::Silent(_) => 504,
+            };
+            return Ok(Err(Reply::error(status, unanswered.to_string())));
+        }
+        Err(e) => {
+            tracing::error!("federated read: {e:#}");
+            return Ok(Err(Reply::error(
+                503,
+                "the other owners cannot be asked now (Zenoh): try again",
+            )));
+        }
+    };
+    let mut out = Vec::new();
+    for bytes in records {
+        // The owners validated what they store; a record that does not parse is not served.
+        let Ok(r) = veil_wire::Record::from_slice(&bytes) else {
+            continue;
+        };
+        if r.tenant == tenant && r.kind == kind && f.admits(&r.site, &r.device, &r.stream) {
+            out.push((r, bytes));
+        }
+    }
+    out.sort_by_cached_key(|(r, _)| data::federated_order(r));
+    Ok(Ok(out))
+}
+
 fn records(api: &Api, req: &Req, tenant: &str, key: &ApiKey, kind: Kind) -> Result<Reply, Fail> {
     let (f, limit, after) = (filter(req, key)?, limit(api, req)?, cursor(req)?);
-    let page = data::page(&api.store, tenant, &[kind], &f, after.as_deref(), limit)?;
+    let page = match elsewhere(api, tenant) {
+        None => data::page(&api.store, tenant, &[kind], &f, after.as_deref(), limit)?,
+        Some(federation) => {
+            let after = match after.as_deref().map(data::federated_cursor) {
+                None => None,
+                Some(Some(c)) => Some(c),
+                Some(None) => return bad("cursor is not one this API gave"),
+            };
+            let all = match gathered(federation, req, tenant, kind, &f)? {
+                Ok(all) => all,
+                Err(reply) => return Ok(reply),
+            };
+            data::federated_page(all, after.as_ref(), limit)
+        }
+    };
     Ok(Reply {
         status: 200,
         headers: Vec::new(),
@@ -448,10 +513,17 @@ fn rollups(
         },
     };
     let mut windows = Vec::new();
-    data::scan(&api.store, tenant, &[Kind::Metrics], &f, None, |_, r| {
-        windows.push(r.body);
-        Ok(true)
-    })?;
+    match elsewhere(api, tenant) {
+        None => data::scan(&api.store, tenant, &[Kind::Metrics], &f, None, |_, r| {
+            windows.push(r.body);
+            Ok(true)
+        })?,
+        // Every owner's windows, then one roll-up over all of them.
+        Some(federation) => match gathered(federation, req, tenant, Kind::Metrics, &f)? {
+            Ok(all) => windows.extend(all.into_iter().map(|(r, _)| r.body)),
+            Err(reply) => return Ok(reply),
+        },
+    }
     let buckets = match dim {
         Dimension::Zone => serde_json::to_value(rollup::by_zone(&windows))?,
         _ => serde_json::to_value(rollup::by_time(dim, &windows, offset))?,

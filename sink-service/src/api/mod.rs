@@ -226,6 +226,17 @@ pub struct Req {
 }
 
 impl Req {
+    /// The API key of `Authorization: Bearer <key>`.
+    pub fn bearer(&self) -> Option<&str> {
+        self.authorization
+            .as_deref()
+            .and_then(|h| {
+                h.strip_prefix("Bearer ")
+                    .or_else(|| h.strip_prefix("bearer "))
+            })
+            .map(str::trim)
+    }
+
     pub fn param(&self, name: &str) -> Option<&str> {
         self.query
             .iter()
@@ -297,6 +308,8 @@ pub struct Api {
     success_interval: Duration,
     /// When a key's success from an address was last logged.
     logged: Mutex<HashMap<(String, IpAddr), Instant>>,
+    /// Reads of tenants other services own ([`crate::federation`]); `None`: this store only.
+    pub federation: Option<crate::federation::Federation>,
 }
 
 pub fn quota(requests: u32, window: &str) -> anyhow::Result<Quota> {
@@ -323,6 +336,7 @@ impl Api {
             failures: RateLimiter::default(),
             success_interval: parse_duration(&config.audit.success_interval)?,
             logged: Mutex::new(HashMap::new()),
+            federation: None,
             config: api,
         })
     }
@@ -346,14 +360,7 @@ impl Api {
     fn authenticate(&self, req: &Req, tenant: Option<&str>) -> Result<ApiKey, Reply> {
         let now = Instant::now();
         let ip = req.peer.to_string();
-        let token = req
-            .authorization
-            .as_deref()
-            .and_then(|h| {
-                h.strip_prefix("Bearer ")
-                    .or_else(|| h.strip_prefix("bearer "))
-            })
-            .map(str::trim);
+        let token = req.bearer();
         match self.keys.authenticate(token, now_ns()) {
             Ok(key) => {
                 let first = self.logged.lock().is_ok_and(|mut l| {
