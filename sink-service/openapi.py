@@ -47,6 +47,11 @@ ERRORS = {
     "403": "The key lacks this operation's scope",
     "404": "No such resource (or another tenant's)",
     "429": "Over the key's rate limit (see Retry-After and RateLimit)",
+    # A tenant other services own (wholly or in part) is read from every owner over Zenoh
+    # (docs/deploy.md, "One front door"); a partial answer is never served.
+    "502": "Another owner of part of this tenant refused the caller's key (its reason is given)",
+    "503": "The other owners cannot be asked now (Zenoh)",
+    "504": "An owner of part of this tenant did not answer (named): no partial answer is served",
 }
 RATE_HEADERS = {
     "RateLimit": {"description": "\"<tier>\";r=<remaining>;t=<seconds>", "schema": {"type": "string"}},
@@ -173,6 +178,8 @@ schemas = {
 KEY_ID = p("key_id", {"type": "string"}, "The key's id (the part after veil_)")
 WEBHOOK_ID = p("webhook_id", {"type": "string"}, "The subscription's id")
 E = ("400", "401", "403", "404", "429")
+# Reads answered by every owner (records and roll-ups).
+E_FED = (*E, "502", "503", "504")
 E_NO400 = ("401", "403", "404", "429")
 
 paths = {
@@ -185,13 +192,13 @@ paths = {
         json_response("Streams", {"type": "object", "required": ["items"],
                                   "properties": {"items": {"type": "array", "items": ref("Stream")}}}), errors=E_NO400)},
     "/v1/t/{tenant}/metrics": {"get": op("Metrics windows (valid records of kind metrics), in series and time order", "read",
-        json_response("A page of records", page(ref("Record"))), [*FILTERS, *PAGING], errors=E)},
+        json_response("A page of records", page(ref("Record"))), [*FILTERS, *PAGING], errors=E_FED)},
     "/v1/t/{tenant}/events": {"get": op("Events (kind event)", "read",
-        json_response("A page of records", page(ref("Record"))), [*FILTERS, *PAGING], errors=E)},
+        json_response("A page of records", page(ref("Record"))), [*FILTERS, *PAGING], errors=E_FED)},
     "/v1/t/{tenant}/inspections": {"get": op("Inspection decisions (kind inspection)", "read",
-        json_response("A page of records", page(ref("Record"))), [*FILTERS, *PAGING], errors=E)},
+        json_response("A page of records", page(ref("Record"))), [*FILTERS, *PAGING], errors=E_FED)},
     "/v1/t/{tenant}/compliance": {"get": op("Action compliance records, one per work cycle (kind compliance)", "read",
-        json_response("A page of records", page(ref("Record"))), [*FILTERS, *PAGING], errors=E)},
+        json_response("A page of records", page(ref("Record"))), [*FILTERS, *PAGING], errors=E_FED)},
     "/v1/t/{tenant}/integrity": {"get": op("Integrity alerts: the devices' integrity records and what the service found", "read",
         json_response("A page of alerts", page(ref("IntegrityAlert"))), [*FILTERS, *PAGING], errors=E)},
     "/v1/t/{tenant}/integrity/{alert_id}/acknowledge": {"post": op("Acknowledge an integrity alert", "write",
@@ -204,7 +211,7 @@ paths = {
         json_response("The buckets", ref("Rollup")),
         [p("dimension", {"type": "string", "enum": ["hour-of-day", "day-of-week", "day", "zone"]}, "How to bucket"),
          *FILTERS, q("utc_offset_minutes", {"type": "integer", "minimum": -720, "maximum": 840, "default": 0},
-                     "Local time offset for hour and day buckets")], errors=E)},
+                     "Local time offset for hour and day buckets")], errors=E_FED)},
     "/v1/t/{tenant}/export": {"get": op("Export records, streamed as JSON Lines or CSV", "export",
         {"description": "The records, one per line", "headers": RATE_HEADERS,
          "content": {"application/jsonl": {"schema": {"type": "string"}},
