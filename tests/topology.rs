@@ -622,14 +622,14 @@ fn a_history_query_through_one_router_is_answered_by_every_owner_for_one_credent
 
 #[test]
 fn a_mutual_tls_mesh_carries_each_device_to_its_store_and_no_device_poses_as_a_store() {
-    use veil_testkit::zenoh_acl::{mesh_access_control, with_access_control};
+    use veil_testkit::zenoh_acl::{MeshStore, mesh_access_control, with_access_control};
     // The shipped example is the generator's output (VEIL_UPDATE_EXAMPLES=1 rewrites it).
     let example = veil_e2e::repo_path("configs/zenoh/router-1-mtls-acl.json5");
     let expected = with_access_control(
         &std::fs::read_to_string(veil_e2e::repo_path("configs/zenoh/router-1-mtls.json5")).unwrap(),
         &mesh_access_control(
             &["veil-sink-service"],
-            &[("store-a", vec!["veil/acme/**".to_owned()])],
+            &[MeshStore::owner("store-a", &["veil/acme/**"])],
             &["acme/hq/cam-1"],
             &["operator"],
         ),
@@ -648,8 +648,12 @@ fn a_mutual_tls_mesh_carries_each_device_to_its_store_and_no_device_poses_as_a_s
     let dir = temp("mesh-mtls");
     let certs = dir.join("certs");
     let (device, hostile, store_cn) = ("acme/hq/cam-1", "beta/hq/cam-2", "store-a");
-    veil_testkit::certs::generate(&certs, "Veil test", &[device, hostile, store_cn, "store-b"])
-        .unwrap();
+    veil_testkit::certs::generate(
+        &certs,
+        "Veil test",
+        &[device, hostile, store_cn, "store-b", "store-r", "store-c"],
+    )
+    .unwrap();
     let ports = [
         (7461, veil_e2e::store::free_port()),
         (7462, veil_e2e::store::free_port()),
@@ -657,9 +661,16 @@ fn a_mutual_tls_mesh_carries_each_device_to_its_store_and_no_device_poses_as_a_s
     let acl = mesh_access_control(
         &["veil-sink-service"],
         &[
-            (store_cn, vec!["veil/acme/**".to_owned()]),
+            // A owns acme's hq, C acme's lab, R keeps a replica of A's set.
+            MeshStore::owner(store_cn, &["veil/acme/hq/**"]),
+            MeshStore::owner("store-c", &["veil/acme/lab/**"]),
+            MeshStore {
+                name: "store-r",
+                owns: Vec::new(),
+                replicates: vec!["veil/acme/hq/**".to_owned()],
+            },
             // Store B's assignment overlaps A's on purpose: the control below.
-            ("store-b", vec!["veil/acme/hq/**".to_owned()]),
+            MeshStore::owner("store-b", &["veil/acme/hq/**"]),
         ],
         &[device, hostile],
         &[],
@@ -699,22 +710,60 @@ fn a_mutual_tls_mesh_carries_each_device_to_its_store_and_no_device_poses_as_a_s
         path
     };
     let swapped = [(7461, ports[1].1), (7462, ports[0].1)];
-    // The store behind router 2, with its own certificate.
-    let (config, key) = store(&dir, "store-a", &["veil/acme/**"], &ports);
-    let store_zenoh = client(store_cn, &swapped);
-    let text = std::fs::read_to_string(&config).unwrap();
-    let text = text
-        .lines()
-        .map(|l| {
-            if l.starts_with("config = ") {
-                format!("config = \"{}\"", store_zenoh.display())
-            } else {
-                l.to_owned()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("\n");
-    std::fs::write(&config, text).unwrap();
+    // Each store with its own certificate: A behind router 2, C and the replica R behind
+    // router 1; A acknowledges what R confirmed and serves the HTTPS API (the front door).
+    let mesh_store = |name: &str, sets: &str, order: &[(u16, u16); 2], extra: &str| {
+        let (config, key) = store(&dir, name, &["veil/acme/x/**"], order);
+        let zenoh = client(name, order);
+        let text = std::fs::read_to_string(&config).unwrap();
+        let mut text = text
+            .lines()
+            .map(|l| {
+                if l.starts_with("config = ") {
+                    format!("config = \"{}\"", zenoh.display())
+                } else if l.starts_with("owns = ") {
+                    sets.to_owned()
+                } else {
+                    l.to_owned()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        text.push_str(&format!("\n{extra}\n"));
+        std::fs::write(&config, text).unwrap();
+        (config, key)
+    };
+    let (replica, replica_key) =
+        mesh_store("store-r", "replicates = [\"veil/acme/hq/**\"]", &ports, "");
+    let api_port = veil_e2e::store::free_port();
+    let (config, key) = mesh_store(
+        store_cn,
+        "owns = [\"veil/acme/hq/**\"]",
+        &swapped,
+        &format!(
+            "[replication]\nreplicas = [\"{replica_key}\"]\n[api]\nlisten = \"127.0.0.1:{api_port}\"\n\
+             cert = \"{0}/service.pem\"\nkey = \"{0}/service-key.pem\"",
+            certs.display()
+        ),
+    );
+    let (lab, _) = mesh_store("store-c", "owns = [\"veil/acme/lab/**\"]", &ports, "");
+    // One credential for A and C (made in A, imported into C).
+    let out = sink_service(
+        &config,
+        &[
+            "api-keys", "create", "--tenant", "acme", "--role", "operator",
+        ],
+    );
+    assert!(out.status.success(), "{out:?}");
+    let credential = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let id = credential.split('_').nth(1).unwrap();
+    let exported = sink_service(&config, &["api-keys", "export", id, "--tenant", "acme"]);
+    let file = dir.join("key.json");
+    std::fs::write(&file, &exported.stdout).unwrap();
+    let imported = sink_service(&lab, &["api-keys", "import", file.to_str().unwrap()]);
+    assert!(imported.status.success(), "{imported:?}");
+    let replica_service = serve(&replica);
+    let lab_service = serve(&lab);
     let mut service = serve(&config);
 
     // The device behind router 1: every record acknowledged by its store across the mesh.
@@ -730,7 +779,34 @@ fn a_mutual_tls_mesh_carries_each_device_to_its_store_and_no_device_poses_as_a_s
     let (last, complete) = veil_e2e::audit_outcome(&veil_e2e::run_to_eos(&description, 300));
     assert!(
         complete && last > 20,
-        "{last} records, complete: {complete}"
+        "{last} records, complete: {complete} (the replica's confirmations crossed the mesh?)"
+    );
+
+    // The front door through the access control: A's API answers for acme, asking C (which
+    // owns the lab site) across the mesh; with C stopped it is 504 (C was asked: the control).
+    let front_door = || {
+        let out = Command::new("curl")
+            .args(["-sS", "--cacert"])
+            .arg(certs.join("ca.pem"))
+            .args(["-H", &format!("Authorization: Bearer {credential}")])
+            .args(["-w", "\n%{http_code}"])
+            .arg(format!(
+                "https://127.0.0.1:{api_port}/v1/t/acme/rollups/day"
+            ))
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let answer = front_door();
+    assert!(answer.ends_with("\n200"), "{answer}");
+    let body: serde_json::Value =
+        serde_json::from_str(answer.rsplit_once('\n').unwrap().0).unwrap();
+    assert!(body["windows"].as_u64().unwrap() > 10, "{body}");
+    assert!(lab_service.stop());
+    let answer = front_door();
+    assert!(
+        answer.ends_with("\n504") && answer.contains("veil/acme/lab/**"),
+        "{answer}"
     );
 
     // Another device's certificate announces itself owner of everything, first; so does store
@@ -756,7 +832,10 @@ fn a_mutual_tls_mesh_carries_each_device_to_its_store_and_no_device_poses_as_a_s
         .unwrap()
         .expect("a store's announcement did not cross the mesh (control)");
     assert_eq!(status.code(), Some(3));
+    assert!(replica_service.stop());
     let report = verify(&config);
+    assert_eq!(report["chains"]["acme/cam-1/default"], last, "{report}");
+    let report = verify(&replica);
     assert_eq!(report["chains"]["acme/cam-1/default"], last, "{report}");
     drop(routers);
     std::fs::remove_dir_all(&dir).unwrap();

@@ -88,16 +88,53 @@ pub fn access_control(devices: &[&str], operators: &[&str]) -> Value {
            "subjects": subjects, "policies": policies})
 }
 
+/// A sink service in a mesh, by its certificate's common name: what it owns and what it keeps a
+/// replica of (`[zenoh] owns` and `replicates`, in any spelling: rules use the canonical form).
+pub struct MeshStore<'a> {
+    pub name: &'a str,
+    pub owns: Vec<String>,
+    pub replicates: Vec<String>,
+}
+
+impl<'a> MeshStore<'a> {
+    /// An owner of `owns`, replicating nothing.
+    pub fn owner(name: &'a str, owns: &[&str]) -> MeshStore<'a> {
+        MeshStore {
+            name,
+            owns: owns.iter().map(|s| s.to_string()).collect(),
+            replicates: Vec::new(),
+        }
+    }
+}
+
+/// A set in the canonical form the store encodes (a differently written set would never match,
+/// and the store's announcements would be dropped silently), in hex.
+fn hex_of_set(set: &str) -> String {
+    let canonical = zenoh::key_expr::OwnedKeyExpr::autocanonize(set.to_owned())
+        .map(|c| c.to_string())
+        .unwrap_or_else(|_| set.to_owned());
+    canonical.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
 /// The `access_control` object for a router of a mesh ([`access_control`]'s device and
 /// operator rules, plus): `routers` (certificate common names of the other routers) may send and
-/// receive everything; each store (`(common name, owned key expressions)`) may subscribe to and
-/// answer queries on its owned sets, put acknowledgements under `veil-ack/**`, watch the
-/// announcements under `veil-store/**` and announce its own sets there (given in canonical form,
-/// as the store's `owns`) — the only subjects that may, and each only its sets, so no device can
-/// pose as a store and no store can claim another's sets (docs/security.md).
+/// receive everything; each store ([`MeshStore`]) may
+/// - subscribe to its owned sets, answer queries (any query under `veil/**` reaches it; it
+///   answers within its owned sets only), subscribe to its replicated sets, put
+///   acknowledgements under `veil-ack/**`;
+/// - announce its own owned sets under `veil-store/owner/**` (the token's last chunk is the set
+///   in hex: sink-service's ownership.rs) and watch every announcement — the only subjects that
+///   may announce, each only its sets, so no device can pose as a store and no store can claim
+///   another's sets (docs/security.md);
+/// - confirm to owners and hear confirmations under `veil-replica/**` (each confirmation is
+///   signed with the replica's key, which the owner lists: the signature, not this rule, keeps
+///   a store from confirming for another);
+/// - forward a read to the other owners (query `veil/**`; each owner checks the caller's API
+///   key) and say it answered one (`veil-store/answered/*/<hex of its own set>`);
+/// - answer admin queries under `veil-admin/<common name>/*` (set `[zenoh] admin` to that).
 pub fn mesh_access_control(
     routers: &[&str],
-    stores: &[(&str, Vec<String>)],
+    stores: &[MeshStore<'_>],
     devices: &[&str],
     operators: &[&str],
 ) -> Value {
@@ -123,24 +160,50 @@ pub fn mesh_access_control(
         policies.push(json!({"id": "routers", "rules": ["routers.all"],
             "subjects": routers.iter().map(|r| id_of(r)).collect::<Vec<_>>()}));
     }
-    let announce = vec!["veil-store/**".to_owned()];
-    let acks = vec!["veil-ack/**".to_owned()];
-    for (store, owned) in stores {
-        let id = id_of(store);
+    let one = |k: &str| vec![k.to_owned()];
+    let (announce, acks, confirmations, records) = (
+        one("veil-store/**"),
+        one("veil-ack/**"),
+        one("veil-replica/**"),
+        one("veil/**"),
+    );
+    let answered = one("veil-store/answered/**");
+    for store in stores {
+        let id = id_of(store.name);
         let mut mine = Vec::new();
         let mut add = |suffix: &str, messages: &[&str], flows: &[&str], keys: &Vec<String>| {
+            if keys.is_empty() {
+                return;
+            }
             let rid = format!("{id}.{suffix}");
             rules.push(json!({"id": rid, "messages": messages, "flows": flows,
                 "permission": "allow", "key_exprs": keys}));
             mine.push(rid);
         };
+        let owned = &store.owns;
         add(
             "records",
             &["declare_subscriber", "declare_queryable", "reply"],
             &["ingress"],
             owned,
         );
-        add("records-in", &["put", "query"], &["egress"], owned);
+        add("records-in", &["put"], &["egress"], owned);
+        // Any query reaches a store (a router's egress rule must include the query's key, and
+        // a history query may span several owners: `veil/**`, `veil/acme/*/*/*/metrics`); the
+        // store checks the API key, and its replies stay within its sets (`records`).
+        add("queries-in", &["query"], &["egress"], &records);
+        add(
+            "replica-records",
+            &["declare_subscriber"],
+            &["ingress"],
+            &store.replicates,
+        );
+        add(
+            "replica-records-in",
+            &["put"],
+            &["egress"],
+            &store.replicates,
+        );
         add("acks", &["put"], &["ingress"], &acks);
         add(
             "acks-see-devices",
@@ -148,21 +211,33 @@ pub fn mesh_access_control(
             &["egress"],
             &acks,
         );
-        // Its own sets only: the token's last chunk is the set in hex (sink-service's
-        // ownership.rs), so a store's certificate cannot claim what it was not given.
-        let own_claims = owned
+        add(
+            "confirm",
+            &["put", "declare_subscriber"],
+            &["ingress", "egress"],
+            &confirmations,
+        );
+        // Forwarded reads: asked of every owner (which checks the caller's API key), and the
+        // queryables of the others seen (a querier sends nothing to queryables it cannot see).
+        add("forward", &["query"], &["ingress"], &records);
+        add(
+            "forwarded-answers",
+            &["reply", "declare_queryable"],
+            &["egress"],
+            &records,
+        );
+        add("answered-heard", &["reply"], &["egress"], &answered);
+        let own_sets: Vec<String> = owned.iter().map(|k| hex_of_set(k)).collect();
+        let own_claims = own_sets
             .iter()
-            .map(|k| {
-                // The canonical form, as the store encodes it (a differently written set would
-                // never match, and the store's announcements would be dropped silently).
-                let k = zenoh::key_expr::OwnedKeyExpr::autocanonize(k.clone())
-                    .map(|c| c.to_string())
-                    .unwrap_or_else(|_| k.clone());
-                let hexed: String = k.bytes().map(|b| format!("{b:02x}")).collect();
-                format!("veil-store/owner/*/*/{hexed}")
-            })
+            .map(|h| format!("veil-store/owner/*/*/{h}"))
             .collect();
         add("announce", &["liveliness_token"], &["ingress"], &own_claims);
+        let own_answers = own_sets
+            .iter()
+            .map(|h| format!("veil-store/answered/*/{h}"))
+            .collect();
+        add("answered", &["reply"], &["ingress"], &own_answers);
         add(
             "watch",
             &["declare_liveliness_subscriber", "liveliness_query"],
@@ -175,7 +250,13 @@ pub fn mesh_access_control(
             &["egress"],
             &announce,
         );
-        subjects.push(json!({"id": id, "cert_common_names": [store]}));
+        add(
+            "admin",
+            &["declare_queryable", "reply"],
+            &["ingress"],
+            &one(&format!("veil-admin/{}/*", store.name)),
+        );
+        subjects.push(json!({"id": id, "cert_common_names": [store.name]}));
         policies.push(json!({"id": id, "subjects": [id], "rules": mine}));
     }
     for (field, extra) in [

@@ -280,6 +280,9 @@ impl Reply {
             409 => "conflict",
             413 => "payload_too_large",
             429 => "rate_limited",
+            502 => "bad_gateway",
+            503 => "unavailable",
+            504 => "gateway_timeout",
             _ => "internal",
         };
         Reply::json(status, json!({"error": code, "reason": reason.into()}))
