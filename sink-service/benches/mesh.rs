@@ -33,11 +33,13 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 /// A `serve` child for the config, started and ready; killed by [`stop`].
+/// `serve` with `config`, its log in `serve.log` beside the config.
 fn start(config: &Path) -> Child {
+    let log = std::fs::File::create(config.with_file_name("serve.log")).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_sink-service"))
         .args(["--config", config.to_str().unwrap(), "serve"])
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(log)
         .spawn()
         .unwrap();
     let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
@@ -53,8 +55,16 @@ fn stop(mut child: Child) {
     let _ = child.wait();
 }
 
-/// A store's config in its own folder: `zenoh` (a Zenoh config file) and `owns`.
-fn store_config(dir: &Path, name: &str, zenoh: &Path, owns: &[String]) -> PathBuf {
+/// A store's config in its own folder: `zenoh` (a Zenoh config file), `owns` (or, with
+/// `replicates`, the sets it keeps a replica of) and `extra` TOML.
+fn store_config(
+    dir: &Path,
+    name: &str,
+    zenoh: &Path,
+    owns: &[String],
+    role: &str,
+    extra: &str,
+) -> PathBuf {
     let folder = dir.join(name);
     std::fs::create_dir_all(&folder).unwrap();
     veil_sink_service::crypto::SecretKey::generate()
@@ -70,8 +80,8 @@ fn store_config(dir: &Path, name: &str, zenoh: &Path, owns: &[String]) -> PathBu
     std::fs::write(
         &config,
         format!(
-            "[store]\npath = \"{}\"\nkek_file = \"{}\"\n[zenoh]\nconfig = \"{}\"\nowns = [{owns}]\n\
-             admin = \"veil-admin/{name}\"\n[trust]\nmode = \"tofu\"\n",
+            "[store]\npath = \"{}\"\nkek_file = \"{}\"\n[zenoh]\nconfig = \"{}\"\n{role} = [{owns}]\n\
+             admin = \"veil-admin/{name}\"\n[trust]\nmode = \"tofu\"\n{extra}\n",
             folder.join("store").display(),
             folder.join("kek").display(),
             zenoh.display()
@@ -108,8 +118,11 @@ fn watch_acks(session: &zenoh::Session) -> (Acks, zenoh::pubsub::Subscriber<()>)
     (acks, sub)
 }
 
-fn aggregate_ingest(stores: usize, total: u64) -> f64 {
-    let dir = common::temp(&format!("bench-mesh-{stores}"));
+/// Records/s acknowledged with `stores` owners behind two routers (each tenant owned by one),
+/// and, with `replica`, one more service keeping a replica of every tenant (the owners then
+/// acknowledge only what it confirmed: docs/deploy.md, "A second copy").
+fn aggregate_ingest(stores: usize, replica: bool, total: u64) -> f64 {
+    let dir = common::temp(&format!("bench-mesh-{stores}-{replica}"));
     let ports = [
         (7451, veil_testkit::net::free_port()),
         (7452, veil_testkit::net::free_port()),
@@ -123,28 +136,50 @@ fn aggregate_ingest(stores: usize, total: u64) -> f64 {
         ports[1].1,
     );
     let devices = 6usize;
+    let every_tenant: Vec<String> = (0..devices).map(|d| format!("veil/bench{d}/**")).collect();
+    // The replica behind router 2, its acknowledgement key made here to list it at the owners.
+    let mut children = Vec::new();
+    let mut replication = String::new();
+    if replica {
+        let zenoh = config_with_ports(
+            "configs/zenoh/service-routers.json5",
+            &[(7451, ports[1].1), (7452, ports[0].1)],
+            &dir,
+            "replica.json5",
+        );
+        let config = store_config(&dir, "replica", &zenoh, &every_tenant, "replicates", "");
+        let key =
+            veil_wire::DeviceKey::load_or_create(&dir.join("replica").join("ack.key")).unwrap();
+        replication = format!("[replication]\nreplicas = [\"{}\"]", key.public_hex());
+        children.push(start(&config));
+    }
     // Stores alternate between routers too; store k owns the tenants of devices d with
     // d % stores == k.
-    let children: Vec<Child> = (0..stores)
-        .map(|k| {
-            let order = if k % 2 == 0 {
-                ports
-            } else {
-                [(7451, ports[1].1), (7452, ports[0].1)]
-            };
-            let zenoh = config_with_ports(
-                "configs/zenoh/service-routers.json5",
-                &order,
-                &dir,
-                &format!("store-{k}.json5"),
-            );
-            let owns: Vec<String> = (0..devices)
-                .filter(|d| d % stores == k)
-                .map(|d| format!("veil/bench{d}/**"))
-                .collect();
-            start(&store_config(&dir, &format!("store-{k}"), &zenoh, &owns))
-        })
-        .collect();
+    children.extend((0..stores).map(|k| {
+        let order = if k % 2 == 0 {
+            ports
+        } else {
+            [(7451, ports[1].1), (7452, ports[0].1)]
+        };
+        let zenoh = config_with_ports(
+            "configs/zenoh/service-routers.json5",
+            &order,
+            &dir,
+            &format!("store-{k}.json5"),
+        );
+        let owns: Vec<String> = (0..devices)
+            .filter(|d| d % stores == k)
+            .map(|d| format!("veil/bench{d}/**"))
+            .collect();
+        start(&store_config(
+            &dir,
+            &format!("store-{k}"),
+            &zenoh,
+            &owns,
+            "owns",
+            &replication,
+        ))
+    }));
     let chains: Vec<Vec<(String, Vec<u8>)>> = (0..devices)
         .map(|d| {
             let mut dev = common::Device::new(&format!("bench{d}"), "cam", d as u8 + 1);
@@ -164,14 +199,17 @@ fn aggregate_ingest(stores: usize, total: u64) -> f64 {
     std::thread::sleep(Duration::from_millis(500));
     let started = Instant::now();
     let sessions = common::publish_in_parallel(chains, sessions);
-    while acks.1.load(Ordering::Acquire) < n && started.elapsed() < Duration::from_secs(600) {
+    while acks.1.load(Ordering::Acquire) < n
+        && started.elapsed() < Duration::from_secs(30 + total / 1000)
+    {
         std::thread::sleep(Duration::from_millis(2));
     }
     let took = started.elapsed();
     assert_eq!(acks.1.load(Ordering::Acquire), n, "everything acknowledged");
     let rate = n as f64 / took.as_secs_f64();
     println!(
-        "{stores} store(s) behind 2 routers, {devices} devices: {n} records acknowledged in {:.2} s = {rate:.0} records/s",
+        "{stores} store(s){} behind 2 routers, {devices} devices: {n} records acknowledged in {:.2} s = {rate:.0} records/s",
+        if replica { " + 1 replica" } else { "" },
         took.as_secs_f64()
     );
     drop(sessions);
@@ -222,6 +260,8 @@ fn latency(through_routers: bool, rate: u64, seconds: u64) -> (f64, f64) {
         "store",
         &zenoh,
         &["veil/**".to_owned()],
+        "owns",
+        "",
     ));
     let n = rate * seconds;
     let mut dev = common::Device::new("bench", "cam", 1);
@@ -291,8 +331,17 @@ fn latency(through_routers: bool, rate: u64, seconds: u64) -> (f64, f64) {
 }
 
 fn main() {
-    let total = 150_000;
-    let rates: Vec<f64> = (1..=3).map(|k| aggregate_ingest(k, total)).collect();
+    // VEIL_BENCH_MESH=replica runs only the replica case (with VEIL_BENCH_MESH_RECORDS records).
+    let total = std::env::var("VEIL_BENCH_MESH_RECORDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(150_000);
+    if std::env::var("VEIL_BENCH_MESH").as_deref() == Ok("replica") {
+        aggregate_ingest(1, true, total);
+        return;
+    }
+
+    let rates: Vec<f64> = (1..=3).map(|k| aggregate_ingest(k, false, total)).collect();
     println!(
         "scaling: {}",
         rates
@@ -306,6 +355,15 @@ fn main() {
             ))
             .collect::<Vec<_>>()
             .join(", ")
+    );
+    // A second copy, on 30,000 records: at 150,000 the run stalls (docs/deploy.md, "Figures").
+    let (alone, replicated) = (
+        aggregate_ingest(1, false, 30_000),
+        aggregate_ingest(1, true, 30_000),
+    );
+    println!(
+        "a second copy (30,000 records): 1 store {alone:.0} records/s, 1 store + 1 replica {replicated:.0} records/s ({:.2}x)",
+        replicated / alone
     );
     for through in [false, true] {
         let (p50, p99) = latency(through, 1000, 10);

@@ -53,18 +53,26 @@ pub fn parse_confirm_key(key: &str) -> Option<(String, Names)> {
     Some((replica, Names::new(tenant, site, device, stream).ok()?))
 }
 
+/// Confirmations kept per replica and chain unit until the owner can check them (a replica
+/// a little ahead of the owner confirms records the owner has not committed yet).
+const KEPT: usize = 64;
+
 /// One chain unit's acknowledgement state at the owner.
 #[derive(Debug, Default)]
 struct UnitGate {
     /// The owner's own durable head: (sequence number, hash).
     own: Option<(u64, String)>,
-    /// Each replica's confirmed head, in the order of [`Gate::replicas`].
-    confirmed: Vec<Option<(u64, String)>>,
+    /// Each replica's recent confirmations (sequence number, hash), oldest first, in the order
+    /// of [`Gate::replicas`].
+    confirmed: Vec<std::collections::VecDeque<(u64, String)>>,
 }
 
 /// Decides what the owner may acknowledge: per chain unit, the lowest of its own durable head
-/// and every replica's confirmed head. Pure: the owner feeds it its commits and the verified
-/// confirmations, and publishes what it returns.
+/// and every replica's highest confirmation **that names the owner's own record**: the hash a
+/// replica confirms for record n must be the hash the owner stored for n. The hashes chain, so
+/// that one comparison covers records 1..n — and a stale confirmation (from before the device
+/// started its chain over, or replayed) names other hashes and counts for nothing. Pure: the
+/// owner feeds it its commits and the signed confirmations, and publishes what it returns.
 pub struct Gate {
     replicas: Vec<VerifyingKey>,
     units: HashMap<String, UnitGate>,
@@ -126,14 +134,11 @@ impl Gate {
         let hash = ack.verify(names, &self.replicas[index])?.to_owned();
         let n = self.replicas.len();
         let unit = self.unit(names, n);
-        // A restarted replica may confirm less than before (it confirms what it committed in
-        // this run); what it confirmed once stays confirmed.
-        if unit.confirmed[index]
-            .as_ref()
-            .is_none_or(|(seq, _)| *seq < ack.seq)
-        {
-            unit.confirmed[index] = Some((ack.seq, hash));
+        let kept = &mut unit.confirmed[index];
+        if kept.len() == KEPT {
+            kept.pop_front();
         }
+        kept.push_back((ack.seq, hash));
         Ok(Self::due(names, unit, hash_at))
     }
 
@@ -142,32 +147,41 @@ impl Gate {
             .entry(names.ack_key())
             .or_insert_with(|| UnitGate {
                 own: None,
-                confirmed: vec![None; replicas],
+                confirmed: vec![Default::default(); replicas],
             })
     }
 
-    fn due(names: &Names, unit: &UnitGate, hash_at: impl Fn(u64) -> Option<String>) -> Option<Due> {
-        let (own_seq, own_hash) = unit.own.as_ref()?;
-        let mut upto = *own_seq;
-        for confirmed in &unit.confirmed {
-            let (seq, _) = confirmed.as_ref()?;
-            upto = upto.min(*seq);
+    /// What may be acknowledged now; drops the confirmations that can no longer matter (those
+    /// naming other records than the owner's, and those below the best one that names its own).
+    fn due(
+        names: &Names,
+        unit: &mut UnitGate,
+        hash_at: impl Fn(u64) -> Option<String>,
+    ) -> Option<Due> {
+        let (own_seq, own_hash) = unit.own.clone()?;
+        let owners_hash = |seq: u64| {
+            if seq == own_seq {
+                Some(own_hash.clone())
+            } else {
+                hash_at(seq)
+            }
+        };
+        let mut upto = own_seq;
+        for kept in &mut unit.confirmed {
+            // Checkable: at or below the owner's head. Wrong there: never useful again.
+            kept.retain(|(seq, hash)| *seq > own_seq || owners_hash(*seq).as_ref() == Some(hash));
+            let best = kept
+                .iter()
+                .filter(|(seq, _)| *seq <= own_seq)
+                .map(|(seq, _)| *seq)
+                .max()?;
+            kept.retain(|(seq, _)| *seq >= best);
+            upto = upto.min(best);
         }
         if upto == 0 {
             return None;
         }
-        let hash = if upto == *own_seq {
-            own_hash.clone()
-        } else {
-            hash_at(upto)?
-        };
-        // A replica that holds another record under that number (it cannot: both verified the
-        // same device's chain) would not vouch for the owner's: no acknowledgement then.
-        let agrees = unit.confirmed.iter().all(|c| {
-            c.as_ref()
-                .is_some_and(|(seq, h)| *seq != upto || *h == hash)
-        });
-        agrees.then(|| (names.clone(), upto, hash))
+        Some((names.clone(), upto, owners_hash(upto)?))
     }
 }
 
@@ -209,17 +223,28 @@ mod tests {
         // One replica at 8: still waiting for the other.
         let c = r1.sign_ack(&n, 8, &hash(8));
         assert_eq!(gate.confirmed(&r1.public_hex(), &n, &c, at), Ok(None));
-        // The other at 12 (ahead of the owner): the lowest, 8, with the owner's hash of 8.
+        // The other at 9, then at 12 (ahead of the owner: not checkable yet): the lowest
+        // checked, 8, with the owner's hash of 8.
+        let c = r2.sign_ack(&n, 9, &hash(9));
+        assert_eq!(
+            gate.confirmed(&r2.public_hex(), &n, &c, at),
+            Ok(Some((n.clone(), 8, hash(8))))
+        );
         let c = r2.sign_ack(&n, 12, &hash(12));
         assert_eq!(
             gate.confirmed(&r2.public_hex(), &n, &c, at),
             Ok(Some((n.clone(), 8, hash(8))))
         );
-        // The first replica catches up: the owner's own head.
+        // The first replica catches up with the owner: the other's 9 is the lowest now.
         let c = r1.sign_ack(&n, 10, &hash(10));
         assert_eq!(
             gate.confirmed(&r1.public_hex(), &n, &c, at),
-            Ok(Some((n.clone(), 10, hash(10))))
+            Ok(Some((n.clone(), 9, hash(9))))
+        );
+        // The owner reaches 12: the other's 12 is checked now; the first's 10 is the lowest.
+        assert_eq!(
+            gate.stored(&n, 12, &hash(12), at),
+            Some((n.clone(), 10, hash(10)))
         );
         // Units are separate: another camera's commit waits for its own confirmations.
         assert_eq!(gate.stored(&names("cam-2"), 3, &hash(3), at), None);
@@ -228,6 +253,30 @@ mod tests {
         assert_eq!(
             gate.confirmed(&r1.public_hex(), &n, &c, at),
             Ok(Some((n.clone(), 10, hash(10))))
+        );
+    }
+
+    #[test]
+    fn a_confirmation_naming_another_record_than_the_owners_counts_for_nothing() {
+        // The device started its chain over: the owner's record 5 is a new one; the replica's
+        // stale confirmation of 500 (the old chain) and a replayed one of 5 with the old hash
+        // do not open anything; its confirmation of the new 5 does.
+        let r1 = replica();
+        let mut gate = Gate::new(vec![public(&r1)]);
+        let n = names("cam-1");
+        let new = |seq: u64| format!("{:064x}", seq + 1_000);
+        let at = |seq: u64| Some(new(seq));
+        for stale in [
+            r1.sign_ack(&n, 500, &hash(500)),
+            r1.sign_ack(&n, 5, &hash(5)),
+        ] {
+            assert_eq!(gate.confirmed(&r1.public_hex(), &n, &stale, at), Ok(None));
+        }
+        assert_eq!(gate.stored(&n, 5, &new(5), at), None);
+        let c = r1.sign_ack(&n, 5, &new(5));
+        assert_eq!(
+            gate.confirmed(&r1.public_hex(), &n, &c, at),
+            Ok(Some((n.clone(), 5, new(5))))
         );
     }
 

@@ -341,8 +341,14 @@ pub fn serve(
                         let ack = ack_key.sign_ack(&names, upto, &hash);
                         if replica_units.contains(&names.ack_key()) {
                             // A replica confirms to the owner; devices never hear from it.
+                            // Above the records' priority: behind a router queue full of
+                            // records (blocking ones) a confirmation would be dropped, and the
+                            // owner would wait for it while the records pile up.
                             let key = crate::replication::confirm_key(&confirmer, &names);
-                            let _ = session.put(key, ack.to_vec()).wait();
+                            let _ = session
+                                .put(key, ack.to_vec())
+                                .priority(zenoh::qos::Priority::InteractiveHigh)
+                                .wait();
                         } else if let Some((names, upto, hash)) =
                             gate.stored(&names, upto, &hash, |seq| ingest.hash_at(&names, seq))
                         {
@@ -372,6 +378,7 @@ pub fn serve(
                 tracing::warn!(%key, "not a replica's confirmation");
                 continue;
             };
+            tracing::debug!(%key, seq = ack.seq, "confirmation");
             match gate.confirmed(&replica, &names, &ack, |seq| ingest.hash_at(&names, seq)) {
                 Ok(Some((names, upto, hash))) => {
                     let ack = ack_key.sign_ack(&names, upto, &hash);
