@@ -220,15 +220,20 @@ pub struct ReplicationConfig {
 impl ReplicationConfig {
     /// The replicas' keys, checked.
     ///
-    /// Errors: an entry that is not an Ed25519 public key in hex.
+    /// Errors: an entry that is not an Ed25519 public key in hex, or a key listed twice (the
+    /// second would wait for a confirmation that is always counted for the first).
     pub fn keys(&self) -> anyhow::Result<Vec<veil_wire::VerifyingKey>> {
-        self.replicas
-            .iter()
-            .map(|k| {
-                veil_wire::checkpoint::parse_public_key(k)
-                    .map_err(|e| anyhow::anyhow!("replication.replicas: {k:?}: {e}"))
-            })
-            .collect()
+        let mut keys: Vec<veil_wire::VerifyingKey> = Vec::new();
+        for k in &self.replicas {
+            let key = veil_wire::checkpoint::parse_public_key(k)
+                .map_err(|e| anyhow::anyhow!("replication.replicas: {k:?}: {e}"))?;
+            anyhow::ensure!(
+                !keys.contains(&key),
+                "replication.replicas: {k:?} is listed twice"
+            );
+            keys.push(key);
+        }
+        Ok(keys)
     }
 }
 
@@ -570,5 +575,14 @@ mod tests {
         assert!(e.starts_with("zenoh.replicates"), "{e}");
         // No replicates: the owner alone.
         assert!(config("").replicated().unwrap().is_empty());
+        // A replica listed twice would leave the second slot waiting for ever.
+        let key = veil_wire::DeviceKey::generate().unwrap().public_hex();
+        let twice: Config = toml::from_str(&format!(
+            "[store]\npath = \"s\"\nkek_file = \"k\"\n[replication]\nreplicas = [\"{key}\", \"{}\"]\n",
+            key.to_uppercase()
+        ))
+        .unwrap();
+        let e = twice.replication.keys().unwrap_err().to_string();
+        assert!(e.contains("listed twice"), "{e}");
     }
 }

@@ -238,9 +238,15 @@ impl Federation {
                         heard.records.push(sample.payload().to_bytes().to_vec());
                     }
                 }
-                Err(refusal) => heard
-                    .refusals
-                    .push(String::from_utf8_lossy(&refusal.payload().to_bytes()).into_owned()),
+                Err(refusal) => {
+                    let reason =
+                        String::from_utf8_lossy(&refusal.payload().to_bytes()).into_owned();
+                    // Zenoh's own reply when the wait ran out: not a refusal, the owners that
+                    // did not answer are named as silent.
+                    if reason != "Timeout" {
+                        heard.refusals.push(reason);
+                    }
+                }
             }
         }
         Ok(heard.complete(&expected))

@@ -46,6 +46,18 @@ pub fn serve(
     let ack_key = veil_wire::DeviceKey::load_or_create(&ack_key_path)
         .with_context(|| format!("the acknowledgement key {}", ack_key_path.display()))?;
     tracing::info!(public_key = %ack_key.public_hex(), "acknowledgements signed");
+    // A replica's confirmation is signed like an acknowledgement: one key for both would let a
+    // confirmation pass for the owner's acknowledgement at the device.
+    anyhow::ensure!(
+        !config
+            .replication
+            .replicas
+            .iter()
+            .any(|r| r.eq_ignore_ascii_case(&ack_key.public_hex())),
+        "replication.replicas lists this service's own acknowledgement key ({}): each replica \
+         needs its own key (give each store its own key folder)",
+        ack_key.public_hex()
+    );
     let zenoh_config = config.zenoh()?;
     let grace = config.ownership_grace(&zenoh_config);
     let session = zenoh::open(zenoh_config)
