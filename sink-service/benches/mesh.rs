@@ -47,6 +47,18 @@ fn start(config: &Path) -> Child {
     child
 }
 
+/// Services stopped when dropped: also when a run fails (an assertion), so that none keeps
+/// running after the benchmark.
+struct Services(Vec<Child>);
+
+impl Drop for Services {
+    fn drop(&mut self) {
+        for child in self.0.drain(..) {
+            stop(child);
+        }
+    }
+}
+
 fn stop(mut child: Child) {
     let _ = Command::new("kill")
         .arg("-TERM")
@@ -138,7 +150,7 @@ fn aggregate_ingest(stores: usize, replica: bool, total: u64) -> f64 {
     let devices = 6usize;
     let every_tenant: Vec<String> = (0..devices).map(|d| format!("veil/bench{d}/**")).collect();
     // The replica behind router 2, its acknowledgement key made here to list it at the owners.
-    let mut children = Vec::new();
+    let mut children = Services(Vec::new());
     let mut replication = String::new();
     if replica {
         let zenoh = config_with_ports(
@@ -151,11 +163,11 @@ fn aggregate_ingest(stores: usize, replica: bool, total: u64) -> f64 {
         let key =
             veil_wire::DeviceKey::load_or_create(&dir.join("replica").join("ack.key")).unwrap();
         replication = format!("[replication]\nreplicas = [\"{}\"]", key.public_hex());
-        children.push(start(&config));
+        children.0.push(start(&config));
     }
     // Stores alternate between routers too; store k owns the tenants of devices d with
     // d % stores == k.
-    children.extend((0..stores).map(|k| {
+    children.0.extend((0..stores).map(|k| {
         let order = if k % 2 == 0 {
             ports
         } else {
@@ -240,9 +252,7 @@ fn aggregate_ingest(stores: usize, replica: bool, total: u64) -> f64 {
         took.as_secs_f64()
     );
     drop(sessions);
-    for c in children {
-        stop(c);
-    }
+    drop(children);
     let _ = std::fs::remove_dir_all(&dir);
     rate
 }

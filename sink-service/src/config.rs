@@ -370,6 +370,15 @@ impl Config {
         let mut config: Config =
             toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
         config.sha256 = veil_wire::record::sha256_hex(text.as_bytes());
+        // Every error names the file (a service usually has several configurations).
+        config
+            .checked()
+            .with_context(|| format!("in {}", path.display()))
+    }
+
+    /// Paths expanded and every setting checked.
+    fn checked(mut self) -> anyhow::Result<Config> {
+        let config = &mut self;
         config.store.path = expand_home(&config.store.path);
         config.store.kek_file = expand_home(&config.store.kek_file);
         config.store.ack_key_file = config.store.ack_key_file.as_deref().map(expand_home);
@@ -419,7 +428,7 @@ impl Config {
         {
             parse_duration(value)?;
         }
-        Ok(config)
+        Ok(self)
     }
 
     /// Retention per kind.
