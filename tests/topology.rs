@@ -530,19 +530,10 @@ fn a_history_query_through_one_router_is_answered_by_every_owner_for_one_credent
     // HTTPS to store A alone (curl, A's CA): acme's windows of both sites, paged, equal to
     // asking each owner over Zenoh; roll-ups merged over both owners.
     let https = |credential: &str, path: &str| -> (u16, serde_json::Value) {
-        let out = Command::new("curl")
-            .args(["-sS", "--cacert"])
-            .arg(certs.join("ca.pem"))
-            .args(["-H", &format!("Authorization: Bearer {credential}")])
-            .args(["-w", "\n%{http_code}"])
-            .arg(format!("https://127.0.0.1:{api_port}{path}"))
-            .output()
-            .unwrap();
-        let text = String::from_utf8(out.stdout).unwrap();
-        let (body, status) = text.rsplit_once('\n').unwrap();
+        let (status, body) = curl(&certs, api_port, credential, path);
         (
-            status.parse().unwrap(),
-            serde_json::from_str(body).unwrap_or(serde_json::Value::String(body.to_owned())),
+            status,
+            serde_json::from_str(&body).unwrap_or(serde_json::Value::String(body)),
         )
     };
     let metrics_over_zenoh = |site: &str| -> u64 {
@@ -784,29 +775,16 @@ fn a_mutual_tls_mesh_carries_each_device_to_its_store_and_no_device_poses_as_a_s
 
     // The front door through the access control: A's API answers for acme, asking C (which
     // owns the lab site) across the mesh; with C stopped it is 504 (C was asked: the control).
-    let front_door = || {
-        let out = Command::new("curl")
-            .args(["-sS", "--cacert"])
-            .arg(certs.join("ca.pem"))
-            .args(["-H", &format!("Authorization: Bearer {credential}")])
-            .args(["-w", "\n%{http_code}"])
-            .arg(format!(
-                "https://127.0.0.1:{api_port}/v1/t/acme/rollups/day"
-            ))
-            .output()
-            .unwrap();
-        String::from_utf8(out.stdout).unwrap()
-    };
-    let answer = front_door();
-    assert!(answer.ends_with("\n200"), "{answer}");
-    let body: serde_json::Value =
-        serde_json::from_str(answer.rsplit_once('\n').unwrap().0).unwrap();
+    let front_door = || curl(&certs, api_port, &credential, "/v1/t/acme/rollups/day");
+    let (status, answer) = front_door();
+    assert_eq!(status, 200, "{answer}");
+    let body: serde_json::Value = serde_json::from_str(&answer).unwrap();
     assert!(body["windows"].as_u64().unwrap() > 10, "{body}");
     assert!(lab_service.stop());
-    let answer = front_door();
+    let (status, answer) = front_door();
     assert!(
-        answer.ends_with("\n504") && answer.contains("veil/acme/lab/**"),
-        "{answer}"
+        status == 504 && answer.contains("veil/acme/lab/**"),
+        "{status} {answer}"
     );
 
     // Another device's certificate announces itself owner of everything, first; so does store
@@ -839,6 +817,22 @@ fn a_mutual_tls_mesh_carries_each_device_to_its_store_and_no_device_poses_as_a_s
     assert_eq!(report["chains"]["acme/cam-1/default"], last, "{report}");
     drop(routers);
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `GET https://127.0.0.1:<port><path>` with `curl` (a client we did not write), trusting the
+/// CA in `certs`, with the API key `credential`: the status and the body.
+fn curl(certs: &Path, port: u16, credential: &str, path: &str) -> (u16, String) {
+    let out = Command::new("curl")
+        .args(["-sS", "--cacert"])
+        .arg(certs.join("ca.pem"))
+        .args(["-H", &format!("Authorization: Bearer {credential}")])
+        .args(["-w", "\n%{http_code}"])
+        .arg(format!("https://127.0.0.1:{port}{path}"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let (body, status) = text.rsplit_once('\n').unwrap();
+    (status.parse().unwrap(), body.to_owned())
 }
 
 /// Flips one bit of a store's sled log (`db`): in a written byte a third of the way in, so that

@@ -350,7 +350,6 @@ pub fn serve(
             match ingest.commit() {
                 Ok(acks) => {
                     for (names, upto, hash) in acks {
-                        let ack = ack_key.sign_ack(&names, upto, &hash);
                         if replica_units.contains(&names.ack_key()) {
                             // A replica confirms to the owner; devices never hear from it.
                             // Above the records' priority: behind a router queue full of
@@ -358,14 +357,13 @@ pub fn serve(
                             // owner would wait for it while the records pile up.
                             let key = crate::replication::confirm_key(&confirmer, &names);
                             let _ = session
-                                .put(key, ack.to_vec())
+                                .put(key, ack_key.sign_ack(&names, upto, &hash).to_vec())
                                 .priority(zenoh::qos::Priority::InteractiveHigh)
                                 .wait();
-                        } else if let Some((names, upto, hash)) =
+                        } else if let Some(due) =
                             gate.stored(&names, upto, &hash, |seq| ingest.hash_at(&names, seq))
                         {
-                            let ack = ack_key.sign_ack(&names, upto, &hash);
-                            let _ = session.put(names.ack_key(), ack.to_vec()).wait();
+                            acknowledge(&session, &ack_key, &due);
                         }
                     }
                 }
@@ -392,10 +390,7 @@ pub fn serve(
             };
             tracing::debug!(%key, seq = ack.seq, "confirmation");
             match gate.confirmed(&replica, &names, &ack, |seq| ingest.hash_at(&names, seq)) {
-                Ok(Some((names, upto, hash))) => {
-                    let ack = ack_key.sign_ack(&names, upto, &hash);
-                    let _ = session.put(names.ack_key(), ack.to_vec()).wait();
-                }
+                Ok(Some(due)) => acknowledge(&session, &ack_key, &due),
                 Ok(None) => {}
                 Err(reason) => tracing::warn!(%key, reason, "replica confirmation refused"),
             }
@@ -438,6 +433,16 @@ pub fn serve(
         Some(overlap) => Err(crate::ownership::OwnershipConflict(overlap).into()),
         None => Ok(()),
     }
+}
+
+/// Signs and sends an acknowledgement to the device of its chain unit.
+fn acknowledge(
+    session: &zenoh::Session,
+    ack_key: &veil_wire::DeviceKey,
+    (names, upto, hash): &crate::replication::Due,
+) {
+    let ack = ack_key.sign_ack(names, *upto, hash);
+    let _ = session.put(names.ack_key(), ack.to_vec()).wait();
 }
 
 /// The API key a query carries as its attachment (the token as UTF-8), if any.
