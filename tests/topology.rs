@@ -427,29 +427,37 @@ fn a_history_query_through_one_router_is_answered_by_every_owner_for_one_credent
     // One tenant, two sites, two stores: A owns acme's hq, B owns acme's lab.
     let (config_a, key_a) = store(&dir, "store-a", &["veil/acme/hq/**"], &ports);
     let (config_b, key_b) = store(&dir, "store-b", &["veil/acme/lab/**"], &swapped(&ports));
-    let api_key = |config: &Path| -> String {
-        let out = sink_service(
-            config,
-            &[
-                "api-keys", "create", "--tenant", "acme", "--role", "operator",
-            ],
-        );
+    let api_key = |config: &Path, limits: &[&str]| -> String {
+        // An engineer's key: records, images and the export.
+        let mut args = vec![
+            "api-keys", "create", "--tenant", "acme", "--role", "engineer",
+        ];
+        args.extend_from_slice(limits);
+        let out = sink_service(config, &args);
         assert!(out.status.success(), "{out:?}");
         String::from_utf8(out.stdout).unwrap().trim().to_owned()
     };
-    // One credential for both stores (made in A, imported into B: the secret's hash only) and
-    // one that only A knows (the control).
-    let (shared, a_only) = (api_key(&config_a), api_key(&config_a));
-    let id = shared.split('_').nth(1).unwrap();
-    let exported = sink_service(&config_a, &["api-keys", "export", id, "--tenant", "acme"]);
-    assert!(exported.status.success(), "{exported:?}");
-    let file = dir.join("key.json");
-    std::fs::write(&file, &exported.stdout).unwrap();
-    assert!(
-        !String::from_utf8_lossy(&exported.stdout).contains(shared.rsplit('_').next().unwrap())
+    // One credential for both stores (made in A, imported into B: the secret's hash only), one
+    // limited to the lab site (the station scope must hold across owners) and one that only A
+    // knows (the control).
+    let (shared, lab_only, a_only) = (
+        api_key(&config_a, &[]),
+        api_key(&config_a, &["--site", "lab"]),
+        api_key(&config_a, &[]),
     );
-    let imported = sink_service(&config_b, &["api-keys", "import", file.to_str().unwrap()]);
-    assert!(imported.status.success(), "{imported:?}");
+    for (n, credential) in [&shared, &lab_only].into_iter().enumerate() {
+        let id = credential.split('_').nth(1).unwrap();
+        let exported = sink_service(&config_a, &["api-keys", "export", id, "--tenant", "acme"]);
+        assert!(exported.status.success(), "{exported:?}");
+        let file = dir.join(format!("key-{n}.json"));
+        std::fs::write(&file, &exported.stdout).unwrap();
+        assert!(
+            !String::from_utf8_lossy(&exported.stdout)
+                .contains(credential.rsplit('_').next().unwrap())
+        );
+        let imported = sink_service(&config_b, &["api-keys", "import", file.to_str().unwrap()]);
+        assert!(imported.status.success(), "{imported:?}");
+    }
 
     // Store A also serves the HTTPS API: the one front door.
     let certs = dir.join("certs");
@@ -486,6 +494,45 @@ fn a_history_query_through_one_router_is_answered_by_every_owner_for_one_credent
             veil_e2e::audit_outcome(&veil_e2e::run_to_eos(&description, 300))
         }));
     }
+    // And an inspection station in the lab keeping its NG images (5 of 10 parts are bad).
+    let parts = dir.join("parts.rgb");
+    let mut frames = Vec::new();
+    for (i, bad) in [
+        false, true, false, true, true, false, false, true, false, true,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        frames.extend(veil_tools::synth::inspection_part(128, 128, bad, i * 2));
+    }
+    std::fs::write(&parts, frames).unwrap();
+    let rules = dir.join("inspection.toml");
+    std::fs::write(
+        &rules,
+        "trigger = \"frame\"\n[[rule]]\nname = \"dark-blob\"\nlabel = \"ng\"\nmin_confidence = 0.6\n",
+    )
+    .unwrap();
+    let zenoh = config_with_ports(
+        "configs/zenoh/device-routers.json5",
+        &swapped(&ports),
+        &dir,
+        "device-line.json5",
+    );
+    let description = format!(
+        "filesrc location={parts} ! rawvideoparse format=rgb width=128 height=128 framerate=10/1 ! \
+         inferfilter decoder=classifier model={model} labels=ok,ng inference-size=64x64 ! \
+         aggregator inspection-file={rules} image-retention=failures start-time=2026-11-23T10:00:00Z ! \
+         auditsink tenant=acme site=lab device=line-1 stream=station store-public-key={key_b} \
+         ack-timeout=300 eos-timeout=60000 zenoh-config={zenoh} spool-dir={spool}",
+        parts = parts.display(),
+        model = veil_tools::assets::require("models/darkblob.onnx").display(),
+        rules = rules.display(),
+        zenoh = zenoh.display(),
+        spool = dir.join("spool-line").display(),
+    );
+    runs.push(std::thread::spawn(move || {
+        veil_e2e::audit_outcome(&veil_e2e::run_to_eos(&description, 120))
+    }));
     let lasts: Vec<u64> = runs
         .into_iter()
         .map(|t| {
@@ -509,13 +556,17 @@ fn a_history_query_through_one_router_is_answered_by_every_owner_for_one_credent
     };
     let (r1, r2) = (ports[0].1, ports[1].1);
     let everything = ask(r1, &shared, "veil/**");
-    assert_eq!(everything["records"], lasts[0] + lasts[1], "{everything}");
+    assert_eq!(
+        everything["records"],
+        lasts[0] + lasts[1] + lasts[2],
+        "{everything}"
+    );
     assert_eq!(everything["errors"], serde_json::json!([]), "{everything}");
     // Equal to asking each owner for its own set (through the other router).
     let hq = ask(r2, &shared, "veil/acme/hq/**");
     let lab = ask(r2, &shared, "veil/acme/lab/**");
     assert_eq!(hq["records"], lasts[0], "{hq}");
-    assert_eq!(lab["records"], lasts[1], "{lab}");
+    assert_eq!(lab["records"], lasts[1] + lasts[2], "{lab}");
     let mut units = hq["units"].as_object().unwrap().clone();
     units.extend(lab["units"].as_object().unwrap().clone());
     assert_eq!(everything["units"], serde_json::Value::Object(units));
@@ -596,17 +647,151 @@ fn a_history_query_through_one_router_is_answered_by_every_owner_for_one_credent
         };
         assert_eq!(bucket["windows"].as_u64().unwrap(), part(&hq) + part(&lab));
     }
-    // The controls: a key only A knows is refused by B, and the front door says so (502)
-    // rather than serving A's half; with B stopped, 504 naming B's set, not a partial answer.
-    let (status, body) = https(&a_only, "/v1/t/acme/metrics");
-    assert_eq!(status, 502, "{body}");
-    assert!(body.to_string().contains("401"), "{body}");
-    assert!(b.stop());
-    let (status, body) = https(&shared, "/v1/t/acme/rollups/day");
-    assert!(
-        status == 504 && body.to_string().contains("veil/acme/lab/**"),
-        "{status} {body}"
+    // The other reads through the same door: the streams of both owners (each with the
+    // windows its owner holds), integrity alerts, stored images, and the export.
+    let (status, streams) = https(&shared, "/v1/t/acme/streams");
+    assert_eq!(status, 200, "{streams}");
+    let items = streams["items"].as_array().unwrap();
+    let names: Vec<String> = items
+        .iter()
+        .map(|s| {
+            format!(
+                "{}/{}",
+                s["site"].as_str().unwrap(),
+                s["device"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(names, ["hq/cam-0", "lab/cam-1", "lab/line-1"], "{streams}");
+    let windows_of = |site: &str| -> u64 {
+        items
+            .iter()
+            .filter(|s| s["site"] == site)
+            .map(|s| s["records"]["metrics"].as_u64().unwrap_or(0))
+            .sum()
+    };
+    assert_eq!(
+        (windows_of("hq"), windows_of("lab")),
+        (hq_windows, lab_windows)
     );
+    let (status, body) = https(&shared, "/v1/t/acme/integrity");
+    assert_eq!(status, 200, "{body}");
+    assert!(body["items"].is_array(), "{body}");
+    // The NG images, listed in pages of 2 and fetched one by one from their owner (B).
+    let mut images = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let (status, page) = https(&shared, &format!("/v1/t/acme/images?limit=2{cursor}"));
+        assert_eq!(status, 200, "{page}");
+        images.extend(page["items"].as_array().unwrap().iter().cloned());
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = format!("&cursor={next}"),
+            None => break,
+        }
+    }
+    let parts_listed: Vec<u64> = images.iter().map(|i| i["part"].as_u64().unwrap()).collect();
+    assert_eq!(parts_listed, [2, 4, 5, 8, 10], "the NG parts' images");
+    for image in &images {
+        let path = format!("/v1/t/acme/images/{}", image["id"].as_str().unwrap());
+        let out = Command::new("curl")
+            .args(["-sS", "-f", "--cacert"])
+            .arg(certs.join("ca.pem"))
+            .args(["-H", &format!("Authorization: Bearer {shared}")])
+            .arg(format!("https://127.0.0.1:{api_port}{path}"))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{path}: {out:?}");
+        use sha2::Digest;
+        assert_eq!(
+            hex::encode(sha2::Sha256::digest(&out.stdout)),
+            image["sha256"].as_str().unwrap(),
+            "{path}: the JPEG is the one listed"
+        );
+        assert!(out.stdout.starts_with(&[0xff, 0xd8]), "{path}: a JPEG");
+    }
+    let (status, body) = https(&shared, "/v1/t/acme/images/00ff");
+    assert_eq!(status, 404, "{body}");
+    let (status, body) = curl(&certs, api_port, &shared, "/v1/t/acme/export?kind=metrics");
+    assert_eq!(status, 200, "{body}");
+    let exported: Vec<serde_json::Value> = body
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let exported_site = |site: &str| exported.iter().filter(|r| r["site"] == site).count() as u64;
+    assert_eq!(
+        (exported_site("hq"), exported_site("lab")),
+        (hq_windows, lab_windows)
+    );
+    let (status, csv) = curl(
+        &certs,
+        api_port,
+        &shared,
+        "/v1/t/acme/export?kind=metrics&format=csv",
+    );
+    assert_eq!(status, 200, "{csv}");
+    assert_eq!(csv.lines().count() as u64, 1 + hq_windows + lab_windows);
+    // A key limited to the lab site sees the lab only, whichever store holds what: listings,
+    // streams, roll-ups and the export; and a request for hq gets nothing of it.
+    let (status, page) = https(&lab_only, "/v1/t/acme/metrics?limit=1000");
+    assert_eq!(status, 200, "{page}");
+    let items = page["items"].as_array().unwrap();
+    assert_eq!(items.len() as u64, lab_windows, "{page}");
+    assert!(items.iter().all(|r| r["site"] == "lab"), "{page}");
+    let (_, streams) = https(&lab_only, "/v1/t/acme/streams");
+    assert_eq!(streams["items"].as_array().unwrap().len(), 2, "{streams}");
+    assert!(
+        streams["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["site"] == "lab"),
+        "{streams}"
+    );
+    let (_, limited) = https(&lab_only, "/v1/t/acme/rollups/hour-of-day");
+    assert_eq!(limited["windows"], lab_windows, "{limited}");
+    let (_, body) = curl(
+        &certs,
+        api_port,
+        &lab_only,
+        "/v1/t/acme/export?kind=metrics",
+    );
+    assert_eq!(body.lines().count() as u64, lab_windows);
+    assert!(
+        !body.contains("\"hq\""),
+        "hq's records exported to a lab-only key"
+    );
+    let (status, page) = https(&lab_only, "/v1/t/acme/metrics?site=hq");
+    assert!(
+        status == 403 || page["items"] == serde_json::json!([]),
+        "{status} {page}"
+    );
+
+    // The controls: a key only A knows is refused by B, and the front door says so (502)
+    // rather than serving A's half; with B stopped, 504 naming B's set, not a partial answer,
+    // for every forwarded read.
+    for path in [
+        "/v1/t/acme/metrics",
+        "/v1/t/acme/streams",
+        "/v1/t/acme/integrity",
+    ] {
+        let (status, body) = https(&a_only, path);
+        assert_eq!(status, 502, "{path}: {body}");
+        assert!(body.to_string().contains("401"), "{path}: {body}");
+    }
+    assert!(b.stop());
+    for path in [
+        "/v1/t/acme/rollups/day",
+        "/v1/t/acme/streams",
+        "/v1/t/acme/integrity",
+        "/v1/t/acme/images",
+        "/v1/t/acme/export?kind=metrics",
+    ] {
+        let (status, body) = https(&shared, path);
+        assert!(
+            status == 504 && body.to_string().contains("veil/acme/lab/**"),
+            "{path}: {status} {body}"
+        );
+    }
     assert!(a.stop());
     std::fs::remove_dir_all(&dir).unwrap();
 }

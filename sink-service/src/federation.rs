@@ -123,28 +123,27 @@ impl std::fmt::Display for Unanswered {
     }
 }
 
-/// What a federated query heard: records, owners that answered, refusals.
+/// What a federated query heard: records, owners that answered (with what their answered
+/// markers carried: a forwarded read's items), refusals.
 #[derive(Debug, Default)]
 pub struct Heard {
     pub records: Vec<Vec<u8>>,
     pub answered: BTreeSet<(String, String)>,
+    pub documents: Vec<Vec<u8>>,
     pub refusals: Vec<String>,
 }
 
 impl Heard {
-    /// The records, when every expected owner answered and none refused.
-    pub fn complete(
-        self,
-        expected: &BTreeSet<(String, String)>,
-    ) -> Result<Vec<Vec<u8>>, Unanswered> {
-        if let Some(reason) = self.refusals.into_iter().next() {
-            return Err(Unanswered::Refused(reason));
+    /// What was heard, when every expected owner answered and none refused.
+    pub fn complete(self, expected: &BTreeSet<(String, String)>) -> Result<Heard, Unanswered> {
+        if let Some(reason) = self.refusals.first() {
+            return Err(Unanswered::Refused(reason.clone()));
         }
         let silent: Vec<(String, String)> = expected.difference(&self.answered).cloned().collect();
         if !silent.is_empty() {
             return Err(Unanswered::Silent(silent));
         }
-        Ok(self.records)
+        Ok(self)
     }
 }
 
@@ -206,10 +205,49 @@ impl Federation {
         to: u64,
         token: &str,
     ) -> anyhow::Result<Result<Vec<Vec<u8>>, Unanswered>> {
+        let query = format!("veil/{tenant}/*/*/*/{}", kind.as_str());
+        let heard = self.ask(&query, &format!("from={from};to={to}"), token)?;
+        Ok(heard.map(|h| h.records))
+    }
+
+    /// A forwarded read ([`crate::api::forwarded`]) of `tenant`: every owner's items, as JSON
+    /// arrays, unmerged.
+    ///
+    /// Errors: as [`Federation::gather`]'s.
+    pub fn forward(
+        &self,
+        tenant: &str,
+        parameters: &str,
+        token: &str,
+    ) -> anyhow::Result<Result<Vec<serde_json::Value>, Unanswered>> {
+        let heard = match self.ask(&format!("veil/{tenant}/**"), parameters, token)? {
+            Ok(heard) => heard,
+            Err(unanswered) => return Ok(Err(unanswered)),
+        };
+        let mut items = Vec::new();
+        for document in heard.documents {
+            match serde_json::from_slice::<Vec<serde_json::Value>>(&document) {
+                Ok(mut part) => items.append(&mut part),
+                Err(e) => {
+                    return Ok(Err(Unanswered::Refused(format!(
+                        "an owner's answer is not a JSON array: {e}"
+                    ))));
+                }
+            }
+        }
+        Ok(Ok(items))
+    }
+
+    /// One query on `query` with `parameters` (and `answered`), the caller's key attached;
+    /// what every owner of an intersecting set said.
+    fn ask(
+        &self,
+        query: &str,
+        parameters: &str,
+        token: &str,
+    ) -> anyhow::Result<Result<Heard, Unanswered>> {
         let zerr = |e: zenoh::Error| anyhow::anyhow!("{e}");
-        let query = KeyExpr::try_from(format!("veil/{tenant}/*/*/*/{}", kind.as_str()))
-            .map_err(zerr)?
-            .into_owned();
+        let query = KeyExpr::try_from(query).map_err(zerr)?.into_owned();
         let expected = self
             .owners
             .lock()
@@ -217,7 +255,7 @@ impl Federation {
             .expected(&query);
         let replies = self
             .session
-            .get(format!("{query}?from={from};to={to};{ANSWERED_PARAMETER}"))
+            .get(format!("{query}?{parameters};{ANSWERED_PARAMETER}"))
             .attachment(token.as_bytes().to_vec())
             .consolidation(zenoh::query::ConsolidationMode::None)
             .accept_replies(zenoh::query::ReplyKeyExpr::Any)
@@ -233,6 +271,10 @@ impl Federation {
                         let mut parts = rest.trim_start_matches('/').splitn(2, '/');
                         if let (Some(store), Some(set)) = (parts.next(), parts.next()) {
                             heard.answered.insert((store.to_owned(), set.to_owned()));
+                            let document = sample.payload().to_bytes();
+                            if !document.is_empty() {
+                                heard.documents.push(document.to_vec());
+                            }
                         }
                     } else if query.intersects(sample.key_expr()) {
                         heard.records.push(sample.payload().to_bytes().to_vec());
@@ -300,13 +342,15 @@ mod tests {
         let heard = Heard {
             records: vec![b"1".to_vec(), b"2".to_vec()],
             answered: [a.clone(), b.clone()].into(),
+            documents: Vec::new(),
             refusals: Vec::new(),
         };
-        assert_eq!(heard.complete(&expected).unwrap().len(), 2);
+        assert_eq!(heard.complete(&expected).unwrap().records.len(), 2);
         // B silent: refused, naming B's set and store.
         let heard = Heard {
             records: vec![b"1".to_vec()],
             answered: [a.clone()].into(),
+            documents: Vec::new(),
             refusals: Vec::new(),
         };
         let e = heard.complete(&expected).unwrap_err();
@@ -316,6 +360,7 @@ mod tests {
         let heard = Heard {
             records: vec![b"1".to_vec()],
             answered: [a, b].into(),
+            documents: Vec::new(),
             refusals: vec!["401 unknown API key".to_owned()],
         };
         assert!(

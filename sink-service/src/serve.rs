@@ -157,8 +157,9 @@ pub fn serve(
     for ke in &owned {
         let queryable = session.declare_queryable(ke.clone()).wait().map_err(zerr)?;
         let (store, stop, api, ke) = (store.clone(), stop.clone(), api.clone(), ke.clone());
+        let all_owned = owned.clone();
         threads.push(std::thread::spawn(move || {
-            answer_history(&store, &api, &queryable, &ke, &stop)
+            answer_history(&store, &api, &queryable, &ke, &all_owned, &stop)
         }));
     }
 
@@ -460,6 +461,7 @@ fn answer_history(
     api: &crate::api::Api,
     queryable: &zenoh::query::Queryable<zenoh::handlers::FifoChannelHandler<zenoh::query::Query>>,
     owned: &zenoh::key_expr::OwnedKeyExpr,
+    all_owned: &[zenoh::key_expr::OwnedKeyExpr],
     stop: &AtomicBool,
 ) {
     let mut tidied = Instant::now();
@@ -471,6 +473,10 @@ fn answer_history(
         let Ok(Some(query)) = queryable.recv_timeout(Duration::from_millis(100)) else {
             continue;
         };
+        if let Some(read) = query.parameters().get(crate::api::forwarded::API_PARAMETER) {
+            answer_forwarded(store, api, &query, read, owned, all_owned);
+            continue;
+        }
         let key = match api.authorize_query(
             attached_token(&query).as_deref(),
             query.key_expr().as_str(),
@@ -519,6 +525,76 @@ fn answer_history(
             Err(e) => {
                 let _ = query.reply_err(format!("{e}")).wait();
             }
+        }
+    }
+}
+
+/// Answers a forwarded read ([`crate::api::forwarded`]) for the owned set `owned`: its items
+/// in the set's answered marker, read with the attached key as this store knows it. A key of
+/// another tenant gets an empty answer (as a history query does); something whose site is not
+/// known is answered by the first of `all_owned` that holds part of the tenant, so once.
+fn answer_forwarded(
+    store: &Store,
+    api: &crate::api::Api,
+    query: &zenoh::query::Query,
+    read: &str,
+    owned: &zenoh::key_expr::OwnedKeyExpr,
+    all_owned: &[zenoh::key_expr::OwnedKeyExpr],
+) {
+    use crate::api::forwarded::{Read, answer};
+    use zenoh::key_expr::KeyExpr;
+    let Some(read) = Read::parse(read) else {
+        let _ = query
+            .reply_err(format!(
+                "400 api={read:?} is not a read this store forwards"
+            ))
+            .wait();
+        return;
+    };
+    let key = match api.authorize_query(
+        attached_token(query).as_deref(),
+        query.key_expr().as_str(),
+        read.scope(),
+    ) {
+        Ok(key) => key,
+        Err(refused) => {
+            let _ = query.reply_err(refused).wait();
+            return;
+        }
+    };
+    let tenant = key.tenant.clone();
+    let asked = KeyExpr::try_from(format!("veil/{tenant}/**"))
+        .is_ok_and(|all| all.intersects(query.key_expr()));
+    let first = all_owned.iter().find(|o| {
+        KeyExpr::try_from(format!("veil/{tenant}/**")).is_ok_and(|all| o.intersects(&all))
+    }) == Some(owned);
+    let in_set = |site: Option<&str>, device: Option<&str>, stream: Option<&str>| match (
+        site, device, stream,
+    ) {
+        (Some(site), Some(device), Some(stream)) => {
+            KeyExpr::try_from(format!("veil/{tenant}/{site}/{device}/{stream}/*"))
+                .is_ok_and(|k| owned.intersects(&k))
+        }
+        _ => first,
+    };
+    let parameters = query.parameters();
+    let get = |name: &str| parameters.get(name).map(str::to_owned);
+    let items = match asked {
+        true => answer(store, &tenant, &key, read, &get, &in_set),
+        false => Ok(Vec::new()),
+    };
+    match items.and_then(|items| Ok(serde_json::to_vec(&items)?)) {
+        Ok(document) => {
+            let _ = query
+                .reply(
+                    crate::federation::answered_key(&store.id(), owned),
+                    document,
+                )
+                .wait();
+        }
+        Err(e) => {
+            tracing::error!("forwarded read: {e:#}");
+            let _ = query.reply_err(format!("500 {e}")).wait();
         }
     }
 }

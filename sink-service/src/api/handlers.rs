@@ -10,6 +10,7 @@ use veil_wire::Kind;
 use veil_wire::event::DwellBand;
 
 use super::data::{self, Filter};
+use super::forwarded::Read;
 use super::keys::{ApiKey, NewKey, Role, Scope};
 use super::rollup::{self, Dimension};
 use super::{Api, Body, Op, Reply, Req};
@@ -84,10 +85,19 @@ fn dispatch(
     let param = |name: &str| params.get(name).map(String::as_str).unwrap_or("");
     Ok(match op {
         Op::Health | Op::OpenApi => Reply::error(404, "no such resource"),
-        Op::Streams => Reply::json(
-            200,
-            json!({"items": data::streams(store, tenant, &key.stations)?}),
-        ),
+        Op::Streams => match elsewhere(api, tenant) {
+            None => Reply::json(
+                200,
+                json!({"items": data::streams(store, tenant, &key.stations)?}),
+            ),
+            Some(federation) => {
+                let f = Filter::within(&key.stations);
+                match forward(federation, req, tenant, Read::Streams, &f, None)? {
+                    Ok(items) => Reply::json(200, json!({ "items": items })),
+                    Err(reply) => reply,
+                }
+            }
+        },
         Op::Metrics => records(api, req, tenant, key, Kind::Metrics)?,
         Op::Events => records(api, req, tenant, key, Kind::Event)?,
         Op::Inspections => records(api, req, tenant, key, Kind::Inspection)?,
@@ -193,8 +203,9 @@ fn dispatch(
             }
         }
         Op::ListImages => images(api, req, tenant, key)?,
-        Op::GetImage => match data::image(store, tenant, &key.stations, param("image_id"))? {
-            Some(record) => {
+        Op::GetImage => match image(api, req, tenant, key, param("image_id"))? {
+            Err(reply) => reply,
+            Ok(Some(record)) => {
                 use base64::Engine;
                 let data = record
                     .body
@@ -217,7 +228,7 @@ fn dispatch(
                     }
                 }
             }
-            None => Reply::not_found(),
+            Ok(None) => Reply::not_found(),
         },
         Op::Audit if !key.stations.is_whole_tenant() => Reply::error(
             403,
@@ -347,20 +358,8 @@ fn gathered(
     let token = req.bearer().unwrap_or_default();
     let records = match federation.gather(tenant, kind, f.from, f.to, token) {
         Ok(Ok(records)) => records,
-        Ok(Err(unanswered)) => {
-            let status = match unanswered {
-                crate::federation::Unanswered::Refused(_) => 502,
-                crate::federation::Unanswered::Silent(_) => 504,
-            };
-            return Ok(Err(Reply::error(status, unanswered.to_string())));
-        }
-        Err(e) => {
-            tracing::error!("federated read: {e:#}");
-            return Ok(Err(Reply::error(
-                503,
-                "the other owners cannot be asked now (Zenoh): try again",
-            )));
-        }
+        Ok(Err(unanswered)) => return Ok(Err(unanswered_reply(unanswered))),
+        Err(e) => return Ok(Err(zenoh_unavailable(e))),
     };
     let mut out = Vec::new();
     for bytes in records {
@@ -400,49 +399,110 @@ fn records(api: &Api, req: &Req, tenant: &str, key: &ApiKey, kind: Kind) -> Resu
     })
 }
 
+/// A forwarded read's items from every owner, merged in one order
+/// ([`super::forwarded`]), or the reply saying why not.
+fn forward(
+    federation: &crate::federation::Federation,
+    req: &Req,
+    tenant: &str,
+    read: Read,
+    f: &Filter,
+    id: Option<&str>,
+) -> Result<Result<Vec<Value>, Reply>, Fail> {
+    let token = req.bearer().unwrap_or_default();
+    let parameters = super::forwarded::parameters(read, f, id);
+    match federation.forward(tenant, &parameters, token) {
+        Ok(Ok(mut items)) => {
+            super::forwarded::order(read, &mut items);
+            Ok(Ok(items))
+        }
+        Ok(Err(unanswered)) => Ok(Err(unanswered_reply(unanswered))),
+        Err(e) => Ok(Err(zenoh_unavailable(e))),
+    }
+}
+
+/// 502 when an owner refused, 504 when one did not answer.
+fn unanswered_reply(unanswered: crate::federation::Unanswered) -> Reply {
+    let status = match unanswered {
+        crate::federation::Unanswered::Refused(_) => 502,
+        crate::federation::Unanswered::Silent(_) => 504,
+    };
+    Reply::error(status, unanswered.to_string())
+}
+
+fn zenoh_unavailable(e: anyhow::Error) -> Reply {
+    tracing::error!("federated read: {e:#}");
+    Reply::error(
+        503,
+        "the other owners cannot be asked now (Zenoh): try again",
+    )
+}
+
 /// Stored images, without their pixels: which part, decision, size and SHA-256, and the id to
 /// fetch the JPEG with.
 fn images(api: &Api, req: &Req, tenant: &str, key: &ApiKey) -> Result<Reply, Fail> {
-    let (f, limit, after) = (filter(req, key)?, limit(api, req)?, cursor(req)?);
-    let page = data::page(
-        &api.store,
-        tenant,
-        &[Kind::Image],
-        &f,
-        after.as_deref(),
-        limit,
-    )?;
-    let mut items = Vec::new();
-    for (bytes, key) in page.items.iter().zip(&page.keys) {
-        let r = veil_wire::Record::from_slice(bytes).map_err(anyhow::Error::from)?;
-        let b = &r.body;
-        items.push(json!({
-            "id": hex::encode(key), "site": r.site, "device": r.device, "stream": r.stream,
-            "seq": r.seq, "capture_time": r.capture_time, "part": b["part"], "decision": b["decision"],
-            "format": b["format"], "width": b["width"], "height": b["height"], "bytes": b["bytes"],
-            "sha256": b["sha256"],
-        }));
-    }
+    let (f, limit) = (filter(req, key)?, limit(api, req)?);
+    let (items, next) = match elsewhere(api, tenant) {
+        None => {
+            let after = cursor(req)?;
+            let (items, next) =
+                super::forwarded::image_items(&api.store, tenant, &f, after.as_deref(), limit)?;
+            (items, next.map(hex::encode).map(Value::from))
+        }
+        Some(federation) => match forward(federation, req, tenant, Read::Images, &f, None)? {
+            Ok(all) => match super::forwarded::after_id(&all, req.param("cursor"), limit) {
+                Ok(page) => page,
+                Err(reason) => return bad(reason),
+            },
+            Err(reply) => return Ok(reply),
+        },
+    };
     Ok(Reply::json(
         200,
-        json!({"items": items, "next_cursor": page.next.map(hex::encode)}),
+        json!({"items": items, "next_cursor": next}),
     ))
+}
+
+/// One stored image record by id, from this store or from the owner that has it.
+fn image(
+    api: &Api,
+    req: &Req,
+    tenant: &str,
+    key: &ApiKey,
+    id: &str,
+) -> Result<Result<Option<veil_wire::Record>, Reply>, Fail> {
+    let Some(federation) = elsewhere(api, tenant) else {
+        return Ok(Ok(data::image(&api.store, tenant, &key.stations, id)?));
+    };
+    // Ids are hex; anything else names no image (and could not travel as a parameter).
+    if id.is_empty() || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Ok(Ok(None));
+    }
+    let f = Filter::within(&key.stations);
+    Ok(
+        match forward(federation, req, tenant, Read::Image, &f, Some(id))? {
+            Ok(items) => Ok(items
+                .into_iter()
+                .find_map(|v| serde_json::to_vec(&v).ok())
+                .and_then(|bytes| veil_wire::Record::from_slice(&bytes).ok())),
+            Err(reply) => Err(reply),
+        },
+    )
 }
 
 fn integrity(api: &Api, req: &Req, tenant: &str, key: &ApiKey) -> Result<Reply, Fail> {
     let (f, limit) = (filter(req, key)?, limit(api, req)?);
-    let all = data::integrity(&api.store, tenant, &f)?;
-    let start = match req.param("cursor") {
-        None => 0,
-        Some(c) => match all.iter().position(|a| a["id"] == c) {
-            Some(i) => i + 1,
-            None => return bad(format!("cursor {c:?} is not one this API gave")),
+    let all = match elsewhere(api, tenant) {
+        None => data::integrity(&api.store, tenant, &f)?,
+        Some(federation) => match forward(federation, req, tenant, Read::Integrity, &f, None)? {
+            Ok(all) => all,
+            Err(reply) => return Ok(reply),
         },
     };
-    let items: Vec<Value> = all.iter().skip(start).take(limit).cloned().collect();
-    let next = (start + items.len() < all.len())
-        .then(|| items.last().map(|a| a["id"].clone()))
-        .flatten();
+    let (items, next) = match super::forwarded::after_id(&all, req.param("cursor"), limit) {
+        Ok(page) => page,
+        Err(reason) => return bad(reason),
+    };
     Ok(Reply::json(
         200,
         json!({"items": items, "next_cursor": next}),
@@ -645,6 +705,37 @@ fn export(api: &Api, req: &Req, tenant: &str, key: &ApiKey) -> Result<Reply, Fai
         other => return bad(format!("format={other:?}: csv or jsonl")),
     };
     let f = filter(req, key)?;
+    let disposition = (
+        "content-disposition",
+        format!(
+            "attachment; filename=\"veil-{}.{}\"",
+            kind.as_str(),
+            req.param("format").unwrap_or("jsonl")
+        ),
+    );
+    if let Some(federation) = elsewhere(api, tenant) {
+        // Every owner's records, merged in one order, as one body.
+        let all = match gathered(federation, req, tenant, kind, &f)? {
+            Ok(all) => all,
+            Err(reply) => return Ok(reply),
+        };
+        let mut body = match format.as_str() {
+            "csv" => csv_header(kind).into_bytes(),
+            _ => Vec::new(),
+        };
+        for (_, bytes) in &all {
+            export_line(&format, bytes, &mut body)?;
+        }
+        let detail = json!({"kind": kind.as_str(), "format": format, "site": f.site, "device": f.device,
+            "stream": f.stream, "from": req.param("from"), "to": req.param("to"),
+            "records": all.len(), "forwarded": true});
+        note(api, req, key, "export", "success", detail);
+        return Ok(Reply {
+            status: 200,
+            headers: vec![disposition],
+            body: Body::Raw(content_type, Bytes::from(body)),
+        });
+    }
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(16);
     let store = api.store.clone();
     let audit = api.audit.clone();
@@ -664,19 +755,7 @@ fn export(api: &Api, req: &Req, tenant: &str, key: &ApiKey) -> Result<Reply, Fai
         };
         let mut aborted = false;
         let result = data::scan_raw(&store, &tenant, &[kind], &f, None, |_, bytes| {
-            if format == "csv" {
-                chunk
-                    .extend_from_slice(csv_row(&veil_wire::Record::from_slice(&bytes)?).as_bytes());
-            } else if bytes.contains(&b'\n') || bytes.contains(&b'\r') {
-                // A device may send pretty-printed JSON: one line per record here.
-                let record = veil_wire::Record::from_slice(&bytes)?;
-                chunk.extend_from_slice(&serde_json::to_vec(&record)?);
-                chunk.push(b'\n');
-            } else {
-                // As stored: the device's own bytes, validated at ingest.
-                chunk.extend_from_slice(&bytes);
-                chunk.push(b'\n');
-            }
+            export_line(&format, &bytes, &mut chunk)?;
             count += 1;
             if chunk.len() >= 64 * 1024
                 && tx
@@ -716,16 +795,25 @@ fn export(api: &Api, req: &Req, tenant: &str, key: &ApiKey) -> Result<Reply, Fai
     });
     Ok(Reply {
         status: 200,
-        headers: vec![(
-            "content-disposition",
-            format!(
-                "attachment; filename=\"veil-{}.{}\"",
-                kind.as_str(),
-                req.param("format").unwrap_or("jsonl")
-            ),
-        )],
+        headers: vec![disposition],
         body: Body::Stream(content_type, rx),
     })
+}
+
+/// One exported line: a CSV row, or the record's JSON on one line (as stored: the device's
+/// own bytes, validated at ingest, unless it sent pretty-printed JSON).
+fn export_line(format: &str, bytes: &[u8], out: &mut Vec<u8>) -> anyhow::Result<()> {
+    if format == "csv" {
+        out.extend_from_slice(csv_row(&veil_wire::Record::from_slice(bytes)?).as_bytes());
+    } else if bytes.contains(&b'\n') || bytes.contains(&b'\r') {
+        let record = veil_wire::Record::from_slice(bytes)?;
+        out.extend_from_slice(&serde_json::to_vec(&record)?);
+        out.push(b'\n');
+    } else {
+        out.extend_from_slice(bytes);
+        out.push(b'\n');
+    }
+    Ok(())
 }
 
 fn scopes_field(body: &Value) -> Result<Option<BTreeSet<Scope>>, Fail> {

@@ -10,6 +10,7 @@
 //! TLS glue is [`server`].
 
 pub mod data;
+pub mod forwarded;
 pub mod handlers;
 pub mod hello;
 pub mod keys;
