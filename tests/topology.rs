@@ -1123,6 +1123,24 @@ fn a_damaged_store_is_rebuilt_from_its_replica_with_every_acknowledged_record() 
     };
     let start = Instant::now();
     let threads: Vec<_> = (0..2).map(|i| device(i, 600)).collect();
+    // An attacker behind the replica's router (PyPI eclipse-zenoh) hears the real
+    // confirmations for 4.5 s, then forges and replays them while the replica is down.
+    let attacker_config = dir.join("attacker.json5");
+    std::fs::write(
+        &attacker_config,
+        format!(
+            "{{mode: \"client\", connect: {{endpoints: [\"tcp/127.0.0.1:{}\"]}}, scouting: {{multicast: {{enabled: false}}}}}}",
+            ports[1].1
+        ),
+    )
+    .unwrap();
+    let attacker = Command::new(veil_e2e::python_client())
+        .arg(veil_e2e::repo_path("tests/python/forge_confirmations.py"))
+        .arg(&attacker_config)
+        .args(["4.5", "6"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
     std::thread::sleep(Duration::from_secs(5));
     // The replica goes away for 6 s: the owner goes on storing, acknowledges nothing.
     eprintln!("SIGKILL the replica");
@@ -1137,6 +1155,14 @@ fn a_damaged_store_is_rebuilt_from_its_replica_with_every_acknowledged_record() 
         "devices done after {:.0} s: {outcomes:?}",
         start.elapsed().as_secs_f64()
     );
+    let attack = attacker.wait_with_output().unwrap();
+    let attack: serde_json::Value =
+        serde_json::from_slice(&attack.stdout).unwrap_or_else(|e| panic!("{e}: {attack:?}"));
+    eprintln!("attacker: {attack}");
+    // The attack was live: it heard both devices' confirmations where the replica publishes
+    // them, and sent its forgeries into the same router while the replica was down.
+    assert_eq!(attack["captured"], 2, "{attack}");
+    assert!(attack["published"].as_u64().unwrap() >= 50, "{attack}");
     for (i, (last, complete)) in outcomes.iter().enumerate() {
         assert!(*complete, "cam-{i}: not every record acknowledged");
         assert!(*last > 50, "cam-{i}: only {last} records");
@@ -1155,7 +1181,7 @@ fn a_damaged_store_is_rebuilt_from_its_replica_with_every_acknowledged_record() 
     );
     assert_eq!(
         at_down, at_up,
-        "acknowledgements moved on without the replica"
+        "acknowledgements moved on without the replica (forged confirmations counted?)"
     );
     for (unit, seq) in &at_up {
         assert!(at_end[unit] > *seq, "{unit}: {seq} → {}", at_end[unit]);
