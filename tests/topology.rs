@@ -965,11 +965,51 @@ fn a_mutual_tls_mesh_carries_each_device_to_its_store_and_no_device_poses_as_a_s
     assert_eq!(status, 200, "{answer}");
     let body: serde_json::Value = serde_json::from_str(&answer).unwrap();
     assert!(body["windows"].as_u64().unwrap() > 10, "{body}");
+    let lab_id = lab_service
+        .1
+        .split("(id ")
+        .nth(1)
+        .and_then(|rest| rest.split(')').next())
+        .unwrap()
+        .to_owned();
     assert!(lab_service.stop());
     let (status, answer) = front_door();
     assert!(
         status == 504 && answer.contains("veil/acme/lab/**"),
         "{status} {answer}"
+    );
+    // With C gone, a device's certificate poses as C to the front door: a queryable on C's set
+    // answering a made-up record and C's answered marker (C's store id known). The routers
+    // drop its declaration: still 504, nothing made up served. Control: the same forgery from
+    // C's own certificate is heard (the access control, nothing else, keeps the device out).
+    let marker = format!(
+        "veil-store/answered/{lab_id}/{}",
+        hex::encode("veil/acme/lab/**")
+    );
+    let pose = |who: &str| {
+        let probe = Command::new(veil_e2e::python_client())
+            .arg(veil_e2e::repo_path("tests/python/zenoh_probe.py"))
+            .arg(client(who, &ports))
+            .args(["answer", "veil/acme/lab/**", "4", &marker])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_secs(2));
+        let (status, answer) = front_door();
+        let out = probe.wait_with_output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+        let heard: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        (status, answer, heard["queries"].as_u64().unwrap())
+    };
+    let (status, answer, queries) = pose(hostile);
+    assert!(
+        status == 504 && queries == 0,
+        "a device posed as a store: {status} {answer}, {queries} queries reached it"
+    );
+    let (status, answer, queries) = pose("store-c");
+    assert!(
+        status == 200 && queries > 0,
+        "control: {status} {answer}, {queries} queries"
     );
 
     // Another device's certificate announces itself owner of everything, first; so does store

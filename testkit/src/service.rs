@@ -65,7 +65,8 @@ pub fn run(binary: &str, config: &Path, args: &[&str]) -> std::process::Output {
 }
 
 /// A `serve` child, killed if the test fails.
-pub struct Service(pub Child);
+/// A running service and its "ready" line.
+pub struct Service(pub Child, pub String);
 
 impl Service {
     pub fn kill(&mut self) {
@@ -102,20 +103,20 @@ pub fn serve(binary: &str, config: &Path) -> Service {
         .spawn()
         .unwrap();
     let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    loop {
+    let ready = loop {
         let line = lines
             .next()
             .expect("serve exited before it was ready")
             .unwrap();
         eprintln!("{line}");
         if line.contains("ready") {
-            break;
+            break line;
         }
-    }
+    };
     std::thread::spawn(move || {
         for line in lines.map_while(Result::ok) {
             eprintln!("{line}");
         }
     });
-    Service(child)
+    Service(child, ready)
 }

@@ -8,6 +8,9 @@ and does one thing, printing what happened as one JSON object.
   zenoh_probe.py CONFIG sub KEY SECONDS          samples heard in SECONDS: {"count", "keys"}
   zenoh_probe.py CONFIG get KEY [API_KEY]        replies: {"ok", "payloads", "errors"} (no consolidation)
   zenoh_probe.py CONFIG token KEY SECONDS        a liveliness token on KEY held for SECONDS
+  zenoh_probe.py CONFIG answer KEY SECONDS MARKER a queryable on KEY for SECONDS answering each
+                                                 query with a made-up record under KEY and an
+                                                 answered marker on MARKER: {"queries"}
 """
 import json
 import sys
@@ -50,6 +53,23 @@ def main():
             time.sleep(float(sys.argv[4]))
             token.undeclare()
             print(json.dumps({"token": key}))
+        elif action == "answer":
+            seconds, marker = float(sys.argv[4]), sys.argv[5]
+            record_key = key.replace("**", "cam-9/default/metrics")
+            queries = []
+
+            def on_query(query):
+                queries.append(str(query.key_expr))
+                record = {"v": 1, "tenant": "acme", "site": "lab", "device": "cam-9",
+                          "stream": "default", "kind": "metrics", "seq": 1,
+                          "capture_time": "2026-11-23T10:00:00Z", "body": {"made_up": True}}
+                query.reply(record_key, json.dumps(record))
+                query.reply(marker, "[]")
+
+            queryable = session.declare_queryable(key, on_query)
+            time.sleep(seconds)
+            queryable.undeclare()
+            print(json.dumps({"queries": len(queries)}))
         else:
             sys.exit(f"unknown action {action}")
     finally:
