@@ -178,9 +178,10 @@ schemas = {
 KEY_ID = p("key_id", {"type": "string"}, "The key's id (the part after veil_)")
 WEBHOOK_ID = p("webhook_id", {"type": "string"}, "The subscription's id")
 E = ("400", "401", "403", "404", "429")
-# Reads answered by every owner (records and roll-ups).
+# Reads answered by every owner of a tenant (the front door, docs/deploy.md).
 E_FED = (*E, "502", "503", "504")
 E_NO400 = ("401", "403", "404", "429")
+E_NO400_FED = (*E_NO400, "502", "503", "504")
 
 paths = {
     "/v1/health": {"get": {"summary": "Liveness", "x-veil-scope": None, "security": [], "responses": {
@@ -190,7 +191,7 @@ paths = {
         "200": {"description": "The OpenAPI document", "content": {"application/json": {"schema": {"type": "object"}}}}}}},
     "/v1/t/{tenant}/streams": {"get": op("The tenant's streams and their record counts", "read",
         json_response("Streams", {"type": "object", "required": ["items"],
-                                  "properties": {"items": {"type": "array", "items": ref("Stream")}}}), errors=E_NO400)},
+                                  "properties": {"items": {"type": "array", "items": ref("Stream")}}}), errors=E_NO400_FED)},
     "/v1/t/{tenant}/metrics": {"get": op("Metrics windows (valid records of kind metrics), in series and time order", "read",
         json_response("A page of records", page(ref("Record"))), [*FILTERS, *PAGING], errors=E_FED)},
     "/v1/t/{tenant}/events": {"get": op("Events (kind event)", "read",
@@ -200,7 +201,7 @@ paths = {
     "/v1/t/{tenant}/compliance": {"get": op("Action compliance records, one per work cycle (kind compliance)", "read",
         json_response("A page of records", page(ref("Record"))), [*FILTERS, *PAGING], errors=E_FED)},
     "/v1/t/{tenant}/integrity": {"get": op("Integrity alerts: the devices' integrity records and what the service found", "read",
-        json_response("A page of alerts", page(ref("IntegrityAlert"))), [*FILTERS, *PAGING], errors=E)},
+        json_response("A page of alerts", page(ref("IntegrityAlert"))), [*FILTERS, *PAGING], errors=E_FED)},
     "/v1/t/{tenant}/integrity/{alert_id}/acknowledge": {"post": op("Acknowledge an integrity alert", "write",
         json_response("Acknowledged", {"type": "object", "required": ["id", "acknowledged"], "properties": {
             "id": {"type": "string"}, "acknowledged": ref("Acknowledgement")}}),
@@ -219,7 +220,7 @@ paths = {
         [q("kind", {"type": "string", "enum": ["metrics", "event", "integrity", "checkpoint", "config",
                                                "inspection", "compliance"], "default": "metrics"}, "Which records"),
          q("format", {"type": "string", "enum": ["jsonl", "csv"], "default": "jsonl"}, "Output format"),
-         *FILTERS], errors=E)},
+         *FILTERS], errors=E_FED)},
     "/v1/t/{tenant}/keys": {
         "get": op("The tenant's API keys (never their secrets)", "admin",
                   json_response("Keys", {"type": "object", "required": ["items"], "properties": {
@@ -255,11 +256,11 @@ paths = {
             "items": {"type": "array", "items": ref("Delivery")}}}),
         [WEBHOOK_ID, PAGING[0]], errors=E)},
     "/v1/t/{tenant}/images": {"get": op("Stored inspection images (failures-only retention), without their pixels", "images",
-        json_response("A page of images", page(ref("ImageInfo"))), [*FILTERS, *PAGING], errors=E)},
+        json_response("A page of images", page(ref("ImageInfo"))), [*FILTERS, *PAGING], errors=E_FED)},
     "/v1/t/{tenant}/images/{image_id}": {"get": op("One stored image: the JPEG the device encoded", "images",
         {"description": "The JPEG", "headers": {**RATE_HEADERS, "x-veil-sha256": {"description": "SHA-256 of the JPEG, as its inspection record names it", "schema": {"type": "string"}}},
          "content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}}},
-        [p("image_id", {"type": "string"}, "The image's id from the list")], errors=E_NO400)},
+        [p("image_id", {"type": "string"}, "The image's id from the list")], errors=E_NO400_FED)},
     "/v1/t/{tenant}/audit": {"get": op("The service's audit log entries about this tenant", "admin",
         json_response("A page of entries", page(ref("AuditEntry"))),
         [q("cursor", {"type": "string", "pattern": "^[0-9]{1,19}$"}, "next_cursor of the previous page (a seq)"),
