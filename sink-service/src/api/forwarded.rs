@@ -114,6 +114,9 @@ pub fn filter_of(get: &dyn Fn(&str) -> Option<String>, key: &ApiKey) -> Result<F
     Ok(f)
 }
 
+/// Whether an item's site, device and stream (`None`: a name it lacks) lie in an owned set.
+pub type InSet<'a> = dyn Fn(Option<&str>, Option<&str>, Option<&str>) -> bool + 'a;
+
 /// An owner's answer to a forwarded read of `tenant`, one owned set's part: the items whose
 /// site, device and stream `in_set` admits (`None`: a name the item lacks).
 ///
@@ -124,7 +127,7 @@ pub fn answer(
     key: &ApiKey,
     read: Read,
     get: &dyn Fn(&str) -> Option<String>,
-    in_set: &dyn Fn(Option<&str>, Option<&str>, Option<&str>) -> bool,
+    in_set: &InSet<'_>,
 ) -> anyhow::Result<Vec<Value>> {
     let f = filter_of(get, key).map_err(anyhow::Error::msg)?;
     let names = |v: &Value| {
