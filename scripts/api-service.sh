@@ -3,9 +3,10 @@
 # the HTTPS API (development certificates as veil-certs makes them), a store seeded with synthetic device
 # chains (examples/seed.rs) for tenants acme and globex, and API keys made with the CLI.
 #
-#   api_service_up PROFILE DAYS EXTRA_API_TOML   (PROFILE: debug or release)
+#   api_service_up PROFILE DAYS EXTRA_API_TOML   (PROFILE: debug or release; SEED_EXTRA: more
+#                                                 options for acme's seed, e.g. --zone NAME)
 #
-# Sets WORK (removed at exit), BIN, API_PORT, API_URL, CA, ADMIN_KEY, READ_KEY, BULK_KEY and
+# Sets WORK (removed at exit), BIN, API_PORT, API_URL, CA, ADMIN_KEY, OPERATOR_KEY, READ_KEY and
 # SERVICE_PID; the service's output goes to $WORK/serve.log. Needs lib.sh sourced.
 
 api_service_up() {
@@ -47,10 +48,12 @@ window = "1s"
 TOML
   "$BIN" --config "$WORK/sink.toml" keys init >/dev/null
   "$CARGO_TARGET_DIR/$profile/examples/seed" --config "$WORK/sink.toml" --tenant globex --days "$days" >&2
+  # shellcheck disable=SC2086 # SEED_EXTRA: more options for acme's seed (word-split on purpose)
   "$CARGO_TARGET_DIR/$profile/examples/seed" --config "$WORK/sink.toml" --tenant acme --days "$days" \
-    --certs "$WORK/certs" >&2
+    --certs "$WORK/certs" ${SEED_EXTRA:-} >&2
   local create=("$BIN" --config "$WORK/sink.toml" api-keys create --tenant acme --tier unlimited)
   ADMIN_KEY=$("${create[@]}" --role admin --name admin 2>/dev/null)
+  OPERATOR_KEY=$("${create[@]}" --role operator --name operator 2>/dev/null)
   READ_KEY=$("${create[@]}" --scopes read --name read-only 2>/dev/null)
   "$BIN" --config "$WORK/sink.toml" serve > "$WORK/serve.log" 2>&1 &
   SERVICE_PID=$!

@@ -22,6 +22,8 @@ APT_PACKAGES=(
   systemd strace
   # an HTTPS client we did not write, for the front-door read test
   curl
+  # a real browser for the console's tests (WebDriver, headless)
+  chromium chromium-driver
 )
 
 # Pinned inputs: name version sha256.
@@ -208,10 +210,12 @@ install_media() {
   done
 }
 
-# The Python Zenoh client for examples/python (and the test that runs it): the same Zenoh
-# version as the Rust side (1.x on both; other versions fail silently), pinned.
+# The Python clients we did not write: Zenoh for examples/python (and the test that runs it; the
+# same Zenoh version as the Rust side: 1.x on both, other versions fail silently), pinned.
 CLIENT_VENV=$VEIL_CACHE/client-venv
-CLIENT_PIP=(eclipse-zenoh==1.10.2 rfc8785==0.1.4 cryptography==46.0.3)
+# selenium drives the console's browser tests (WebDriver); prometheus-client parses /metrics.
+CLIENT_PIP=(eclipse-zenoh==1.10.2 rfc8785==0.1.4 cryptography==46.0.3 selenium==4.35.0
+  prometheus-client==0.23.1)
 install_python_client() {
   local stamp="$CLIENT_VENV/.ok-${CLIENT_PIP[*]// /_}"
   [ -f "$stamp" ] && return

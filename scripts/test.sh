@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT OR Apache-2.0
 # Runs every test: installs what is missing (scripts/setup.sh), then formatting and lint checks,
-# the unit, element and end-to-end tests, the API fuzzing (Schemathesis), and a meson build +
-# install smoke test.
+# the unit, element and end-to-end tests, the API fuzzing (Schemathesis), the console in a real
+# browser, and a meson build + install smoke test.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$VEIL_ROOT"
@@ -35,6 +35,9 @@ cargo test --workspace --locked
 
 step "HTTPS API fuzzing against its OpenAPI document (Schemathesis; admin and read-only keys)"
 scripts/api-fuzz.sh
+
+step "the console in a real browser (headless Chromium over WebDriver; screenshots in docs/screenshots)"
+scripts/console-test.sh
 
 step "meson build + install into a prefix"
 scripts/meson-smoke.sh

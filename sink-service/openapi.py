@@ -65,7 +65,7 @@ def json_response(description, schema):
 
 
 def op(summary, scope, ok, params=(), body=None, status="200", errors=tuple(ERRORS)):
-    o = {"summary": summary, "x-veil-scope": scope, "security": [{"apiKey": []}],
+    o = {"summary": summary, "x-veil-scope": scope, "security": [{"apiKey": []}, {"sessionCookie": []}],
          "parameters": [TENANT, *params], "responses": {status: ok}}
     for code in errors:
         o["responses"][code] = {"description": ERRORS[code],
@@ -93,6 +93,15 @@ SCOPES = ["read", "write", "analytics", "export", "webhooks", "images", "admin"]
 EVENTS = ["window.closed", "integrity.alert", "inspection.ng", "compliance.violation"]
 
 schemas = {
+    "Session": {"type": "object", "required": ["key_id", "tenant", "name", "scopes", "csrf_token", "idle_timeout_s"],
+                "description": "The key behind a console session (never its secret), and the session's CSRF token",
+                "properties": {"key_id": {"type": "string"}, "id": {"type": "string"}, "tenant": {"type": "string"},
+                               "name": {"type": "string"}, "role": nullable({"type": "string"}),
+                               "scopes": {"type": "array", "items": {"type": "string"}}, "tier": {"type": "string"},
+                               "created": {"type": "string"}, "expires": nullable({"type": "string"}),
+                               "revoked": nullable({"type": "string"}), "rotated": nullable({"type": "string"}),
+                               "stations": {}, "csrf_token": {"type": "string"},
+                               "idle_timeout_s": {"type": "integer"}}},
     "Error": {"type": "object", "required": ["error", "reason"], "properties": {
         "error": {"type": "string", "enum": ["bad_request", "unauthorized", "forbidden", "not_found",
                                               "method_not_allowed", "conflict", "payload_too_large",
@@ -189,6 +198,28 @@ paths = {
             "type": "object", "required": ["status"], "properties": {"status": {"type": "string"}}}}}}}}},
     "/v1/openapi.json": {"get": {"summary": "This document", "x-veil-scope": None, "security": [], "responses": {
         "200": {"description": "The OpenAPI document", "content": {"application/json": {"schema": {"type": "object"}}}}}}},
+    "/v1/session": {
+        "post": {"summary": "Sign in to the console: an API key for a session cookie (veil_session; HttpOnly, Secure, "
+                            "SameSite=Strict) and the CSRF token every change through the session must send as X-CSRF-Token",
+                 "x-veil-scope": None, "security": [],
+                 "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                     "type": "object", "required": ["api_key"], "additionalProperties": False,
+                     "properties": {"api_key": {"type": "string", "maxLength": 200}}}}}},
+                 "responses": {"201": {"description": "Signed in; Set-Cookie carries the session",
+                                       "content": {"application/json": {"schema": ref("Session")}}},
+                               **{c: {"description": ERRORS[c], "content": {"application/json": {"schema": ref("Error")}}}
+                                  for c in ("400", "401", "429")}}},
+        "get": {"summary": "The console session of the cookie, with its CSRF token", "x-veil-scope": None,
+                "security": [{"sessionCookie": []}],
+                "responses": {"200": {"description": "The session",
+                                      "content": {"application/json": {"schema": ref("Session")}}},
+                              "401": {"description": ERRORS["401"], "content": {"application/json": {"schema": ref("Error")}}}}},
+        "delete": {"summary": "Sign out (needs X-CSRF-Token)", "x-veil-scope": None,
+                   "security": [{"sessionCookie": []}],
+                   "responses": {"200": {"description": "Signed out; the cookie is cleared", "content": {"application/json": {
+                       "schema": {"type": "object", "required": ["signed_out"], "properties": {"signed_out": {"type": "boolean"}}}}}},
+                       **{c: {"description": ERRORS[c], "content": {"application/json": {"schema": ref("Error")}}}
+                          for c in ("401", "403")}}}},
     "/v1/t/{tenant}/streams": {"get": op("The tenant's streams and their record counts", "read",
         json_response("Streams", {"type": "object", "required": ["items"],
                                   "properties": {"items": {"type": "array", "items": ref("Stream")}}}), errors=E_NO400_FED)},
@@ -208,9 +239,10 @@ paths = {
         [p("alert_id", {"type": "string"}, "The alert's id")],
         body={"type": "object", "additionalProperties": False,
               "properties": {"note": {"type": "string", "maxLength": 500}}}, errors=E)},
-    "/v1/t/{tenant}/rollups/{dimension}": {"get": op("Metrics windows rolled up per hour of day, day of week, day or zone", "analytics",
+    "/v1/t/{tenant}/rollups/{dimension}": {"get": op("Metrics windows rolled up per hour, hour of day, day of week, weekday and hour, day or zone", "analytics",
         json_response("The buckets", ref("Rollup")),
-        [p("dimension", {"type": "string", "enum": ["hour-of-day", "day-of-week", "day", "zone"]}, "How to bucket"),
+        [p("dimension", {"type": "string", "enum": ["hour", "hour-of-day", "day-of-week", "weekday-hour", "day", "zone"]},
+           "How to bucket: hour (2026-11-23T10), hour-of-day (10), day-of-week (monday), weekday-hour (monday-10), day (2026-11-23), zone"),
          *FILTERS, q("utc_offset_minutes", {"type": "integer", "minimum": -720, "maximum": 840, "default": 0},
                      "Local time offset for hour and day buckets")], errors=E_FED)},
     "/v1/t/{tenant}/export": {"get": op("Export records, streamed as JSON Lines or CSV", "export",
@@ -276,7 +308,9 @@ doc = {
     "servers": [{"url": "/"}],
     "paths": paths,
     "components": {"schemas": schemas, "securitySchemes": {
-        "apiKey": {"type": "http", "scheme": "bearer", "bearerFormat": "veil_<id>_<secret>"}}},
+        "apiKey": {"type": "http", "scheme": "bearer", "bearerFormat": "veil_<id>_<secret>"},
+        "sessionCookie": {"type": "apiKey", "in": "cookie", "name": "veil_session",
+                          "description": "A console session (POST /v1/session); changes also need X-CSRF-Token"}}},
 }
 out = pathlib.Path(__file__).with_name("openapi.json")
 out.write_text(json.dumps(doc, indent=1) + "\n")

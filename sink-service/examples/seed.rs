@@ -4,10 +4,11 @@
 //! (scripts/bench-api.sh). The store must not be in use.
 //!
 //!     cargo run -p veil-sink-service --example seed -- --config FILE [--tenant acme] [--days 1]
-//!         [--certs DIR]
+//!         [--certs DIR] [--zone NAME]
 //!
 //! `--certs DIR` also writes a development CA and a certificate for localhost/127.0.0.1 there
-//! (as `veil-certs` does), for the API's TLS.
+//! (as `veil-certs` does), for the API's TLS. `--zone NAME` adds a third zone of that name (zone
+//! names are free text: the console's test names one with HTML in it).
 //!
 //! Per tenant: device `cam-1`, stream `door`, one metrics window a minute from
 //! 2026-11-23T10:00Z (audience figures that vary with the hour, two zones), a checkpoint every
@@ -33,6 +34,7 @@ fn main() -> anyhow::Result<()> {
     ))?;
     let tenant = flag("--tenant").unwrap_or_else(|| "acme".into());
     let days: u64 = flag("--days").map(|d| d.parse()).transpose()?.unwrap_or(1);
+    let extra_zone = flag("--zone");
     if let Some(dir) = flag("--certs") {
         veil_testkit::certs::generate(dir.as_ref(), "Veil development", &[])?;
     }
@@ -86,7 +88,9 @@ fn main() -> anyhow::Result<()> {
             };
             window.dwell_bands.insert(band.label().into(), n);
         }
-        for (zone, share) in [("entrance", 1), ("shelf", 2)] {
+        let mut zones = vec![("entrance", 1), ("shelf", 2)];
+        zones.extend(extra_zone.as_deref().map(|z| (z, 3)));
+        for (zone, share) in zones {
             let zone_metrics = ZoneMetrics {
                 occupancy_mean: ots as f64 / (3 * share) as f64,
                 occupancy_max: ots / share,

@@ -112,6 +112,11 @@ impl AuditLog {
         })
     }
 
+    /// The sequence number of the newest entry (0: none yet).
+    pub fn head_seq(&self) -> u64 {
+        self.head.lock().map(|h| h.0).unwrap_or(0)
+    }
+
     /// Appends an entry (durable at the store's next flush; `flush` for the important ones).
     pub fn record(&self, store: &Store, action: Action<'_>) -> anyhow::Result<AuditEntry> {
         let mut head = self

@@ -30,9 +30,21 @@ pub struct Config {
     pub replication: ReplicationConfig,
     /// Scheduled encrypted backups; absent: none (backups by hand with `sink-service backup`).
     pub backup: Option<BackupSchedule>,
+    /// Prometheus metrics for operations; absent: none.
+    pub metrics: Option<MetricsConfig>,
     /// SHA-256 of the configuration file (for the audit log's `config.load`).
     #[serde(skip)]
     pub sha256: String,
+}
+
+/// `[metrics]`: `GET /metrics` in the Prometheus text format on a listener of its own, plain
+/// HTTP (scrapers rarely speak TLS to each target): keep it on loopback or an operations
+/// network — it names tenants' devices and streams in its labels.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// `address:port`, e.g. "127.0.0.1:9464".
+    pub listen: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -56,6 +68,10 @@ pub struct ApiConfig {
     /// How long a read of a tenant other services own waits for their answers over Zenoh
     /// ([`crate::federation`]), in ms.
     pub federation_timeout_ms: u64,
+    /// A console session ends after this long without a request ("30m").
+    pub session_idle: String,
+    /// A console session ends this long after sign-in, used or not ("8h").
+    pub session_max: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -93,6 +109,8 @@ impl Default for ApiConfig {
             auth_failures_per_minute: 30,
             max_page: 1000,
             federation_timeout_ms: 5000,
+            session_idle: "30m".into(),
+            session_max: "8h".into(),
         }
     }
 }

@@ -10,6 +10,10 @@
 //! the answer from the union of the records: pages are cut and roll-ups computed over the
 //! union, so several owners' windows are merged, not concatenated.
 //!
+//! The reads that are not record listings (streams, integrity alerts, images) go the same way
+//! with an `api=` parameter ([`crate::api::forwarded`]): each owner puts its items in its
+//! answered marker.
+//!
 //! Partial answers are refused, not served: every owner announcing a set that intersects the
 //! query (their liveliness tokens, [`crate::ownership`]) must say it answered (a reply on
 //! `veil-store/answered/<store id>/<hex of its set>` after its records), else the request fails
@@ -129,7 +133,8 @@ impl std::fmt::Display for Unanswered {
 pub struct Heard {
     pub records: Vec<Vec<u8>>,
     pub answered: BTreeSet<(String, String)>,
-    pub documents: Vec<Vec<u8>>,
+    /// What each (store id, hex of the set) put in its answered marker.
+    pub documents: std::collections::BTreeMap<(String, String), Vec<u8>>,
     pub refusals: Vec<String>,
 }
 
@@ -225,7 +230,19 @@ impl Federation {
             Err(unanswered) => return Ok(Err(unanswered)),
         };
         let mut items = Vec::new();
-        for document in heard.documents {
+        // An owner that answered without a document does not know forwarded reads (an older
+        // version answering a history query): its part is missing, not empty.
+        if let Some((store, set)) = heard
+            .answered
+            .iter()
+            .find(|owner| !heard.documents.contains_key(*owner))
+        {
+            return Ok(Err(Unanswered::Refused(format!(
+                "store {store} (set {}) does not answer forwarded reads: upgrade it",
+                String::from_utf8(hex::decode(set).unwrap_or_default()).unwrap_or_default()
+            ))));
+        }
+        for document in heard.documents.into_values() {
             match serde_json::from_slice::<Vec<serde_json::Value>>(&document) {
                 Ok(mut part) => items.append(&mut part),
                 Err(e) => {
@@ -270,11 +287,12 @@ impl Federation {
                     if let Some(rest) = key.strip_prefix(ANSWERED_PREFIX) {
                         let mut parts = rest.trim_start_matches('/').splitn(2, '/');
                         if let (Some(store), Some(set)) = (parts.next(), parts.next()) {
-                            heard.answered.insert((store.to_owned(), set.to_owned()));
+                            let owner = (store.to_owned(), set.to_owned());
                             let document = sample.payload().to_bytes();
                             if !document.is_empty() {
-                                heard.documents.push(document.to_vec());
+                                heard.documents.insert(owner.clone(), document.to_vec());
                             }
+                            heard.answered.insert(owner);
                         }
                     } else if query.intersects(sample.key_expr()) {
                         heard.records.push(sample.payload().to_bytes().to_vec());
@@ -342,7 +360,7 @@ mod tests {
         let heard = Heard {
             records: vec![b"1".to_vec(), b"2".to_vec()],
             answered: [a.clone(), b.clone()].into(),
-            documents: Vec::new(),
+            documents: Default::default(),
             refusals: Vec::new(),
         };
         assert_eq!(heard.complete(&expected).unwrap().records.len(), 2);
@@ -350,7 +368,7 @@ mod tests {
         let heard = Heard {
             records: vec![b"1".to_vec()],
             answered: [a.clone()].into(),
-            documents: Vec::new(),
+            documents: Default::default(),
             refusals: Vec::new(),
         };
         let e = heard.complete(&expected).unwrap_err();
@@ -360,7 +378,7 @@ mod tests {
         let heard = Heard {
             records: vec![b"1".to_vec()],
             answered: [a, b].into(),
-            documents: Vec::new(),
+            documents: Default::default(),
             refusals: vec!["401 unknown API key".to_owned()],
         };
         assert!(

@@ -428,7 +428,15 @@ impl Ingest {
                             to: cp.seq,
                         });
                     }
-                    self.stats.stored += 1 + cp.seq.saturating_sub(before.signed_upto);
+                    // Newly valid: the records after the previous checkpoint's own record
+                    // (which lies just above what it signed, and was counted with it) up to
+                    // this one. Counting `1 + cp.seq - signed_upto` counted each earlier
+                    // checkpoint record twice.
+                    let counted = match before.signed_upto {
+                        0 => 0,
+                        signed => signed + 1,
+                    };
+                    self.stats.stored += record.seq.saturating_sub(counted);
                     Outcome::Stored
                 }
                 Err(reason) => {

@@ -20,6 +20,7 @@ pub mod ingest;
 pub mod migrate;
 pub mod notice;
 pub mod ownership;
+pub mod prometheus;
 pub mod query;
 pub mod replication;
 pub mod retention;

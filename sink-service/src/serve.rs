@@ -142,6 +142,22 @@ pub fn serve(
             crate::webhooks::run(&store, &policy, &stop)
         }));
     }
+    // Operations metrics, on a listener of their own.
+    if let Some(metrics) = &config.metrics {
+        let targets = config
+            .audit
+            .forward
+            .iter()
+            .map(|t| t.name.clone())
+            .collect();
+        threads.push(crate::prometheus::serve(
+            &metrics.listen,
+            store.clone(),
+            audit.clone(),
+            targets,
+            stop.clone(),
+        )?);
+    }
     // The audit log to the SIEM targets.
     for target in config.audit.forward.clone() {
         let (store, stop) = (store.clone(), stop.clone());
@@ -348,9 +364,14 @@ pub fn serve(
             && (sample.is_none() || last_commit.elapsed() >= group)
         {
             let span = tracing::debug_span!("ingest_group", units = ingest.staged()).entered();
-            match ingest.commit() {
+            let began = Instant::now();
+            let committed = ingest.commit();
+            let telemetry = crate::prometheus::telemetry();
+            telemetry.committed(began.elapsed().as_secs_f64());
+            match committed {
                 Ok(acks) => {
                     for (names, upto, hash) in acks {
+                        telemetry.unit_stored(&unit_label(&names), upto);
                         if replica_units.contains(&names.ack_key()) {
                             // A replica confirms to the owner; devices never hear from it.
                             // Above the records' priority: behind a router queue full of
@@ -374,6 +395,7 @@ pub fn serve(
             if let Ok(mut s) = stats.lock() {
                 *s = ingest.stats.clone();
             }
+            telemetry.ingest(&ingest.stats);
             pending = false;
             last_commit = Instant::now();
         }
@@ -444,6 +466,15 @@ fn acknowledge(
 ) {
     let ack = ack_key.sign_ack(names, *upto, hash);
     let _ = session.put(names.ack_key(), ack.to_vec()).wait();
+    crate::prometheus::telemetry().unit_acknowledged(&unit_label(names), *upto);
+}
+
+/// A chain unit as the metrics name it: `tenant/site/device/stream`.
+fn unit_label(names: &veil_wire::Names) -> String {
+    format!(
+        "{}/{}/{}/{}",
+        names.tenant, names.site, names.device, names.stream
+    )
 }
 
 /// The API key a query carries as its attachment (the token as UTF-8), if any.
@@ -565,17 +596,13 @@ fn answer_forwarded(
     let tenant = key.tenant.clone();
     let asked = KeyExpr::try_from(format!("veil/{tenant}/**"))
         .is_ok_and(|all| all.intersects(query.key_expr()));
-    let first = all_owned.iter().find(|o| {
-        KeyExpr::try_from(format!("veil/{tenant}/**")).is_ok_and(|all| o.intersects(&all))
-    }) == Some(owned);
-    let in_set = |site: Option<&str>, device: Option<&str>, stream: Option<&str>| match (
-        site, device, stream,
-    ) {
-        (Some(site), Some(device), Some(stream)) => {
-            KeyExpr::try_from(format!("veil/{tenant}/{site}/{device}/{stream}/*"))
-                .is_ok_and(|k| owned.intersects(&k))
-        }
-        _ => first,
+    // Each item is answered by the first of this store's sets that holds its records (so
+    // once, also when sets are split by site or by kind).
+    let in_set = |read: Read, item: &serde_json::Value| {
+        let Ok(k) = KeyExpr::try_from(crate::api::forwarded::item_key(&tenant, read, item)) else {
+            return false;
+        };
+        all_owned.iter().find(|o| o.intersects(&k)) == Some(owned)
     };
     let parameters = query.parameters();
     let get = |name: &str| parameters.get(name).map(str::to_owned);
@@ -592,9 +619,15 @@ fn answer_forwarded(
                 )
                 .wait();
         }
+        // A bad parameter says which; the store's own trouble stays in its log.
+        Err(e) if e.to_string().starts_with("400 ") => {
+            let _ = query.reply_err(e.to_string()).wait();
+        }
         Err(e) => {
             tracing::error!("forwarded read: {e:#}");
-            let _ = query.reply_err(format!("500 {e}")).wait();
+            let _ = query
+                .reply_err("500 internal error (logged by the store)")
+                .wait();
         }
     }
 }

@@ -45,6 +45,13 @@ const SUBS: &str = "webhooks";
 const LOG: &str = "webhook-log";
 const QUEUE: &str = "webhook-queue";
 
+/// How many deliveries are queued (due now or later).
+///
+/// Errors: the store's.
+pub fn queued(store: &Store) -> anyhow::Result<usize> {
+    Ok(store.tree(QUEUE, SERVICE_TENANT)?.len())
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Subscription {
@@ -535,6 +542,9 @@ pub fn step(store: &Store, policy: &Policy, agent: &ureq::Agent) -> anyhow::Resu
         "retrying"
     };
     tracing::debug!(status, outcome, "delivery attempt");
+    if !delivered {
+        crate::prometheus::telemetry().webhook_failed(outcome);
+    }
     log_attempt(store, &d, status, error, outcome)?;
     if !delivered && d.attempts < policy.max_attempts {
         let due = now_ns().saturating_add(backoff(policy, d.attempts).as_nanos() as u64);

@@ -78,8 +78,24 @@ fn agent(ca: &Path) -> ureq::Agent {
 
 impl Api {
     fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<&Value>) -> Answer {
-        let url = format!("{}{path}", self.base);
         let auth = token.map(|t| format!("Bearer {t}"));
+        let headers: Vec<(&str, &str)> = auth
+            .as_deref()
+            .map(|a| ("authorization", a))
+            .into_iter()
+            .collect();
+        self.call_with(method, path, &headers, body)
+    }
+
+    /// [`Api::call`] with any headers (a session's cookie and CSRF token).
+    fn call_with(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> Answer {
+        let url = format!("{}{path}", self.base);
         let result = match method {
             "GET" | "DELETE" => {
                 let mut r = if method == "GET" {
@@ -87,8 +103,8 @@ impl Api {
                 } else {
                     self.agent.delete(&url)
                 };
-                if let Some(a) = &auth {
-                    r = r.header("authorization", a);
+                for (name, value) in headers {
+                    r = r.header(*name, *value);
                 }
                 r.call()
             }
@@ -98,8 +114,8 @@ impl Api {
                 } else {
                     self.agent.post(&url)
                 };
-                if let Some(a) = &auth {
-                    r = r.header("authorization", a);
+                for (name, value) in headers {
+                    r = r.header(*name, *value);
                 }
                 let bytes = body.map(|b| b.to_string()).unwrap_or_default();
                 r.header("content-type", "application/json")
@@ -385,6 +401,10 @@ fn every_endpoint_enforces_keys_scopes_and_tenants() {
             let p = fill(&api, &path, tenant);
             api.call(&method, &p, token, body.as_ref())
         };
+        // Console sessions check the key (or cookie) themselves: their own test below.
+        if path == "/v1/session" {
+            continue;
+        }
         let Some(scope) = scope else {
             assert_eq!(call(None, "acme").status, 200, "{method} {path} is public");
             continue;
@@ -1771,4 +1791,256 @@ address = "127.0.0.1:{jsonl_port}"
             assert_eq!(sent.prev, all[i - 1].hash);
         }
     }
+}
+
+/// The cookie a `Set-Cookie` header sets (`veil_session=<value>`).
+fn session_cookie(answer: &Answer) -> String {
+    let set = answer.header("set-cookie").expect("a Set-Cookie header");
+    set.split(';').next().unwrap().to_owned()
+}
+
+#[test]
+fn console_sessions_need_their_cookie_and_csrf_token_and_end_with_their_key() {
+    let api = start("sessions", "");
+    // The console itself: the page, its script and the pinned chart library, under a strict
+    // Content-Security-Policy.
+    let page = api.call("GET", "/", None, None);
+    assert_eq!(page.status, 200);
+    assert!(page.text.contains("/console/app.js"), "{}", page.text);
+    let csp = page.header("content-security-policy").unwrap();
+    for directive in [
+        "default-src 'none'",
+        "script-src 'self'",
+        "frame-ancestors 'none'",
+    ] {
+        assert!(csp.contains(directive), "{csp}");
+    }
+    assert_eq!(page.header("x-frame-options"), Some("DENY"));
+    let uplot = api.call("GET", "/console/vendor/uPlot.iife.min.js", None, None);
+    assert_eq!(uplot.status, 200);
+    assert!(uplot.text.contains("uPlot"));
+
+    // Sign-in: a bad key or none is refused; a good one gets an HttpOnly, Secure,
+    // SameSite=Strict cookie and a CSRF token.
+    let sign_in = |key: &str| api.call("POST", "/v1/session", None, Some(&json!({"api_key": key})));
+    assert_eq!(sign_in(&api.keys.revoked).status, 401);
+    assert_eq!(sign_in("hunter2").status, 401);
+    assert_eq!(
+        api.call("POST", "/v1/session", None, Some(&json!({})))
+            .status,
+        400
+    );
+    let operator = sign_in(api.token(Role::Operator));
+    assert_eq!(operator.status, 201, "{}", operator.text);
+    let set = operator.header("set-cookie").unwrap().to_owned();
+    for attribute in ["HttpOnly", "Secure", "SameSite=Strict", "Path=/"] {
+        assert!(set.contains(attribute), "{set}");
+    }
+    let cookie = session_cookie(&operator);
+    let csrf = operator.json()["csrf_token"].as_str().unwrap().to_owned();
+    assert_eq!(operator.json()["role"], "operator");
+    let with = |method: &str, path: &str, csrf: Option<&str>| {
+        let mut headers = vec![("cookie", cookie.as_str())];
+        if let Some(c) = csrf {
+            headers.push(("x-csrf-token", c));
+        }
+        api.call_with(method, path, &headers, Some(&json!({})))
+    };
+    // Reads through the session; the session is no key for another tenant or another scope.
+    assert_eq!(with("GET", "/v1/t/acme/streams", None).status, 200);
+    assert_eq!(
+        api.call("GET", "/v1/t/acme/streams", None, None).status,
+        401
+    );
+    assert_eq!(with("GET", "/v1/t/globex/streams", None).status, 404);
+    assert_eq!(with("GET", "/v1/t/acme/keys", None).status, 403);
+    let shown = with("GET", "/v1/session", None);
+    assert_eq!(shown.json()["csrf_token"], csrf.as_str());
+    // A change needs the CSRF token: none or a wrong one is 403, the right one works.
+    let alerts = with("GET", "/v1/t/acme/integrity", None).json();
+    let alert = alerts["items"][0]["id"].as_str().unwrap().to_owned();
+    let ack = format!("/v1/t/acme/integrity/{alert}/acknowledge");
+    assert_eq!(with("POST", &ack, None).status, 403);
+    assert_eq!(with("POST", &ack, Some(&csrf[1..])).status, 403);
+    let done = with("POST", &ack, Some(&csrf));
+    assert_eq!(done.status, 200, "{}", done.text);
+    // A made-up cookie is no session.
+    let forged = api.call_with(
+        "GET",
+        "/v1/t/acme/streams",
+        &[("cookie", &format!("veil_session={}", "ab".repeat(32)))],
+        None,
+    );
+    assert_eq!(forged.status, 401);
+
+    // Rotating the key behind a session ends it at once.
+    let key_id = operator.json()["key_id"].as_str().unwrap().to_owned();
+    let admin = api.token(Role::Admin).to_owned();
+    let rotated = api.call(
+        "POST",
+        &format!("/v1/t/acme/keys/{key_id}/rotate"),
+        Some(&admin),
+        None,
+    );
+    assert_eq!(rotated.status, 200, "{}", rotated.text);
+    assert_eq!(with("GET", "/v1/t/acme/streams", None).status, 401);
+
+    // Sign-out ends a session (with its CSRF token only) and clears the cookie.
+    let again = sign_in(rotated.json()["token"].as_str().unwrap());
+    let (cookie, csrf) = (
+        session_cookie(&again),
+        again.json()["csrf_token"].as_str().unwrap().to_owned(),
+    );
+    fn headers<'a>(cookie: &'a str, csrf: Option<&'a str>) -> Vec<(&'static str, &'a str)> {
+        let mut h = vec![("cookie", cookie)];
+        h.extend(csrf.map(|c| ("x-csrf-token", c)));
+        h
+    }
+    assert_eq!(
+        api.call_with("DELETE", "/v1/session", &headers(&cookie, None), None)
+            .status,
+        403
+    );
+    let out = api.call_with("DELETE", "/v1/session", &headers(&cookie, Some(&csrf)), None);
+    assert_eq!(out.status, 200, "{}", out.text);
+    assert!(out.header("set-cookie").unwrap().contains("Max-Age=0"));
+    let after = api.call_with("GET", "/v1/t/acme/streams", &headers(&cookie, None), None);
+    assert_eq!(after.status, 401);
+
+    // Audited: each sign-in and sign-out, and the refused ones.
+    let audit = api.get("/v1/t/acme/audit?limit=1000", &admin).json();
+    let actions: Vec<&str> = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions.iter().filter(|a| **a == "session.begin").count(), 2);
+    assert_eq!(actions.iter().filter(|a| **a == "session.end").count(), 1);
+}
+
+#[test]
+fn metrics_parsed_by_prometheus_equal_the_workload_sent() {
+    use zenoh::Wait;
+    let metrics_port = veil_testkit::net::free_port();
+    let mut api = start(
+        "metrics",
+        &format!("[metrics]\nlisten = \"127.0.0.1:{metrics_port}\"\n"),
+    );
+    // The known workload: a new device's chain over Zenoh (every record acknowledged), three
+    // payloads that are not records, and API requests by route and status.
+    let session = zenoh::open(veil_testkit::net::client_config(&format!(
+        "tcp/127.0.0.1:{}",
+        api.zenoh_port
+    )))
+    .wait()
+    .unwrap();
+    let mut device = Device::new("acme", "cam-7", 7);
+    let chain = device.records(40, 10);
+    let last = chain.last().unwrap().seq;
+    let acked = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let seen = acked.clone();
+    let _acks = session
+        .declare_subscriber(device.names.ack_key())
+        .callback(move |s| {
+            if let Some(a) = veil_wire::Ack::from_slice(&s.payload().to_bytes()) {
+                seen.fetch_max(a.seq, std::sync::atomic::Ordering::AcqRel);
+            }
+        })
+        .wait()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    for r in &chain {
+        session
+            .put(r.key_expr(), r.to_vec())
+            .congestion_control(zenoh::qos::CongestionControl::Block)
+            .wait()
+            .unwrap();
+    }
+    for junk in [&b"not json"[..], b"{", b"[1,2,3]"] {
+        session
+            .put("veil/acme/hq/cam-8/door/metrics", junk.to_vec())
+            .congestion_control(zenoh::qos::CongestionControl::Block)
+            .wait()
+            .unwrap();
+    }
+    let t0 = Instant::now();
+    while acked.load(std::sync::atomic::Ordering::Acquire) < last {
+        assert!(t0.elapsed() < Duration::from_secs(20), "not acknowledged");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let reader = api.token(Role::Operator).to_owned();
+    for _ in 0..3 {
+        assert_eq!(api.get("/v1/t/acme/streams", &reader).status, 200);
+    }
+    assert_eq!(api.get("/v1/t/acme/keys", &reader).status, 403);
+    std::thread::sleep(Duration::from_millis(500));
+
+    // Scraped and parsed by the Prometheus project's own Python parser.
+    let out = std::process::Command::new(veil_testkit::paths::python_client())
+        .arg(veil_testkit::paths::repo_path(
+            "tests/python/prometheus_scrape.py",
+        ))
+        .arg(format!("http://127.0.0.1:{metrics_port}/metrics"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let samples: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let value = |name: &str, labels: Value| -> f64 {
+        samples
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| {
+                s["name"] == name
+                    && labels
+                        .as_object()
+                        .unwrap()
+                        .iter()
+                        .all(|(k, v)| s["labels"][k] == *v)
+            })
+            .and_then(|s| s["value"].as_f64())
+            .unwrap_or_else(|| panic!("no {name} {labels} in {samples}"))
+    };
+    let n = chain.len() as f64;
+    assert_eq!(value("veil_records_received_total", json!({})), n + 3.0);
+    assert_eq!(value("veil_records_stored_total", json!({})), n);
+    assert_eq!(
+        value(
+            "veil_records_quarantined_total",
+            json!({"reason": "malformed"})
+        ),
+        3.0
+    );
+    assert_eq!(
+        value(
+            "veil_acknowledgement_lag_records",
+            json!({"unit": "acme/hq/cam-7/door"})
+        ),
+        0.0
+    );
+    assert!(value("veil_group_commit_seconds_count", json!({})) >= 1.0);
+    assert_eq!(
+        value(
+            "veil_api_requests_total",
+            json!({"route": "/v1/t/{tenant}/streams", "method": "GET", "status": "200"})
+        ),
+        3.0
+    );
+    assert_eq!(
+        value(
+            "veil_api_requests_total",
+            json!({"route": "/v1/t/{tenant}/keys", "method": "GET", "status": "403"})
+        ),
+        1.0
+    );
+    assert!(
+        value(
+            "veil_api_request_seconds_count",
+            json!({"route": "/v1/t/{tenant}/streams"})
+        ) >= 3.0
+    );
+    assert!(value("veil_store_size_bytes", json!({})) > 0.0);
+    assert_eq!(value("veil_webhook_queue_depth", json!({})), 0.0);
+    api.stop();
 }

@@ -36,7 +36,12 @@ impl Filter {
 
     /// [`Filter::admits`] for something whose names may be unknown: an unknown name passes
     /// only where neither the request nor the scope asks for one.
-    fn admits_known(&self, site: Option<&str>, device: Option<&str>, stream: Option<&str>) -> bool {
+    pub fn admits_known(
+        &self,
+        site: Option<&str>,
+        device: Option<&str>,
+        stream: Option<&str>,
+    ) -> bool {
         let wanted = |want: &Option<String>, have: Option<&str>| {
             want.as_deref().is_none_or(|w| have == Some(w))
         };

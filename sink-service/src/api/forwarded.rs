@@ -114,11 +114,29 @@ pub fn filter_of(get: &dyn Fn(&str) -> Option<String>, key: &ApiKey) -> Result<F
     Ok(f)
 }
 
-/// Whether an item's site, device and stream (`None`: a name it lacks) lie in an owned set.
-pub type InSet<'a> = dyn Fn(Option<&str>, Option<&str>, Option<&str>) -> bool + 'a;
+/// Whether an item (a stream, alert or image of `read`) is the answering set's to answer.
+pub type InSet<'a> = dyn Fn(Read, &Value) -> bool + 'a;
 
-/// An owner's answer to a forwarded read of `tenant`, one owned set's part: the items whose
-/// site, device and stream `in_set` admits (`None`: a name the item lacks).
+/// The record key an item stands for, as a key expression: its site, device and stream (`*`
+/// where it names none) and the kind of record it comes from (`*` for a stream, which holds
+/// every kind, and for the service's own integrity events).
+pub fn item_key(tenant: &str, read: Read, item: &Value) -> String {
+    let name = |n: &str| item[n].as_str().unwrap_or("*").to_owned();
+    let kind = match read {
+        Read::Images | Read::Image => "image",
+        Read::Integrity if item["source"] == "device" => "integrity",
+        _ => "*",
+    };
+    format!(
+        "veil/{tenant}/{}/{}/{}/{kind}",
+        name("site"),
+        name("device"),
+        name("stream")
+    )
+}
+
+/// An owner's answer to a forwarded read of `tenant`, one owned set's part: the items
+/// `in_set` gives this set.
 ///
 /// Errors: the store's, and a bad parameter.
 pub fn answer(
@@ -129,14 +147,7 @@ pub fn answer(
     get: &dyn Fn(&str) -> Option<String>,
     in_set: &InSet<'_>,
 ) -> anyhow::Result<Vec<Value>> {
-    let f = filter_of(get, key).map_err(anyhow::Error::msg)?;
-    let names = |v: &Value| {
-        (
-            v["site"].as_str().map(str::to_owned),
-            v["device"].as_str().map(str::to_owned),
-            v["stream"].as_str().map(str::to_owned),
-        )
-    };
+    let f = filter_of(get, key).map_err(|e| anyhow::anyhow!("400 {e}"))?;
     let items = match read {
         // As on the HTTPS route: every stream the key's station scope holds.
         Read::Streams => data::streams(store, tenant, &key.stations)?,
@@ -150,13 +161,7 @@ pub fn answer(
             }
         }
     };
-    Ok(items
-        .into_iter()
-        .filter(|v| {
-            let (site, device, stream) = names(v);
-            in_set(site.as_deref(), device.as_deref(), stream.as_deref())
-        })
-        .collect())
+    Ok(items.into_iter().filter(|v| in_set(read, v)).collect())
 }
 
 /// Stored images in `f` after the record key `after`, at most `limit`, without their pixels:

@@ -84,7 +84,10 @@ fn dispatch(
     let store = &api.store;
     let param = |name: &str| params.get(name).map(String::as_str).unwrap_or("");
     Ok(match op {
-        Op::Health | Op::OpenApi => Reply::error(404, "no such resource"),
+        // Answered by the gate itself (public, or sessions: `Api::session_op`).
+        Op::Health | Op::OpenApi | Op::SessionBegin | Op::SessionShow | Op::SessionEnd => {
+            Reply::error(404, "no such resource")
+        }
         Op::Streams => match elsewhere(api, tenant) {
             None => Reply::json(
                 200,
@@ -413,6 +416,11 @@ fn forward(
     let parameters = super::forwarded::parameters(read, f, id);
     match federation.forward(tenant, &parameters, token) {
         Ok(Ok(mut items)) => {
+            // The caller's scope here too: an owner's copy of the key may be wider.
+            items.retain(|v| {
+                let name = |n: &str| v[n].as_str();
+                f.admits_known(name("site"), name("device"), name("stream"))
+            });
             super::forwarded::order(read, &mut items);
             Ok(Ok(items))
         }
@@ -561,7 +569,7 @@ fn rollups(
 ) -> Result<Reply, Fail> {
     let Some(dim) = Dimension::parse(dimension) else {
         return bad(format!(
-            "dimension {dimension:?}: use hour-of-day, day-of-week, day or zone"
+            "dimension {dimension:?}: use hour, hour-of-day, day-of-week, weekday-hour, day or zone"
         ));
     };
     let f = filter(req, key)?;

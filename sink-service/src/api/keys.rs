@@ -192,6 +192,9 @@ pub enum Refusal {
     WrongSecret(String),
     Revoked(String),
     Expired(String),
+    /// A console session cookie that names no live session (expired, signed out, its key
+    /// revoked, expired or rotated since, or made up).
+    Session,
 }
 
 impl Refusal {
@@ -203,6 +206,7 @@ impl Refusal {
             Refusal::WrongSecret(id) => format!("wrong secret for key {id}"),
             Refusal::Revoked(id) => format!("key {id} is revoked"),
             Refusal::Expired(id) => format!("key {id} has expired"),
+            Refusal::Session => "no live console session for this cookie".into(),
         }
     }
 

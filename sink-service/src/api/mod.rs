@@ -9,6 +9,7 @@
 //! the two equal. Handlers are plain functions of a parsed request ([`handlers`]); the HTTP and
 //! TLS glue is [`server`].
 
+pub mod console;
 pub mod data;
 pub mod forwarded;
 pub mod handlers;
@@ -17,6 +18,7 @@ pub mod keys;
 pub mod ratelimit;
 pub mod rollup;
 pub mod server;
+pub mod session;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -60,6 +62,9 @@ pub enum Op {
     Audit,
     ListImages,
     GetImage,
+    SessionBegin,
+    SessionShow,
+    SessionEnd,
 }
 
 pub struct Route {
@@ -82,6 +87,11 @@ const fn route(method: &'static str, path: &'static str, scope: Option<Scope>, o
 use Scope::*;
 pub const ROUTES: &[Route] = &[
     route("GET", "/v1/health", None, Op::Health),
+    // Console sessions: the key is checked by the operation itself (a key's body, or the
+    // session's cookie), whatever its scopes.
+    route("POST", "/v1/session", None, Op::SessionBegin),
+    route("GET", "/v1/session", None, Op::SessionShow),
+    route("DELETE", "/v1/session", None, Op::SessionEnd),
     route("GET", "/v1/openapi.json", None, Op::OpenApi),
     route("GET", "/v1/t/{tenant}/streams", Some(Read), Op::Streams),
     route("GET", "/v1/t/{tenant}/metrics", Some(Read), Op::Metrics),
@@ -172,6 +182,18 @@ pub const ROUTES: &[Route] = &[
     ),
 ];
 
+/// The route pattern `path` matches (a metrics label: never a tenant's name or an id),
+/// `console` for the console's files, `unmatched` otherwise.
+pub fn route_label(path: &str) -> &'static str {
+    if path == "/" || path.starts_with("/console") {
+        return "console";
+    }
+    ROUTES
+        .iter()
+        .find(|r| match_path(r.path, path).is_some())
+        .map_or("unmatched", |r| r.path)
+}
+
 /// The path parameters of `path` if it matches `pattern`.
 pub fn match_path(pattern: &str, path: &str) -> Option<HashMap<&'static str, String>> {
     let mut params = HashMap::new();
@@ -224,6 +246,10 @@ pub struct Req {
     pub body: Bytes,
     pub peer: IpAddr,
     pub authorization: Option<String>,
+    /// The `Cookie` header (a console session, [`session`]).
+    pub cookie: Option<String>,
+    /// The `X-CSRF-Token` header.
+    pub csrf: Option<String>,
 }
 
 impl Req {
@@ -314,6 +340,8 @@ pub struct Api {
     logged: Mutex<HashMap<(String, IpAddr), Instant>>,
     /// Reads of tenants other services own ([`crate::federation`]); `None`: this store only.
     pub federation: Option<crate::federation::Federation>,
+    /// Console sessions.
+    pub sessions: session::Sessions,
 }
 
 pub fn quota(requests: u32, window: &str) -> anyhow::Result<Quota> {
@@ -341,6 +369,10 @@ impl Api {
             success_interval: parse_duration(&config.audit.success_interval)?,
             logged: Mutex::new(HashMap::new()),
             federation: None,
+            sessions: session::Sessions::new(
+                parse_duration(&api.session_idle)?,
+                parse_duration(&api.session_max)?,
+            ),
             config: api,
         })
     }
@@ -363,67 +395,198 @@ impl Api {
     /// Authenticates; the refusal is logged (and counted against the address).
     fn authenticate(&self, req: &Req, tenant: Option<&str>) -> Result<ApiKey, Reply> {
         let now = Instant::now();
-        let ip = req.peer.to_string();
         let token = req.bearer();
         match self.keys.authenticate(token, now_ns()) {
             Ok(key) => {
-                let first = self.logged.lock().is_ok_and(|mut l| {
-                    let slot = l.entry((key.id.clone(), req.peer));
-                    match slot {
-                        std::collections::hash_map::Entry::Occupied(mut o) => {
-                            if now.duration_since(*o.get()) >= self.success_interval {
-                                o.insert(now);
-                                true
-                            } else {
-                                false
-                            }
-                        }
-                        std::collections::hash_map::Entry::Vacant(v) => {
-                            v.insert(now);
-                            true
-                        }
-                    }
-                });
-                if first {
-                    self.note(Action {
-                        actor: &format!("key:{}", key.id),
-                        tenant: Some(&key.tenant),
-                        source_ip: Some(&ip),
-                        action: "auth.success",
-                        outcome: "success",
-                        detail: json!({"method": req.method, "path": req.path}),
-                    });
-                }
+                self.note_success(&key, req, now, "key");
                 Ok(key)
             }
-            Err(refusal) => {
-                // Failures are limited per address; a valid key is never locked out by them
-                // (the secrets have 256 bits: the limit protects the log, not the keys).
-                if let Some(wait) = self.failures.exhausted(&ip, self.failure_quota(), now) {
-                    return Err(Reply::error(
-                        429,
-                        "too many failed authentications from this address",
-                    )
-                    .with("retry-after", wait.to_string()));
+            Err(refusal) => self.refuse(req, tenant, &refusal, now),
+        }
+    }
+
+    /// A key's successful authentication, logged once per `success_interval` and address.
+    fn note_success(&self, key: &ApiKey, req: &Req, now: Instant, via: &str) {
+        let first = self.logged.lock().is_ok_and(|mut l| {
+            let slot = l.entry((key.id.clone(), req.peer));
+            match slot {
+                std::collections::hash_map::Entry::Occupied(mut o) => {
+                    if now.duration_since(*o.get()) >= self.success_interval {
+                        o.insert(now);
+                        true
+                    } else {
+                        false
+                    }
                 }
-                self.failures.check(&ip, self.failure_quota(), now);
-                let actor = refusal
-                    .key_id()
-                    .map(|id| format!("key:{id}"))
-                    .unwrap_or_else(|| "anonymous".into());
-                self.note(Action {
-                    actor: &actor,
-                    tenant,
-                    source_ip: Some(&ip),
-                    action: "auth.failure",
-                    outcome: "failure",
-                    detail: json!({"reason": refusal.reason(), "method": req.method, "path": req.path}),
-                });
-                Err(
-                    Reply::error(401, "missing, invalid, revoked or expired API key")
-                        .with("www-authenticate", "Bearer realm=\"veil\"".into()),
-                )
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(now);
+                    true
+                }
             }
+        });
+        if first {
+            self.note(Action {
+                actor: &format!("key:{}", key.id),
+                tenant: Some(&key.tenant),
+                source_ip: Some(&req.peer.to_string()),
+                action: "auth.success",
+                outcome: "success",
+                detail: json!({"method": req.method, "path": req.path, "via": via}),
+            });
+        }
+    }
+
+    /// A failed authentication: logged, counted against the address, 401 (429 beyond the
+    /// address's failures).
+    fn refuse(
+        &self,
+        req: &Req,
+        tenant: Option<&str>,
+        refusal: &keys::Refusal,
+        now: Instant,
+    ) -> Result<ApiKey, Reply> {
+        let ip = req.peer.to_string();
+        // Failures are limited per address; a valid key is never locked out by them (the
+        // secrets have 256 bits: the limit protects the log, not the keys).
+        if let Some(wait) = self.failures.exhausted(&ip, self.failure_quota(), now) {
+            return Err(
+                Reply::error(429, "too many failed authentications from this address")
+                    .with("retry-after", wait.to_string()),
+            );
+        }
+        self.failures.check(&ip, self.failure_quota(), now);
+        let actor = refusal
+            .key_id()
+            .map(|id| format!("key:{id}"))
+            .unwrap_or_else(|| "anonymous".into());
+        self.note(Action {
+            actor: &actor,
+            tenant,
+            source_ip: Some(&ip),
+            action: "auth.failure",
+            outcome: "failure",
+            detail: json!({"reason": refusal.reason(), "method": req.method, "path": req.path}),
+        });
+        Err(
+            Reply::error(401, "missing, invalid, revoked or expired API key")
+                .with("www-authenticate", "Bearer realm=\"veil\"".into()),
+        )
+    }
+
+    /// The key behind a request: its bearer key or, without one, its console session's (the
+    /// key looked up again: revoked, expired or rotated since ends the session). A change
+    /// through a session needs the session's CSRF token (403 without it).
+    fn authenticate_request(
+        &self,
+        req: &Req,
+        tenant: Option<&str>,
+    ) -> Result<(ApiKey, Option<session::Session>), Reply> {
+        let cookie = req.cookie.as_deref().and_then(session::cookie_value);
+        let (Some(cookie), None) = (cookie, req.bearer()) else {
+            return self.authenticate(req, tenant).map(|k| (k, None));
+        };
+        let now = Instant::now();
+        let live = self.sessions.find(cookie, now).and_then(|s| {
+            let key = self.keys.get(&s.tenant, &s.key_id)?;
+            let valid = key.hash == s.key_hash && key.revoked.is_none() && !key.expired(now_ns());
+            valid.then_some((key, s))
+        });
+        let Some((key, s)) = live else {
+            self.sessions.end(cookie);
+            let refusal = keys::Refusal::Session;
+            return Err(self
+                .refuse(req, tenant, &refusal, now)
+                .map_or_else(|r| r, |_| Reply::error(401, "session ended"))
+                .with("set-cookie", session::clear_cookie()));
+        };
+        if req.method != "GET"
+            && req.method != "HEAD"
+            && !session::csrf_matches(&s, req.csrf.as_deref())
+        {
+            return Err(Reply::error(
+                403,
+                "a change through a console session needs its CSRF token (X-CSRF-Token)",
+            ));
+        }
+        self.note_success(&key, req, now, "session");
+        Ok((key, Some(s)))
+    }
+
+    /// `POST /v1/session` (an API key in the body for a session cookie), `GET` (the session,
+    /// its CSRF token included) and `DELETE` (sign-out). Each begin and end is audited.
+    fn session_op(&self, op: Op, req: &Req) -> Reply {
+        let info = |key: &ApiKey, s: &session::Session| {
+            let mut v = key.public();
+            v["key_id"] = v["id"].clone();
+            v["csrf_token"] = s.csrf.clone().into();
+            v["idle_timeout_s"] = self.sessions.idle().as_secs().into();
+            v
+        };
+        let audit = |key: &ApiKey, action: &str| {
+            self.note(Action {
+                actor: &format!("key:{}", key.id),
+                tenant: Some(&key.tenant),
+                source_ip: Some(&req.peer.to_string()),
+                action,
+                outcome: "success",
+                detail: json!({}),
+            })
+        };
+        match op {
+            Op::SessionBegin => {
+                let token = serde_json::from_slice::<Value>(&req.body)
+                    .ok()
+                    .and_then(|b| b["api_key"].as_str().map(str::to_owned));
+                let Some(token) = token else {
+                    return Reply::error(400, "the body must be {\"api_key\": \"veil_...\"}");
+                };
+                let probe = Req {
+                    authorization: Some(format!("Bearer {}", token.trim())),
+                    cookie: None,
+                    ..req.clone()
+                };
+                let key = match self.authenticate(&probe, None) {
+                    Ok(key) => key,
+                    Err(reply) => return reply,
+                };
+                if let (Err(refused), _) = self.rate_limit(&key, req) {
+                    return refused;
+                }
+                match self.sessions.begin(
+                    &key.tenant,
+                    &key.id,
+                    &key.hash,
+                    token.trim(),
+                    Instant::now(),
+                ) {
+                    Ok((cookie, s)) => {
+                        audit(&key, "session.begin");
+                        Reply::json(201, info(&key, &s)).with(
+                            "set-cookie",
+                            session::set_cookie(&cookie, self.sessions.max()),
+                        )
+                    }
+                    Err(e) => {
+                        tracing::error!("session: {e:#}");
+                        Reply::error(500, "internal error (logged by the service)")
+                    }
+                }
+            }
+            _ => match self.authenticate_request(req, None) {
+                Ok((key, Some(s))) if op == Op::SessionShow => Reply::json(200, info(&key, &s)),
+                Ok((key, Some(_))) => {
+                    if let Some(cookie) = req.cookie.as_deref().and_then(session::cookie_value) {
+                        self.sessions.end(cookie);
+                    }
+                    audit(&key, "session.end");
+                    Reply::json(200, json!({"signed_out": true}))
+                        .with("set-cookie", session::clear_cookie())
+                }
+                Ok((_, None)) => {
+                    Reply::error(401, "no console session (sign in: POST /v1/session)")
+                }
+                Err(reply) => reply,
+            },
         }
     }
 
@@ -436,13 +599,23 @@ impl Api {
             status = tracing::field::Empty
         );
         let _entered = span.enter();
+        let began = Instant::now();
         let reply = self.gate(req);
         span.record("status", reply.status);
+        crate::prometheus::telemetry().api_request(
+            route_label(&req.path),
+            &req.method,
+            reply.status,
+            began.elapsed().as_secs_f64(),
+        );
         tracing::debug!("answered");
         reply
     }
 
     fn gate(&self, req: &Req) -> Reply {
+        if let Some(reply) = console::serve(&req.method, &req.path) {
+            return reply;
+        }
         let matches: Vec<(&Route, HashMap<&'static str, String>)> = ROUTES
             .iter()
             .filter_map(|r| match_path(r.path, &req.path).map(|p| (r, p)))
@@ -455,13 +628,32 @@ impl Api {
             return Reply::error(405, format!("use {}", allow.join(", ")))
                 .with("allow", allow.join(", "));
         };
+        if matches!(
+            route.op,
+            Op::SessionBegin | Op::SessionShow | Op::SessionEnd
+        ) {
+            return self.session_op(route.op, req);
+        }
         let Some(scope) = route.scope else {
             return handlers::handle(self, route.op, req, params, None);
         };
         let tenant = params.get("tenant").map(String::as_str);
-        let key = match self.authenticate(req, tenant) {
-            Ok(k) => k,
+        let (key, session) = match self.authenticate_request(req, tenant) {
+            Ok(found) => found,
             Err(reply) => return reply,
+        };
+        // Through a session, the handlers see the session's key as a bearer key would be (reads
+        // forwarded to other owners carry it).
+        let with_key;
+        let req = match session {
+            Some(s) => {
+                with_key = Req {
+                    authorization: Some(format!("Bearer {}", s.token)),
+                    ..req.clone()
+                };
+                &with_key
+            }
+            None => req,
         };
         let (allowed, headers) = self.rate_limit(&key, req);
         let mut reply = if let Err(refused) = allowed {
@@ -541,6 +733,8 @@ impl Api {
             body: Bytes::new(),
             peer: IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
             authorization: token.map(|t| format!("Bearer {}", t.trim())),
+            cookie: None,
+            csrf: None,
         };
         let refused = |reply: Reply| match reply.body {
             Body::Json(v) => format!("{} {}", reply.status, v["reason"].as_str().unwrap_or("")),

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
-//! Roll-ups of metrics windows, as audience dashboards show them: per hour of day, per day of
-//! week, per day, and per zone, over a date range. Windows are placed by their `window_start`,
+//! Roll-ups of metrics windows, as audience dashboards show them: per hour (a time series),
+//! per day, per hour of day, per day of week, per (day of week, hour of day) cell of a weekly
+//! heatmap, and per zone, over a date range. Windows are placed by their `window_start`,
 //! shifted by the caller's UTC offset (stores open and close in local time).
 
 use std::collections::BTreeMap;
@@ -10,8 +11,12 @@ use serde_json::Value;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dimension {
+    /// `2026-11-23T10`: one bucket per local hour.
+    Hour,
     HourOfDay,
     DayOfWeek,
+    /// `monday-10`: the cells of a day-of-week × hour-of-day heatmap.
+    WeekdayHour,
     Day,
     Zone,
 }
@@ -19,8 +24,10 @@ pub enum Dimension {
 impl Dimension {
     pub fn parse(text: &str) -> Option<Dimension> {
         match text {
+            "hour" => Some(Dimension::Hour),
             "hour-of-day" => Some(Dimension::HourOfDay),
             "day-of-week" => Some(Dimension::DayOfWeek),
+            "weekday-hour" => Some(Dimension::WeekdayHour),
             "day" => Some(Dimension::Day),
             "zone" => Some(Dimension::Zone),
             _ => None,
@@ -86,6 +93,16 @@ pub fn bucket_of(dimension: Dimension, start_ns: u64, offset_min: i32) -> String
             let (y, m, d) = civil_from_days(days);
             format!("{y:04}-{m:02}-{d:02}")
         }
+        Dimension::Hour => {
+            let (y, m, d) = civil_from_days(days);
+            let hour = local_s.rem_euclid(86_400) / 3600;
+            format!("{y:04}-{m:02}-{d:02}T{hour:02}")
+        }
+        Dimension::WeekdayHour => format!(
+            "{}-{:02}",
+            WEEKDAYS[(days + 3).rem_euclid(7) as usize],
+            local_s.rem_euclid(86_400) / 3600
+        ),
         Dimension::Zone => String::new(),
     }
 }
@@ -120,8 +137,12 @@ pub fn by_time(dimension: Dimension, windows: &[Value], offset_min: i32) -> Vec<
         }
     }
     let mut out: Vec<Bucket> = buckets.into_values().collect();
-    if dimension == Dimension::DayOfWeek {
-        out.sort_by_key(|b| WEEKDAYS.iter().position(|d| *d == b.key));
+    if matches!(dimension, Dimension::DayOfWeek | Dimension::WeekdayHour) {
+        // Monday first; within a day, hours ascending (the keys' own order).
+        out.sort_by_cached_key(|b| {
+            let day = b.key.split('-').next().unwrap_or("");
+            (WEEKDAYS.iter().position(|d| *d == day), b.key.clone())
+        });
     }
     out
 }
@@ -167,6 +188,18 @@ mod tests {
         assert_eq!(bucket_of(Dimension::HourOfDay, t, 60), "11");
         assert_eq!(bucket_of(Dimension::DayOfWeek, t, -11 * 60), "sunday");
         assert_eq!(bucket_of(Dimension::Day, t, -11 * 60), "2026-11-22");
+        assert_eq!(bucket_of(Dimension::Hour, t, -11 * 60), "2026-11-22T23");
+        assert_eq!(bucket_of(Dimension::WeekdayHour, t, 60), "monday-11");
+        for d in [
+            "hour",
+            "hour-of-day",
+            "day-of-week",
+            "weekday-hour",
+            "day",
+            "zone",
+        ] {
+            assert!(Dimension::parse(d).is_some(), "{d}");
+        }
     }
 
     #[test]
@@ -197,6 +230,23 @@ mod tests {
             .map(|b| b.key)
             .collect();
         assert_eq!(days, ["monday", "tuesday", "sunday"]);
+        let cells: Vec<(String, u64)> = by_time(Dimension::WeekdayHour, &windows, 0)
+            .into_iter()
+            .map(|b| (b.key, b.opportunities_to_see))
+            .collect();
+        assert_eq!(
+            cells,
+            [
+                ("monday-10".to_owned(), 7),
+                ("tuesday-10".to_owned(), 5),
+                ("sunday-09".to_owned(), 1)
+            ]
+        );
+        let series: Vec<String> = by_time(Dimension::Hour, &windows, 0)
+            .into_iter()
+            .map(|b| b.key)
+            .collect();
+        assert_eq!(series, ["2026-11-23T10", "2026-11-24T10", "2026-11-29T09"]);
         let zones = by_zone(&windows);
         assert_eq!(zones[0].visitors, 3);
         assert_eq!(zones[0].windows, 4);

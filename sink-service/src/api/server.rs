@@ -77,7 +77,10 @@ fn into_response(reply: Reply) -> Response<ResBody> {
         .header("content-type", content_type)
         .header("cache-control", "no-store")
         .header("x-content-type-options", "nosniff")
-        .header("strict-transport-security", "max-age=31536000");
+        .header("strict-transport-security", "max-age=31536000")
+        .header("content-security-policy", super::console::CSP)
+        .header("x-frame-options", "DENY")
+        .header("referrer-policy", "no-referrer");
     for (name, value) in reply.headers {
         builder = builder.header(name, value);
     }
@@ -88,6 +91,13 @@ fn into_response(reply: Reply) -> Response<ResBody> {
                 .boxed(),
         )
     })
+}
+
+fn header(headers: &hyper::HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
 }
 
 async fn handle(api: Arc<Api>, peer: SocketAddr, req: Request<Incoming>) -> Response<ResBody> {
@@ -116,11 +126,9 @@ async fn handle(api: Arc<Api>, peer: SocketAddr, req: Request<Incoming>) -> Resp
         query,
         body,
         peer: peer.ip(),
-        authorization: parts
-            .headers
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned),
+        authorization: header(&parts.headers, "authorization"),
+        cookie: header(&parts.headers, "cookie"),
+        csrf: header(&parts.headers, super::session::CSRF_HEADER),
     };
     let reply = tokio::task::spawn_blocking(move || api.respond(&req))
         .await
