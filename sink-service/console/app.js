@@ -467,7 +467,7 @@
     root.appendChild(rangeControls());
     const off = state.range.offset;
     const query = Object.assign(rangeQuery(), { utc_offset_minutes: off });
-    const [hour, cells, zones] = await Promise.all(['hour', 'weekday-hour', 'zone']
+    const [hour, cells, zones, flows, lines] = await Promise.all(['hour', 'weekday-hour', 'zone', 'flow', 'line']
       .map((d) => api('GET', t('/rollups/' + d), { query })));
     const buckets = hour.buckets || [];
     const sum = (f) => buckets.reduce((acc, b) => acc + (b[f] || 0), 0);
@@ -531,6 +531,14 @@
     root.appendChild(table('zones', ['Zone', 'Windows', 'Visitors', 'Mean occupancy', 'Max occupancy'],
       (zones.buckets || []).map((z) => [z.key, num(z.windows), num(z.visitors), num(fmt(z.occupancy_mean)), num(z.occupancy_max)]),
       'No zones in these windows.'));
+    root.appendChild(h('h2', null, 'Zone-to-zone flows'));
+    root.appendChild(table('flows', ['From → to', 'Windows', 'Transitions'],
+      (flows.buckets || []).map((f) => [f.key.replace('->', ' → '), num(f.windows), num(f.transitions)]),
+      'No flows between zones in these windows.'));
+    root.appendChild(h('h2', null, 'Line crossings'));
+    root.appendChild(table('lines', ['Line', 'Windows', 'Forward', 'Backward'],
+      (lines.buckets || []).map((l) => [l.key, num(l.windows), num(l.forward), num(l.backward)]),
+      'No counting lines in these windows.'));
   }
 
   function orderedBands(buckets) {

@@ -77,6 +77,13 @@ impl Device {
         self.next(Kind::Metrics, start + 60_000_000_000, body)
     }
 
+    /// A record of `kind` at minute `minute` (from 2026-11-23T10:00Z) with the given body.
+    pub fn record_at(&mut self, kind: Kind, minute: u64, body: serde_json::Value) -> Record {
+        let t = 1_795_428_000_000_000_000 + minute * 60_000_000_000;
+        self.since += 1;
+        self.next(kind, t, body)
+    }
+
     /// An `image` record of minute `minute`, as the aggregator's image-retention makes one: the
     /// JPEG in base64 with its SHA-256.
     pub fn image(&mut self, minute: u64, part: u64, jpeg: &[u8]) -> Record {

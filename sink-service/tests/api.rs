@@ -1901,7 +1901,12 @@ fn console_sessions_need_their_cookie_and_csrf_token_and_end_with_their_key() {
             .status,
         403
     );
-    let out = api.call_with("DELETE", "/v1/session", &headers(&cookie, Some(&csrf)), None);
+    let out = api.call_with(
+        "DELETE",
+        "/v1/session",
+        &headers(&cookie, Some(&csrf)),
+        None,
+    );
     assert_eq!(out.status, 200, "{}", out.text);
     assert!(out.header("set-cookie").unwrap().contains("Max-Age=0"));
     let after = api.call_with("GET", "/v1/t/acme/streams", &headers(&cookie, None), None);

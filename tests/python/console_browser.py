@@ -121,6 +121,17 @@ def canvas_drawn(driver, container):
         "return n;", container)
 
 
+def list_all(api, path, key):
+    items, cursor = [], ""
+    while True:
+        status, page = api.call("GET", f"{path}?limit=1000{cursor}", key)
+        assert status == 200, page
+        items += page["items"]
+        if not page.get("next_cursor"):
+            return items
+        cursor = f"&cursor={page['next_cursor']}"
+
+
 def number(driver, element_id):
     return float(driver.find_element(By.ID, element_id).text.replace(",", "").split()[0])
 
@@ -187,10 +198,34 @@ def main():
         assert HOSTILE in zones_text, zones_text
         assert driver.execute_script("return window.__veil_xss === undefined"), "injected script ran"
         assert not driver.find_elements(By.CSS_SELECTOR, "#zones img"), "markup from data"
+        # Flows and lines, equal to the API's roll-ups.
+        status, flows = api.call("GET", f"/v1/t/{t}/rollups/flow", a.operator)
+        flows_text = driver.find_element(By.ID, "flows").text
+        for b in flows["buckets"]:
+            assert f"{b['transitions']}" in flows_text.replace(",", ""), (b, flows_text)
+        status, lines = api.call("GET", f"/v1/t/{t}/rollups/line", a.operator)
+        assert lines["buckets"], lines
+        assert lines["buckets"][0]["key"] in driver.find_element(By.ID, "lines").text
         shot(driver, shot_dir, "audience")
-        for route, page in [("#/inspection", "inspection"), ("#/compliance", "compliance")]:
-            go(driver, route, page)
-            shot(driver, shot_dir, page)
+        # Inspection and compliance: the figures of the stored records; an operator (no images
+        # scope) gets no image buttons.
+        go(driver, "#/inspection", "inspection")
+        inspections = list_all(api, f"/v1/t/{t}/inspections", a.operator)
+        ng = [r for r in inspections if r["body"]["decision"] == "NG"]
+        assert inspections and ng, "the seeded station's decisions"
+        assert number(driver, "total-parts") == len(inspections)
+        assert number(driver, "total-ng") == len(ng)
+        assert len(driver.find_elements(By.CSS_SELECTOR, "#ng-list tbody tr")) == len(ng)
+        assert not driver.find_elements(By.CSS_SELECTOR, ".view-image"), "images without the scope"
+        assert canvas_drawn(driver, "chart-yield") > 100
+        go(driver, "#/compliance", "compliance")
+        cycles = list_all(api, f"/v1/t/{t}/compliance", a.operator)
+        flagged = [r for r in cycles if r["body"]["status"] != "in_order"]
+        assert number(driver, "total-cycles") == len(cycles)
+        assert number(driver, "total-violations") == len(flagged) > 0
+        assert canvas_drawn(driver, "chart-compliance") > 100
+        shot(driver, shot_dir, "compliance")
+        out["inspected_parts"], out["cycles"] = len(inspections), len(cycles)
         # No keys page for an operator, and a forced request is refused by the API.
         assert not driver.find_elements(By.CSS_SELECTOR, "a[href='#/keys']"), "keys in the nav"
         go(driver, "#/keys", "keys")
@@ -242,6 +277,15 @@ def main():
         while api.call("GET", f"/v1/t/{t}/streams", rotated)[0] != 401:
             assert time.monotonic() < deadline, "the revoked key still works"
             time.sleep(0.2)
+        # With the images scope, an NG part's image is fetched and shown (a real JPEG, decoded).
+        go(driver, "#/inspection", "inspection")
+        buttons = driver.find_elements(By.CSS_SELECTOR, ".view-image")
+        assert buttons, "no image buttons for an admin"
+        buttons[0].click()
+        WebDriverWait(driver, 30).until(lambda d: d.execute_script(
+            "const i = document.querySelector('#image-view img');"
+            "return i && i.complete && i.naturalWidth > 0;"))
+        shot(driver, shot_dir, "inspection")
         for route, page in [("#/webhooks", "webhooks"), ("#/audit", "audit")]:
             go(driver, route, page)
             shot(driver, shot_dir, page)

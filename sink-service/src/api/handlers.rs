@@ -569,7 +569,7 @@ fn rollups(
 ) -> Result<Reply, Fail> {
     let Some(dim) = Dimension::parse(dimension) else {
         return bad(format!(
-            "dimension {dimension:?}: use hour, hour-of-day, day-of-week, weekday-hour, day or zone"
+            "dimension {dimension:?}: use hour, hour-of-day, day-of-week, weekday-hour, day, zone, flow or line"
         ));
     };
     let f = filter(req, key)?;
@@ -594,6 +594,8 @@ fn rollups(
     }
     let buckets = match dim {
         Dimension::Zone => serde_json::to_value(rollup::by_zone(&windows))?,
+        Dimension::Flow => serde_json::to_value(rollup::by_flow(&windows))?,
+        Dimension::Line => serde_json::to_value(rollup::by_line(&windows))?,
         _ => serde_json::to_value(rollup::by_time(dim, &windows, offset))?,
     };
     Ok(Reply::json(

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! Roll-ups of metrics windows, as audience dashboards show them: per hour (a time series),
 //! per day, per hour of day, per day of week, per (day of week, hour of day) cell of a weekly
-//! heatmap, and per zone, over a date range. Windows are placed by their `window_start`,
+//! heatmap, per zone, per zone-to-zone flow and per counting line, over a date range. Windows are placed by their `window_start`,
 //! shifted by the caller's UTC offset (stores open and close in local time).
 
 use std::collections::BTreeMap;
@@ -19,6 +19,10 @@ pub enum Dimension {
     WeekdayHour,
     Day,
     Zone,
+    /// `entrance->shelf`: transitions between zones.
+    Flow,
+    /// A counting line's crossings each way.
+    Line,
 }
 
 impl Dimension {
@@ -30,6 +34,8 @@ impl Dimension {
             "weekday-hour" => Some(Dimension::WeekdayHour),
             "day" => Some(Dimension::Day),
             "zone" => Some(Dimension::Zone),
+            "flow" => Some(Dimension::Flow),
+            "line" => Some(Dimension::Line),
             _ => None,
         }
     }
@@ -103,7 +109,7 @@ pub fn bucket_of(dimension: Dimension, start_ns: u64, offset_min: i32) -> String
             WEEKDAYS[(days + 3).rem_euclid(7) as usize],
             local_s.rem_euclid(86_400) / 3600
         ),
-        Dimension::Zone => String::new(),
+        Dimension::Zone | Dimension::Flow | Dimension::Line => String::new(),
     }
 }
 
@@ -171,6 +177,56 @@ pub fn by_zone(windows: &[Value]) -> Vec<ZoneBucket> {
         .collect()
 }
 
+/// Transitions between zones (`"A->B"`), added up over the windows.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct FlowBucket {
+    pub key: String,
+    pub windows: u64,
+    pub transitions: u64,
+}
+
+/// A counting line's crossings, added up over the windows.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct LineBucket {
+    pub key: String,
+    pub windows: u64,
+    pub forward: u64,
+    pub backward: u64,
+}
+
+/// Rolls up the zone-to-zone flows of metrics window bodies.
+pub fn by_flow(windows: &[Value]) -> Vec<FlowBucket> {
+    let mut flows: BTreeMap<String, FlowBucket> = BTreeMap::new();
+    for w in windows {
+        for (name, n) in w["zone_flows"].as_object().into_iter().flatten() {
+            let b = flows.entry(name.clone()).or_insert_with(|| FlowBucket {
+                key: name.clone(),
+                ..Default::default()
+            });
+            b.windows += 1;
+            b.transitions += u(n);
+        }
+    }
+    flows.into_values().collect()
+}
+
+/// Rolls up the counting lines of metrics window bodies.
+pub fn by_line(windows: &[Value]) -> Vec<LineBucket> {
+    let mut lines: BTreeMap<String, LineBucket> = BTreeMap::new();
+    for w in windows {
+        for (name, l) in w["lines"].as_object().into_iter().flatten() {
+            let b = lines.entry(name.clone()).or_insert_with(|| LineBucket {
+                key: name.clone(),
+                ..Default::default()
+            });
+            b.windows += 1;
+            b.forward += u(&l["forward"]);
+            b.backward += u(&l["backward"]);
+        }
+    }
+    lines.into_values().collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -197,6 +253,8 @@ mod tests {
             "weekday-hour",
             "day",
             "zone",
+            "flow",
+            "line",
         ] {
             assert!(Dimension::parse(d).is_some(), "{d}");
         }
@@ -247,6 +305,25 @@ mod tests {
             .map(|b| b.key)
             .collect();
         assert_eq!(series, ["2026-11-23T10", "2026-11-24T10", "2026-11-29T09"]);
+        let flows = by_flow(&[
+            json!({"zone_flows": {"entrance->shelf": 2}}),
+            json!({"zone_flows": {"entrance->shelf": 1, "shelf->entrance": 4}}),
+        ]);
+        assert_eq!(
+            flows
+                .iter()
+                .map(|f| (f.key.as_str(), f.transitions))
+                .collect::<Vec<_>>(),
+            [("entrance->shelf", 3), ("shelf->entrance", 4)]
+        );
+        let lines = by_line(&[
+            json!({"lines": {"door": {"forward": 2, "backward": 1}}}),
+            json!({"lines": {"door": {"forward": 3, "backward": 0}}}),
+        ]);
+        assert_eq!(
+            (lines[0].forward, lines[0].backward, lines[0].windows),
+            (5, 1, 2)
+        );
         let zones = by_zone(&windows);
         assert_eq!(zones[0].visitors, 3);
         assert_eq!(zones[0].windows, 4);
