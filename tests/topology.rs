@@ -711,6 +711,33 @@ fn a_history_query_through_one_router_is_answered_by_every_owner_for_one_credent
     }
     let (status, body) = https(&shared, "/v1/t/acme/images/00ff");
     assert_eq!(status, 404, "{body}");
+    // Signed in to the console (a session cookie, no key sent): the same door forwards.
+    let jar = dir.join("cookies.txt");
+    let signed_in = Command::new("curl")
+        .args(["-sS", "-f", "--cacert"])
+        .arg(certs.join("ca.pem"))
+        .arg("-c")
+        .arg(&jar)
+        .args(["-H", "content-type: application/json", "--data"])
+        .arg(format!("{{\"api_key\": \"{shared}\"}}"))
+        .arg(format!("https://127.0.0.1:{api_port}/v1/session"))
+        .output()
+        .unwrap();
+    assert!(signed_in.status.success(), "{signed_in:?}");
+    let through_session = Command::new("curl")
+        .args(["-sS", "-f", "--cacert"])
+        .arg(certs.join("ca.pem"))
+        .arg("-b")
+        .arg(&jar)
+        .arg(format!("https://127.0.0.1:{api_port}/v1/t/acme/streams"))
+        .output()
+        .unwrap();
+    assert!(through_session.status.success(), "{through_session:?}");
+    let listed: serde_json::Value = serde_json::from_slice(&through_session.stdout).unwrap();
+    assert_eq!(
+        listed, streams,
+        "a session's forwarded read differs from the key's"
+    );
     let (status, body) = curl(&certs, api_port, &shared, "/v1/t/acme/export?kind=metrics");
     assert_eq!(status, 200, "{body}");
     let exported: Vec<serde_json::Value> = body
