@@ -597,17 +597,21 @@ fn a_history_query_through_one_router_is_answered_by_every_owner_for_one_credent
         hq_windows > 10 && lab_windows > 10,
         "{hq_windows} {lab_windows}"
     );
-    let mut listed = Vec::new();
-    let mut cursor = String::new();
-    loop {
-        let (status, page) = https(&shared, &format!("/v1/t/acme/metrics?limit=7{cursor}"));
-        assert_eq!(status, 200, "{page}");
-        listed.extend(page["items"].as_array().unwrap().iter().cloned());
-        match page["next_cursor"].as_str() {
-            Some(next) => cursor = format!("&cursor={next}"),
-            None => break,
+    // Every item of a listing, page by page (`path` ends in `?limit=N`).
+    let all_pages = |path: &str| {
+        let mut items = Vec::new();
+        let mut cursor = String::new();
+        loop {
+            let (status, page) = https(&shared, &format!("{path}{cursor}"));
+            assert_eq!(status, 200, "{page}");
+            items.extend(page["items"].as_array().unwrap().iter().cloned());
+            match page["next_cursor"].as_str() {
+                Some(next) => cursor = format!("&cursor={next}"),
+                None => return items,
+            }
         }
-    }
+    };
+    let listed = all_pages("/v1/t/acme/metrics?limit=7");
     let sites = |site: &str| listed.iter().filter(|r| r["site"] == site).count() as u64;
     assert_eq!((sites("hq"), sites("lab")), (hq_windows, lab_windows));
     let distinct: std::collections::BTreeSet<String> = listed
@@ -678,17 +682,7 @@ fn a_history_query_through_one_router_is_answered_by_every_owner_for_one_credent
     assert_eq!(status, 200, "{body}");
     assert!(body["items"].is_array(), "{body}");
     // The NG images, listed in pages of 2 and fetched one by one from their owner (B).
-    let mut images = Vec::new();
-    let mut cursor = String::new();
-    loop {
-        let (status, page) = https(&shared, &format!("/v1/t/acme/images?limit=2{cursor}"));
-        assert_eq!(status, 200, "{page}");
-        images.extend(page["items"].as_array().unwrap().iter().cloned());
-        match page["next_cursor"].as_str() {
-            Some(next) => cursor = format!("&cursor={next}"),
-            None => break,
-        }
-    }
+    let images = all_pages("/v1/t/acme/images?limit=2");
     let parts_listed: Vec<u64> = images.iter().map(|i| i["part"].as_u64().unwrap()).collect();
     assert_eq!(parts_listed, [2, 4, 5, 8, 10], "the NG parts' images");
     for image in &images {

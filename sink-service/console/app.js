@@ -428,8 +428,8 @@
     const items = streams.items || [];
     const kinds = [...new Set(items.flatMap((s) => Object.keys(s.records || {})))].sort();
     root.appendChild(table('streams',
-      ['Site', 'Device', 'Stream', 'Epoch'].concat(kinds, ['Chain seq', 'Signed up to']),
-      items.map((s) => [s.site, s.device, s.stream, num(s.chain_epoch)]
+      ['Site', 'Device', 'Stream', 'Last record', 'Epoch'].concat(kinds, ['Chain seq', 'Signed up to']),
+      items.map((s) => [s.site, s.device, s.stream, dash(s.last_capture_time), num(s.chain_epoch)]
         .concat(kinds.map((k) => num((s.records || {})[k] || 0)), [num(s.chain_seq), num(s.signed_upto)])),
       'No streams yet. Run ./scripts/demo.sh, or point a pipeline\'s auditsink at this store.'));
 

@@ -174,6 +174,11 @@ def main():
         shot(driver, shot_dir, "sign-in")
         out["sign_in_to_overview_ms"] = sign_in(driver, a.url, a.operator)
         assert driver.find_elements(By.CSS_SELECTOR, "#streams tr"), "no streams listed"
+        status, streams = api.call("GET", f"/v1/t/{t}/streams", a.operator)
+        table_text = driver.find_element(By.ID, "streams").text
+        for stream in streams["items"]:
+            assert stream["last_capture_time"], stream
+            assert stream["last_capture_time"] in table_text, (stream, table_text)
         shot(driver, shot_dir, "overview")
         out["audience_ms"] = go(driver, "#/audience", "audience")
         status, hour = api.call("GET", f"/v1/t/{t}/rollups/hour", a.operator)

@@ -224,7 +224,8 @@ pub fn page(
 }
 
 /// The tenant's streams inside `stations`: site, device, stream, the records per kind, the
-/// chain's head.
+/// capture time of the newest valid record (checkpoints aside: they say nothing of the scene),
+/// the chain's head.
 pub fn streams(store: &Store, tenant: &str, stations: &Stations) -> anyhow::Result<Vec<Value>> {
     let mut out = Vec::new();
     for (device, stream, state) in store.units(tenant)? {
@@ -234,19 +235,42 @@ pub fn streams(store: &Store, tenant: &str, stations: &Stations) -> anyhow::Resu
         let records = store.tree("records", tenant)?;
         let unit = store.unit_of(tenant, &state);
         let mut kinds = serde_json::Map::new();
+        let mut last: Option<(u64, String)> = None;
         for kind in Kind::ALL {
+            let valid = |k: &sled::IVec| is_valid(kind, key_seq(k), Some(&state));
+            let prefix = series_prefix(&unit, kind.as_str());
             let n = records
-                .scan_prefix(series_prefix(&unit, kind.as_str()))
+                .scan_prefix(&prefix)
                 .keys()
                 .filter_map(|k| k.ok())
-                .filter(|k| is_valid(kind, key_seq(k), Some(&state)))
+                .filter(valid)
                 .count();
-            if n > 0 {
-                kinds.insert(kind.as_str().into(), n.into());
+            if n == 0 {
+                continue;
+            }
+            kinds.insert(kind.as_str().into(), n.into());
+            if kind == Kind::Checkpoint {
+                continue;
+            }
+            let newest = records
+                .scan_prefix(&prefix)
+                .keys()
+                .rev()
+                .filter_map(|k| k.ok())
+                .find(valid);
+            if let Some(key) = newest
+                && let Some(bytes) = store.get(tenant, "records", &key)?
+                && let Ok(r) = Record::from_slice(&bytes)
+            {
+                let at = veil_wire::record::parse_time(&r.capture_time).unwrap_or(0);
+                if last.as_ref().is_none_or(|(t, _)| at > *t) {
+                    last = Some((at, r.capture_time));
+                }
             }
         }
         out.push(json!({
             "site": state.site, "device": device, "stream": stream, "records": kinds,
+            "last_capture_time": last.map(|(_, t)| t),
             "chain_epoch": state.epoch, "chain_seq": state.chain.next_seq.saturating_sub(1),
             "signed_upto": state.chain.signed_upto,
         }));
