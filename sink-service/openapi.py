@@ -201,7 +201,7 @@ paths = {
     "/v1/openapi.json": {"get": {"summary": "This document", "x-veil-scope": None, "security": [], "responses": {
         "200": {"description": "The OpenAPI document", "content": {"application/json": {"schema": {"type": "object"}}}}}}},
     "/v1/session": {
-        "post": {"summary": "Sign in to the console: an API key for a session cookie (veil_session; HttpOnly, Secure, "
+        "post": {"summary": "Sign in to the console: an API key for a session cookie (__Host-veil_session; HttpOnly, Secure, "
                             "SameSite=Strict) and the CSRF token every change through the session must send as X-CSRF-Token",
                  "x-veil-scope": None, "security": [],
                  "requestBody": {"required": True, "content": {"application/json": {"schema": {
@@ -311,7 +311,7 @@ doc = {
     "paths": paths,
     "components": {"schemas": schemas, "securitySchemes": {
         "apiKey": {"type": "http", "scheme": "bearer", "bearerFormat": "veil_<id>_<secret>"},
-        "sessionCookie": {"type": "apiKey", "in": "cookie", "name": "veil_session",
+        "sessionCookie": {"type": "apiKey", "in": "cookie", "name": "__Host-veil_session",
                           "description": "A console session (POST /v1/session); changes also need X-CSRF-Token"}}},
 }
 out = pathlib.Path(__file__).with_name("openapi.json")

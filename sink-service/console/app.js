@@ -23,8 +23,8 @@
 
   const EMPTY = {
     audience: 'No metrics windows in this range. Run ./scripts/demo.sh, or point a pipeline\'s auditsink at this store.',
-    inspection: 'No inspection records in this range. Run ./scripts/demo.sh, or point a pipeline\'s auditsink at this store.',
-    compliance: 'No compliance records in this range. Run ./scripts/demo.sh, or point a pipeline\'s auditsink at this store.',
+    inspection: 'No inspection records in this range. Run pipelines/inspection-audit.pipeline (README, "A pipeline per use case") with its auditsink pointed at this store.',
+    compliance: 'No compliance records in this range. Run pipelines/compliance-audit.pipeline (README, "A pipeline per use case") with its auditsink pointed at this store.',
   };
   const BANDS = ['0-5s', '5-15s', '15-30s', '30-60s', '60s+'];
   const WEEKDAYS = ['monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday', 'sunday'];
@@ -44,6 +44,9 @@
       if (v === null || v === undefined || v === false) continue;
       if (k === 'class') el.className = v;
       else if (k.startsWith('on') && typeof v === 'function') el.addEventListener(k.slice(2).toLowerCase(), v);
+      // Never an inline handler, and URLs only of this page's own kinds (no javascript:).
+      else if (k.toLowerCase().startsWith('on')) throw new Error('event attribute without a function: ' + k);
+      else if ((k === 'href' || k === 'src') && !/^(#|blob:|\/(?!\/))/.test(String(v))) throw new Error('refused URL in ' + k);
       else if (PROPS.has(k)) el[k] = v;
       else el.setAttribute(k, v === true ? '' : String(v));
     }

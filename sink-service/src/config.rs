@@ -368,7 +368,8 @@ pub fn parse_duration(text: &str) -> anyhow::Result<Duration> {
         "d" => n * 86400.0,
         _ => anyhow::bail!("duration {text:?}: use s, m, h or d"),
     };
-    Ok(Duration::from_secs_f64(secs))
+    Duration::try_from_secs_f64(secs)
+        .map_err(|_| anyhow::anyhow!("duration {text:?}: not a duration this service can wait"))
 }
 
 pub fn expand_home(path: &Path) -> PathBuf {
@@ -541,6 +542,9 @@ mod tests {
         );
         assert_eq!(parse_duration("5").unwrap(), Duration::from_secs(5));
         assert!(parse_duration("5 weeks").is_err());
+        // Too long for a Duration: an error, not a panic.
+        assert!(parse_duration("18446744073709551615s").is_err());
+        assert!(parse_duration("99999999999999999999d").is_err());
     }
 
     #[test]

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! Operations metrics in the Prometheus text format (OpenMetrics 1.0, as the
 //! `prometheus-client` crate writes it), served on a plain-HTTP listener of their own
-//! (`[metrics] listen`, docs/sink-service.md "Metrics").
+//! (`[metrics] listen`, docs/console.md "/metrics").
 //!
 //! What the service counts as it runs (records received, stored and quarantined by reason,
 //! group-commit latency, acknowledgement lag per chain unit, webhook delivery failures, API
@@ -294,7 +294,13 @@ pub fn serve(
     let listener = runtime
         .block_on(tokio::net::TcpListener::bind(listen))
         .with_context(|| format!("metrics: listening on {listen}"))?;
-    tracing::info!("metrics on http://{}/metrics", listener.local_addr()?);
+    let local = listener.local_addr()?;
+    tracing::info!("metrics on http://{local}/metrics");
+    if !local.ip().is_loopback() {
+        tracing::warn!(
+            "metrics listen on {local}, not loopback: the labels name devices and streams, and nothing authenticates a scrape"
+        );
+    }
     let answer = move |req: hyper::Request<hyper::body::Incoming>| {
         let reply = |status: StatusCode, content_type: &str, body: String| {
             Response::builder()
@@ -339,8 +345,13 @@ pub fn serve(
                         let answer = answer.clone();
                         tokio::spawn(async move {
                             let service = hyper::service::service_fn(answer);
-                            let _ = hyper::server::conn::http1::Builder::new()
-                                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                            // A slow client cannot hold a connection open for long.
+                            let connection = hyper::server::conn::http1::Builder::new()
+                                .timer(hyper_util::rt::TokioTimer::new())
+                                .header_read_timeout(std::time::Duration::from_secs(5))
+                                .keep_alive(false)
+                                .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+                            let _ = tokio::time::timeout(std::time::Duration::from_secs(30), connection)
                                 .await;
                         });
                     }

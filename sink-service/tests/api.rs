@@ -1793,7 +1793,7 @@ address = "127.0.0.1:{jsonl_port}"
     }
 }
 
-/// The cookie a `Set-Cookie` header sets (`veil_session=<value>`).
+/// The cookie a `Set-Cookie` header sets (`__Host-veil_session=<value>`).
 fn session_cookie(answer: &Answer) -> String {
     let set = answer.header("set-cookie").expect("a Set-Cookie header");
     set.split(';').next().unwrap().to_owned()
@@ -1825,6 +1825,25 @@ fn console_sessions_need_their_cookie_and_csrf_token_and_end_with_their_key() {
     let sign_in = |key: &str| api.call("POST", "/v1/session", None, Some(&json!({"api_key": key})));
     assert_eq!(sign_in(&api.keys.revoked).status, 401);
     assert_eq!(sign_in("hunter2").status, 401);
+    // Login CSRF: a form's content type, or a request a browser names cross-site, is refused.
+    let body = json!({"api_key": api.token(Role::Operator)});
+    let form = api.call_with(
+        "POST",
+        "/v1/session",
+        &[("content-type", "text/plain")],
+        Some(&body),
+    );
+    assert_eq!(form.status, 400, "{}", form.text);
+    let cross = api.call_with(
+        "POST",
+        "/v1/session",
+        &[
+            ("content-type", "application/json"),
+            ("sec-fetch-site", "cross-site"),
+        ],
+        Some(&body),
+    );
+    assert_eq!(cross.status, 403, "{}", cross.text);
     assert_eq!(
         api.call("POST", "/v1/session", None, Some(&json!({})))
             .status,
@@ -1868,10 +1887,45 @@ fn console_sessions_need_their_cookie_and_csrf_token_and_end_with_their_key() {
     let forged = api.call_with(
         "GET",
         "/v1/t/acme/streams",
-        &[("cookie", &format!("veil_session={}", "ab".repeat(32)))],
+        &[(
+            "cookie",
+            &format!("__Host-veil_session={}", "ab".repeat(32)),
+        )],
         None,
     );
     assert_eq!(forged.status, 401);
+
+    // A bearer key wins over a cookie: another tenant's key with this session reads its own.
+    let mixed = api.call_with(
+        "GET",
+        "/v1/t/acme/streams",
+        &[
+            ("cookie", cookie.as_str()),
+            (
+                "authorization",
+                &format!("Bearer {}", api.keys.globex_admin),
+            ),
+        ],
+        None,
+    );
+    assert_eq!(mixed.status, 404, "{}", mixed.text);
+    // Revoking a key ends its sessions at once (a session of its own, made for this).
+    let engineer = sign_in(api.token(Role::Engineer));
+    let engineer_cookie = session_cookie(&engineer);
+    let engineer_id = engineer.json()["key_id"].as_str().unwrap().to_owned();
+    let read = |c: &str| {
+        api.call_with("GET", "/v1/t/acme/streams", &[("cookie", c)], None)
+            .status
+    };
+    assert_eq!(read(&engineer_cookie), 200);
+    let revoked = api.call(
+        "DELETE",
+        &format!("/v1/t/acme/keys/{engineer_id}"),
+        Some(api.token(Role::Admin)),
+        None,
+    );
+    assert_eq!(revoked.status, 200, "{}", revoked.text);
+    assert_eq!(read(&engineer_cookie), 401);
 
     // Rotating the key behind a session ends it at once.
     let key_id = operator.json()["key_id"].as_str().unwrap().to_owned();
@@ -1920,7 +1974,7 @@ fn console_sessions_need_their_cookie_and_csrf_token_and_end_with_their_key() {
         .iter()
         .map(|e| e["action"].as_str().unwrap())
         .collect();
-    assert_eq!(actions.iter().filter(|a| **a == "session.begin").count(), 2);
+    assert_eq!(actions.iter().filter(|a| **a == "session.begin").count(), 3);
     assert_eq!(actions.iter().filter(|a| **a == "session.end").count(), 1);
 }
 
@@ -1979,6 +2033,23 @@ fn metrics_parsed_by_prometheus_equal_the_workload_sent() {
         assert_eq!(api.get("/v1/t/acme/streams", &reader).status, 200);
     }
     assert_eq!(api.get("/v1/t/acme/keys", &reader).status, 403);
+    // Methods are the client's choice: as labels they fall into one `other`.
+    for i in 0..20 {
+        let sent = std::process::Command::new("curl")
+            .args([
+                "-sS",
+                "-o",
+                "/dev/null",
+                "-X",
+                &format!("M{i}ETHOD"),
+                "--cacert",
+            ])
+            .arg(api.dir.join("certs/ca.pem"))
+            .arg(format!("{}/v1/t/acme/streams", api.base))
+            .status()
+            .unwrap();
+        assert!(sent.success());
+    }
     std::thread::sleep(Duration::from_millis(500));
 
     // Scraped and parsed by the Prometheus project's own Python parser.
@@ -2046,6 +2117,18 @@ fn metrics_parsed_by_prometheus_equal_the_workload_sent() {
         ) >= 3.0
     );
     assert!(value("veil_store_size_bytes", json!({})) > 0.0);
+    let methods: BTreeSet<String> = samples
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["labels"]["method"].as_str().map(str::to_owned))
+        .collect();
+    assert!(
+        methods
+            .iter()
+            .all(|m| ["GET", "POST", "other"].contains(&m.as_str())),
+        "{methods:?}"
+    );
     assert_eq!(value("veil_webhook_queue_depth", json!({})), 0.0);
     api.stop();
 }

@@ -245,7 +245,7 @@ def main():
         alert = alerts["items"][0]["id"]
         assert fetch(driver, "POST", f"/v1/t/{t}/integrity/{alert}/acknowledge") == 403
         # Sign-out ends the session: the page is back at sign-in, the cookie is refused.
-        cookie = driver.get_cookie("veil_session")
+        cookie = driver.get_cookie("__Host-veil_session")
         assert cookie and cookie.get("httpOnly") and cookie.get("secure"), cookie
         assert cookie.get("sameSite") == "Strict", cookie
         driver.find_element(By.ID, "sign-out").click()

@@ -238,7 +238,7 @@ fn percent_decode(segment: &str) -> Option<String> {
 }
 
 /// A parsed request, as the handlers see it.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Req {
     pub method: String,
     pub path: String,
@@ -250,6 +250,31 @@ pub struct Req {
     pub cookie: Option<String>,
     /// The `X-CSRF-Token` header.
     pub csrf: Option<String>,
+    /// The `Content-Type` header.
+    pub content_type: Option<String>,
+    /// The browser's `Sec-Fetch-Site` header (`same-origin`, `same-site`, `cross-site`, `none`).
+    pub fetch_site: Option<String>,
+}
+
+/// Without the credentials (a `{:?}` in a log must not print a key or a session cookie).
+impl std::fmt::Debug for Req {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Req")
+            .field("method", &self.method)
+            .field("path", &self.path)
+            .field("query", &self.query)
+            .field("peer", &self.peer)
+            .field("body_bytes", &self.body.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The method as a metrics label: one of a fixed set (clients choose methods freely).
+pub fn method_label(method: &str) -> &'static str {
+    ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+        .into_iter()
+        .find(|m| *m == method)
+        .unwrap_or("other")
 }
 
 impl Req {
@@ -344,6 +369,16 @@ pub struct Api {
     pub sessions: session::Sessions,
 }
 
+/// A duration setting that must not be zero, its name in the error.
+fn positive_duration(name: &str, text: &str) -> anyhow::Result<Duration> {
+    let d = parse_duration(text).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+    anyhow::ensure!(
+        !d.is_zero(),
+        "{name} = {text:?}: a session must last longer than 0"
+    );
+    Ok(d)
+}
+
 pub fn quota(requests: u32, window: &str) -> anyhow::Result<Quota> {
     Ok(Quota {
         requests,
@@ -370,8 +405,8 @@ impl Api {
             logged: Mutex::new(HashMap::new()),
             federation: None,
             sessions: session::Sessions::new(
-                parse_duration(&api.session_idle)?,
-                parse_duration(&api.session_max)?,
+                positive_duration("api.session_idle", &api.session_idle)?,
+                positive_duration("api.session_max", &api.session_max)?,
             ),
             config: api,
         })
@@ -534,9 +569,27 @@ impl Api {
         };
         match op {
             Op::SessionBegin => {
-                let token = serde_json::from_slice::<Value>(&req.body)
+                // Login CSRF: a page elsewhere could post a form whose body reads as JSON and
+                // sign the browser in to the attacker's tenant. A form cannot send this content
+                // type without a CORS preflight, and browsers name a cross-site request.
+                let json = req
+                    .content_type
+                    .as_deref()
+                    .is_some_and(|c| c.trim_start().starts_with("application/json"));
+                if !json {
+                    return Reply::error(400, "sign in with Content-Type: application/json");
+                }
+                if matches!(req.fetch_site.as_deref(), Some("cross-site" | "same-site")) {
+                    return Reply::error(403, "sign-in from another site is refused");
+                }
+                #[derive(serde::Deserialize)]
+                #[serde(deny_unknown_fields)]
+                struct SignIn {
+                    api_key: String,
+                }
+                let token = serde_json::from_slice::<SignIn>(&req.body)
                     .ok()
-                    .and_then(|b| b["api_key"].as_str().map(str::to_owned));
+                    .map(|b| b.api_key);
                 let Some(token) = token else {
                     return Reply::error(400, "the body must be {\"api_key\": \"veil_...\"}");
                 };
@@ -604,7 +657,7 @@ impl Api {
         span.record("status", reply.status);
         crate::prometheus::telemetry().api_request(
             route_label(&req.path),
-            &req.method,
+            method_label(&req.method),
             reply.status,
             began.elapsed().as_secs_f64(),
         );
@@ -735,6 +788,8 @@ impl Api {
             authorization: token.map(|t| format!("Bearer {}", t.trim())),
             cookie: None,
             csrf: None,
+            content_type: None,
+            fetch_site: None,
         };
         let refused = |reply: Reply| match reply.body {
             Body::Json(v) => format!("{} {}", reply.status, v["reason"].as_str().unwrap_or("")),
@@ -767,6 +822,7 @@ impl Api {
             .unwrap_or(Duration::from_secs(60))
             .max(Duration::from_secs(60));
         self.limiter.prune(longest, now);
+        self.sessions.tidy(now);
         self.failures.prune(Duration::from_secs(60), now);
         let keep = self.success_interval.max(longest);
         if let Ok(mut l) = self.logged.lock() {

@@ -129,6 +129,8 @@ async fn handle(api: Arc<Api>, peer: SocketAddr, req: Request<Incoming>) -> Resp
         authorization: header(&parts.headers, "authorization"),
         cookie: header(&parts.headers, "cookie"),
         csrf: header(&parts.headers, super::session::CSRF_HEADER),
+        content_type: header(&parts.headers, "content-type"),
+        fetch_site: header(&parts.headers, "sec-fetch-site"),
     };
     let reply = tokio::task::spawn_blocking(move || api.respond(&req))
         .await

@@ -2,7 +2,7 @@
 //! Console sessions: an API key exchanged for a short-lived session held in a cookie, so the
 //! browser never keeps the key itself.
 //!
-//! The cookie (`veil_session`, `HttpOnly; Secure; SameSite=Strict; Path=/`) carries 32 random
+//! The cookie (`__Host-veil_session`, `HttpOnly; Secure; SameSite=Strict; Path=/`) carries 32 random
 //! bytes; the service keeps only their SHA-256, with the key's id and the key's stored hash at
 //! sign-in. Each request through a session looks the key up again: a revoked, expired or
 //! rotated key ends its sessions at once. A session ends after `session_idle` without use or
@@ -19,8 +19,12 @@ use std::time::{Duration, Instant};
 use sha2::Digest;
 use subtle::ConstantTimeEq;
 
-/// The cookie's name.
-pub const COOKIE: &str = "veil_session";
+/// The cookie's name: the `__Host-` prefix makes browsers refuse it unless Secure, Path=/ and
+/// without Domain, so a sibling subdomain cannot plant one (RFC 6265bis §4.1.3.2).
+pub const COOKIE: &str = "__Host-veil_session";
+
+/// Sessions one key may hold at once; signing in again beyond ends its oldest.
+pub const PER_KEY: usize = 16;
 
 /// The header a change made through a session carries its CSRF token in.
 pub const CSRF_HEADER: &str = "x-csrf-token";
@@ -98,10 +102,23 @@ impl Sessions {
             began: now,
             used: now,
         };
-        self.live
+        let mut live = self
+            .live
             .lock()
-            .map_err(|_| anyhow::anyhow!("sessions poisoned"))?
-            .insert(digest(&cookie), session.clone());
+            .map_err(|_| anyhow::anyhow!("sessions poisoned"))?;
+        // At most PER_KEY per key: a key's holder cannot fill the memory with sessions.
+        let mut mine: Vec<(Instant, String)> = live
+            .iter()
+            .filter(|(_, s)| s.key_id == key_id && s.tenant == tenant)
+            .map(|(id, s)| (s.began, id.clone()))
+            .collect();
+        if mine.len() >= PER_KEY {
+            mine.sort();
+            for (_, id) in mine.iter().take(mine.len() + 1 - PER_KEY) {
+                live.remove(id);
+            }
+        }
+        live.insert(digest(&cookie), session.clone());
         Ok((cookie, session))
     }
 
@@ -199,6 +216,29 @@ mod tests {
         assert!(sessions.find(&out, t0).is_none());
         assert!(!sessions.end("not-a-session"));
         assert!(sessions.live.lock().unwrap().keys().all(|k| *k != out));
+        // Expired sessions are forgotten by the housekeeping, not only when their cookie returns.
+        sessions.tidy(t0 + Duration::from_secs(3600));
+        assert!(sessions.live.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_key_holds_at_most_per_key_sessions_the_oldest_ends_first() {
+        let sessions = Sessions::new(Duration::from_secs(600), Duration::from_secs(6000));
+        let t0 = Instant::now();
+        let cookies: Vec<String> = (0..PER_KEY as u64 + 2)
+            .map(|i| {
+                let at = t0 + Duration::from_secs(i);
+                sessions.begin("acme", "k1", "h1", "t", at).unwrap().0
+            })
+            .collect();
+        let at = t0 + Duration::from_secs(100);
+        assert!(sessions.find(&cookies[0], at).is_none());
+        assert!(sessions.find(&cookies[1], at).is_none());
+        assert!(sessions.find(&cookies[2], at).is_some());
+        assert!(sessions.find(cookies.last().unwrap(), at).is_some());
+        // Another key's sessions are not counted against this one.
+        let other = sessions.begin("acme", "k2", "h2", "t", at).unwrap().0;
+        assert!(sessions.find(&other, at).is_some());
     }
 
     #[test]
@@ -216,10 +256,13 @@ mod tests {
 
     #[test]
     fn the_session_cookie_is_found_among_others() {
-        assert_eq!(cookie_value("a=1; veil_session=abc; b=2"), Some("abc"));
-        assert_eq!(cookie_value("veil_session=abc"), Some("abc"));
-        assert_eq!(cookie_value("xveil_session=abc"), None);
-        assert_eq!(cookie_value("veil_session="), None);
+        assert_eq!(
+            cookie_value("a=1; __Host-veil_session=abc; b=2"),
+            Some("abc")
+        );
+        assert_eq!(cookie_value("__Host-veil_session=abc"), Some("abc"));
+        assert_eq!(cookie_value("veil_session=abc"), None);
+        assert_eq!(cookie_value("__Host-veil_session="), None);
         assert_eq!(cookie_value(""), None);
         let set = set_cookie("abc", Duration::from_secs(3600));
         for attribute in ["HttpOnly", "Secure", "SameSite=Strict", "Max-Age=3600"] {
